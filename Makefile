@@ -1,0 +1,33 @@
+# webtier: the two commands are `make deploy` and `make test` (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup lint unit molecule test deploy sandbox-down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+setup: ## venv, container engine, base images (idempotent)
+	@scripts/setup.sh
+
+lint: ## yamllint, ansible-lint (production profile), ruff
+	@scripts/test.sh lint
+
+unit: ## unit tests of templates, package and toolchain
+	@scripts/test.sh unit
+
+molecule: ## molecule test of every role scenario, Debian 13 and 12
+	@scripts/test.sh molecule
+
+test: ## everything CI runs: setup, lint, unit, molecule (prints stage times)
+	@scripts/test.sh all
+
+deploy: setup ## converge the local sandbox and show it serving
+	@scripts/deploy.sh
+
+sandbox-down: ## destroy the sandbox containers and network
+	@ansible-playbook playbooks/sandbox.yml -e sandbox_state=absent
+
+clean: sandbox-down ## remove the sandbox and the virtualenv
+	rm -rf $(VENV) .cache

@@ -1,0 +1,70 @@
+"""Helpers shared by this scenario's testinfra tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+SCENARIO = Path(__file__).resolve().parents[1]
+ROLES = SCENARIO.parents[2]
+VARS = yaml.safe_load((SCENARIO / "vars.yml").read_text())
+DROPIN = "/etc/sysctl.d/60-webtier.conf"
+
+
+def expected_sysctl() -> tuple[dict[str, str], dict[str, str]]:
+    """(per-namespace, global) keys with the values this scenario asks for."""
+    port = VARS["kernel_tuning_ip_local_port_range"]
+    netns = {
+        "net.core.somaxconn": str(VARS["kernel_tuning_somaxconn"]),
+        "net.ipv4.tcp_max_syn_backlog": str(VARS["kernel_tuning_tcp_max_syn_backlog"]),
+        "net.ipv4.ip_local_port_range": f"{port['low']} {port['high']}",
+        "net.ipv4.tcp_fin_timeout": str(VARS["kernel_tuning_tcp_fin_timeout"]),
+        "net.ipv4.tcp_syncookies": "1",
+        "net.ipv4.tcp_tw_reuse": "1",
+    }
+    global_ = {
+        "net.core.netdev_max_backlog": str(VARS["kernel_tuning_netdev_max_backlog"]),
+        "fs.file-max": str(VARS["kernel_tuning_file_max"]),
+        "fs.nr_open": str(VARS["kernel_tuning_nr_open"]),
+        "vm.overcommit_memory": "1",
+    }
+    return netns, global_
+
+
+def nofile_limits(limits_text: str) -> tuple[int, int]:
+    """(soft, hard) 'Max open files' from the text of /proc/PID/limits."""
+    match = re.search(r"^Max open files\s+(\d+)\s+(\d+)", limits_text, re.MULTILINE)
+    assert match, f"no 'Max open files' line in:\n{limits_text}"
+    return int(match.group(1)), int(match.group(2))
+
+
+def expected_nofile(host) -> int:
+    """The role caps the asked NOFILE at what a container's service manager can grant."""
+    _, pid1_hard = nofile_limits(host.file("/proc/1/limits").content_string)
+    return min(VARS["kernel_tuning_nofile"], pid1_hard)
+
+
+@pytest.fixture(scope="session")
+def run_playbook():
+    """Run a playbook of this scenario against the Molecule instances."""
+
+    def run(playbook: str, *args: str, env: dict[str, str] | None = None):
+        inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+        full_env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROLES), **(env or {})}
+        return subprocess.run(
+            ["ansible-playbook", "-i", inventory, str(SCENARIO / playbook), *args],
+            capture_output=True, text=True, env=full_env, timeout=300, check=False,
+        )
+
+    return run
+
+
+def host_snapshot() -> dict[str, str]:
+    path = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "host-sysctl.json"
+    return json.loads(path.read_text())

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One set-up entry point (`make setup`): everything the deploy and the tests need on a
+# fresh Debian 12 machine, idempotent (a second run changes nothing and takes seconds).
+#   1. Debian packages the controller needs (python3-venv, debootstrap, wrk, ...);
+#   2. the virtualenv .venv from requirements.txt (re-installed only when it changes);
+#   3. a running Docker engine (scripts/ensure-docker.sh);
+#   4. the systemd base images for Debian 13 and Debian 12 (images/base/build.sh).
+source "$(dirname "$0")/lib.sh"
+cd "$WEBTIER_ROOT"
+start=$SECONDS
+
+say "controller packages"
+apt_install python3-venv debootstrap wrk curl
+
+say "virtualenv $VENV"
+stamp="$VENV/.requirements.sha256"
+want="$(cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  ok "requirements unchanged"
+else
+  python="${PYTHON:-python3}"
+  "$python" -c 'import sys; assert sys.version_info >= (3, 11), sys.version' \
+    || die "$python is older than 3.11"
+  [ -x "$VENV/bin/python" ] || "$python" -m venv "$VENV"
+  # (grep: this machine's pip config names optional local indexes; their absence is noise.)
+  "$VENV/bin/pip" install --quiet --upgrade pip 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+  "$VENV/bin/pip" install --quiet -r requirements.txt 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+  echo "$want" >"$stamp"
+  changed "installed requirements.txt into $VENV"
+fi
+
+"$WEBTIER_ROOT/scripts/ensure-docker.sh"
+for target in debian13 debian12; do
+  "$WEBTIER_ROOT/images/base/build.sh" "$target"
+done
+
+say "set-up done in $((SECONDS - start)) s"
