@@ -128,8 +128,12 @@ def main():
         applied=applied,
         skipped=skipped,
         effective=effective,
-        diff={"before": lines(before), "after": lines(after), "before_header": "/proc/sys",
-              "after_header": "/proc/sys"},
+        diff={
+            "before": lines(before),
+            "after": lines(after),
+            "before_header": "/proc/sys",
+            "after_header": "/proc/sys",
+        },
     )
 
 

@@ -13,7 +13,7 @@ import yaml
 
 SCENARIO = Path(__file__).resolve().parents[1]
 ROLES = SCENARIO.parents[2]
-VARS = yaml.safe_load((SCENARIO / "vars.yml").read_text())
+VARS = yaml.safe_load((SCENARIO / "vars" / "scenario.yml").read_text())
 DROPIN = "/etc/sysctl.d/60-webtier.conf"
 
 
@@ -59,7 +59,11 @@ def run_playbook():
         full_env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROLES), **(env or {})}
         return subprocess.run(
             ["ansible-playbook", "-i", inventory, str(SCENARIO / playbook), *args],
-            capture_output=True, text=True, env=full_env, timeout=300, check=False,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=300,
+            check=False,
         )
 
     return run

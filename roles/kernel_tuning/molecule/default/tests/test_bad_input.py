@@ -8,18 +8,30 @@ import re
 import pytest
 
 CASES = [
-    ({"kernel_tuning_somaxconn": 10},
-     "kernel_tuning_somaxconn=10 is out of bounds: it must be within 128..65535"),
-    ({"kernel_tuning_ip_local_port_range": {"low": 50000, "high": 40000}},
-     "kernel_tuning_ip_local_port_range: low (50000) must be below high (40000)"),
-    ({"kernel_tuning_nofile": 4000000},
-     "kernel_tuning_nofile=4000000 is out of bounds: it must be within 1024..2097152"),
-    ({"kernel_tuning_dependent_sysctl": {"net.ipv4.tcp_timestamps": 0}},
-     "sets net.ipv4.tcp_timestamps=0: refused"),
-    ({"kernel_tuning_host_kind": "vm"},
-     "value of kernel_tuning_host_kind must be one of: auto, container, machine"),
-    ({"kernel_tuning_somaxconn": "many"},
-     "argument 'kernel_tuning_somaxconn' is of type str and we were unable to convert to int"),
+    (
+        {"kernel_tuning_somaxconn": 10},
+        "kernel_tuning_somaxconn=10 is out of bounds: it must be within 128..65535",
+    ),
+    (
+        {"kernel_tuning_ip_local_port_range": {"low": 50000, "high": 40000}},
+        "kernel_tuning_ip_local_port_range: low (50000) must be below high (40000)",
+    ),
+    (
+        {"kernel_tuning_nofile": 4000000},
+        "kernel_tuning_nofile=4000000 is out of bounds: it must be within 1024..2097152",
+    ),
+    (
+        {"kernel_tuning_dependent_sysctl": {"net.ipv4.tcp_timestamps": 0}},
+        "sets net.ipv4.tcp_timestamps=0: refused",
+    ),
+    (
+        {"kernel_tuning_host_kind": "vm"},
+        "value of kernel_tuning_host_kind must be one of: auto, container, machine",
+    ),
+    (
+        {"kernel_tuning_somaxconn": "many"},
+        "argument 'kernel_tuning_somaxconn' is of type str and we were unable to convert to int",
+    ),
 ]
 
 
