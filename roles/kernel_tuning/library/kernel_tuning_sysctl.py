@@ -16,7 +16,7 @@ description:
     writes each value whose live value under C(/proc/sys) differs.
   - With O(netns_only=true) (inside a container) only keys that belong to the
     container's network namespace are applied; global keys would change the host and
-    are reported as skipped.
+    are reported as left_to_host.
   - Supports check mode and diff mode.
 options:
   content:
@@ -40,7 +40,7 @@ applied:
   description: Keys written (or that would be written in check mode).
   type: list
   returned: always
-skipped:
+left_to_host:
   description: Keys left alone because they are global and O(netns_only) is set.
   type: list
   returned: always
@@ -89,8 +89,8 @@ def main():
         module.fail_json(msg=f"cannot parse sysctl content: {exc}")
 
     netns = set(module.params["netns_keys"])
-    skipped = [key for key in wanted if module.params["netns_only"] and key not in netns]
-    todo = {key: value for key, value in wanted.items() if key not in skipped}
+    left_to_host = [key for key in wanted if module.params["netns_only"] and key not in netns]
+    todo = {key: value for key, value in wanted.items() if key not in left_to_host}
 
     unknown = sorted(key for key in todo if not os.path.exists(proc_path(key)))
     if unknown:
@@ -126,7 +126,7 @@ def main():
     module.exit_json(
         changed=bool(applied),
         applied=applied,
-        skipped=skipped,
+        left_to_host=left_to_host,
         effective=effective,
         diff={
             "before": lines(before),
