@@ -1,0 +1,182 @@
+"""Load an Ansible YAML inventory directory without Ansible (pyinfra 3 has no connector).
+
+``load("inventory/sandbox")`` reads ``hosts.yml`` plus ``group_vars/`` and
+``host_vars/`` (a ``NAME.yml`` file or a ``NAME/`` folder of ``*.yml`` files) and merges
+every host's variables with Ansible's precedence, lowest first:
+
+1. groups by depth (``all`` first, then its children, ...), same depth by name; for
+   each group its vars from the inventory file, then its ``group_vars`` file(s);
+2. the host's vars from the inventory file, then its ``host_vars`` file(s).
+
+Values may hold Jinja2 expressions (``"{{ prefix }}-{{ inventory_hostname }}"``):
+:meth:`Inventory.host_vars` resolves them with plain Jinja2 against the host's own
+variables and the magic variables ``inventory_hostname``, ``group_names`` and
+``groups``. Vault-encrypted files are not read here (they carry secrets, not sizing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import yaml
+
+YAML_SUFFIXES = (".yml", ".yaml")
+VAULT_HEADER = "$ANSIBLE_VAULT"
+
+
+class InventoryError(ValueError):
+    """The inventory cannot be read; the message names the file and the problem."""
+
+
+@dataclass
+class Group:
+    name: str
+    depth: int = 0
+    vars: dict[str, Any] = field(default_factory=dict)
+    hosts: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Inventory:
+    path: Path
+    groups: dict[str, Group]
+    raw_host_vars: dict[str, dict[str, Any]]
+
+    @property
+    def hosts(self) -> list[str]:
+        return list(self.raw_host_vars)
+
+    def group_hosts(self, group: str) -> list[str]:
+        """Hosts of ``group`` and of its descendants, in inventory order."""
+        seen: dict[str, None] = {}
+        stack = [group]
+        while stack:
+            current = self.groups[stack.pop(0)]
+            seen.update(dict.fromkeys(current.hosts))
+            stack.extend(current.children)
+        return list(seen)
+
+    def group_names(self, host: str) -> list[str]:
+        """Groups ``host`` belongs to, directly or through a child group (not ``all``)."""
+        return sorted(g for g in self.groups if g != "all" and host in self.group_hosts(g))
+
+    def host_vars(self, host: str) -> dict[str, Any]:
+        """The host's variables with every Jinja2 expression resolved."""
+        raw = self.raw_host_vars[host]
+        magic = {
+            "inventory_hostname": host,
+            "inventory_hostname_short": host.split(".", maxsplit=1)[0],
+            "group_names": self.group_names(host),
+            "groups": {g: self.group_hosts(g) for g in self.groups},
+        }
+        return _Resolver({**raw, **magic}).resolve_all(raw)
+
+
+def load(path: str | Path) -> Inventory:
+    root = Path(path)
+    source = next(
+        (root / f"hosts{s}" for s in YAML_SUFFIXES if (root / f"hosts{s}").exists()), None
+    )
+    if source is None:
+        raise InventoryError(f"{root}: no hosts.yml")
+    data = _read_yaml(source) or {}
+    if not isinstance(data, Mapping) or set(data) - {"all"}:
+        raise InventoryError(f"{source}: the top level must be the single group 'all'")
+
+    groups: dict[str, Group] = {}
+    host_inline: dict[str, dict[str, Any]] = {}
+
+    def walk(name: str, node: Any, depth: int) -> None:
+        if not isinstance(node, Mapping):
+            raise InventoryError(f"{source}: group '{name}' must be a mapping")
+        unknown = set(node) - {"hosts", "vars", "children"}
+        if unknown:
+            raise InventoryError(f"{source}: group '{name}' has unknown keys {sorted(unknown)}")
+        group = groups.setdefault(name, Group(name))
+        group.depth = max(group.depth, depth)
+        group.vars.update(node.get("vars") or {})
+        for host, inline in (node.get("hosts") or {}).items():
+            group.hosts.append(host)
+            host_inline.setdefault(host, {}).update(inline or {})
+        for child, child_node in (node.get("children") or {}).items():
+            group.children.append(child)
+            walk(child, child_node or {}, depth + 1)
+
+    walk("all", data.get("all") or {}, 0)
+    for group in groups.values():
+        group.vars.update(_vars_from(root / "group_vars", group.name))
+
+    inventory = Inventory(path=root, groups=groups, raw_host_vars={})
+    members = {name: set(inventory.group_hosts(name)) for name in groups}
+    for host, inline in host_inline.items():
+        merged: dict[str, Any] = {}
+        for group in sorted(groups.values(), key=lambda g: (g.depth, g.name)):
+            if group.name == "all" or host in members[group.name]:
+                merged.update(group.vars)
+        merged.update(inline)
+        merged.update(_vars_from(root / "host_vars", host))
+        inventory.raw_host_vars[host] = merged
+    return inventory
+
+
+def _vars_from(folder: Path, name: str) -> dict[str, Any]:
+    """Variables of ``folder/name.yml`` or of every ``folder/name/*.yml``, sorted by name."""
+    files = [folder / f"{name}{s}" for s in YAML_SUFFIXES if (folder / f"{name}{s}").is_file()]
+    if (folder / name).is_dir():
+        files += sorted(p for p in (folder / name).rglob("*") if p.suffix in YAML_SUFFIXES)
+    merged: dict[str, Any] = {}
+    for path in files:
+        if path.read_text().startswith(VAULT_HEADER):
+            continue
+        data = _read_yaml(path) or {}
+        if not isinstance(data, Mapping):
+            raise InventoryError(f"{path}: variables must be a mapping")
+        merged.update(data)
+    return merged
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InventoryError(f"{path}: {exc}") from exc
+
+
+class _Resolver:
+    """Resolve Jinja2 expressions in variables, dependencies first, refusing cycles."""
+
+    def __init__(self, context: Mapping[str, Any]):
+        self.context = dict(context)
+        self.done: dict[str, Any] = {}
+        self.active: set[str] = set()
+        self.env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+
+    def resolve_all(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        resolved = {k: self.var(k) for k in raw}
+        return {**{k: v for k, v in self.context.items() if k not in raw}, **resolved}
+
+    def var(self, name: str) -> Any:
+        if name not in self.done:
+            if name in self.active:
+                raise InventoryError(f"variable '{name}' refers to itself")
+            self.active.add(name)
+            self.done[name] = self.value(self.context[name])
+            self.active.discard(name)
+        return self.done[name]
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str) and ("{{" in value or "{%" in value):
+            names = jinja2.meta.find_undeclared_variables(self.env.parse(value))
+            known = {n: self.var(n) for n in names if n in self.context}
+            return self.env.from_string(value).render(known)
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        return value
