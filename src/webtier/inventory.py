@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -52,19 +53,27 @@ class Inventory:
     def hosts(self) -> list[str]:
         return list(self.raw_host_vars)
 
+    @cached_property
+    def members(self) -> dict[str, list[str]]:
+        """Every group's hosts, its descendants' included, in inventory order."""
+        members = {}
+        for name in self.groups:
+            seen: dict[str, None] = {}
+            stack = [name]
+            while stack:
+                current = self.groups[stack.pop(0)]
+                seen.update(dict.fromkeys(current.hosts))
+                stack.extend(current.children)
+            members[name] = list(seen)
+        return members
+
     def group_hosts(self, group: str) -> list[str]:
         """Hosts of ``group`` and of its descendants, in inventory order."""
-        seen: dict[str, None] = {}
-        stack = [group]
-        while stack:
-            current = self.groups[stack.pop(0)]
-            seen.update(dict.fromkeys(current.hosts))
-            stack.extend(current.children)
-        return list(seen)
+        return self.members[group]
 
     def group_names(self, host: str) -> list[str]:
         """Groups ``host`` belongs to, directly or through a child group (not ``all``)."""
-        return sorted(g for g in self.groups if g != "all" and host in self.group_hosts(g))
+        return sorted(g for g, hosts in self.members.items() if g != "all" and host in hosts)
 
     def host_vars(self, host: str) -> dict[str, Any]:
         """The host's variables with every Jinja2 expression resolved."""
@@ -73,7 +82,7 @@ class Inventory:
             "inventory_hostname": host,
             "inventory_hostname_short": host.split(".", maxsplit=1)[0],
             "group_names": self.group_names(host),
-            "groups": {g: self.group_hosts(g) for g in self.groups},
+            "groups": {g: list(hosts) for g, hosts in self.members.items()},
         }
         return _Resolver({**raw, **magic}).resolve_all(raw)
 
@@ -113,11 +122,10 @@ def load(path: str | Path) -> Inventory:
         group.vars.update(_vars_from(root / "group_vars", group.name))
 
     inventory = Inventory(path=root, groups=groups, raw_host_vars={})
-    members = {name: set(inventory.group_hosts(name)) for name in groups}
     for host, inline in host_inline.items():
         merged: dict[str, Any] = {}
         for group in sorted(groups.values(), key=lambda g: (g.depth, g.name)):
-            if group.name == "all" or host in members[group.name]:
+            if group.name == "all" or host in inventory.members[group.name]:
                 merged.update(group.vars)
         merged.update(inline)
         merged.update(_vars_from(root / "host_vars", host))
@@ -172,9 +180,10 @@ class _Resolver:
 
     def value(self, value: Any) -> Any:
         if isinstance(value, str) and ("{{" in value or "{%" in value):
-            names = jinja2.meta.find_undeclared_variables(self.env.parse(value))
+            ast = self.env.parse(value)
+            names = jinja2.meta.find_undeclared_variables(ast)
             known = {n: self.var(n) for n in names if n in self.context}
-            return self.env.from_string(value).render(known)
+            return self.env.from_string(ast).render(known)
         if isinstance(value, list):
             return [self.value(v) for v in value]
         if isinstance(value, dict):

@@ -24,12 +24,12 @@ VARS = {
 }
 
 
-def settings(text: str) -> dict[str, str]:
-    return dict(
-        (part.strip() for part in line.split("=", 1))
-        for line in text.splitlines()
-        if line.strip() and not line.startswith("#")
-    )
+def load_sysctl_module():
+    path = ROOT / "roles/kernel_tuning/library/kernel_tuning_sysctl.py"
+    spec = importlib.util.spec_from_file_location("kernel_tuning_sysctl", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_every_template_compiles_with_plain_jinja2():
@@ -44,7 +44,7 @@ def test_every_template_compiles_with_plain_jinja2():
 def test_sysctl_dropin_sets_every_key():
     out = render("etc/sysctl.d/webtier.conf.j2", VARS)
     assert out.startswith("# Managed by webtier")
-    assert settings(out) == {
+    assert load_sysctl_module().parse(out) == {
         "net.core.somaxconn": "4096",
         "net.ipv4.tcp_max_syn_backlog": "8192",
         "net.ipv4.ip_local_port_range": "1024 65000",
@@ -79,14 +79,6 @@ def test_a_missing_variable_fails_instead_of_rendering_empty():
     incomplete = {k: v for k, v in VARS.items() if k != "kernel_tuning_somaxconn"}
     with pytest.raises(jinja2.UndefinedError, match="kernel_tuning_somaxconn"):
         render("etc/sysctl.d/webtier.conf.j2", incomplete)
-
-
-def load_sysctl_module():
-    path = ROOT / "roles/kernel_tuning/library/kernel_tuning_sysctl.py"
-    spec = importlib.util.spec_from_file_location("kernel_tuning_sysctl", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_apply_module_reads_what_the_template_writes():
