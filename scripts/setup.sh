@@ -3,7 +3,8 @@
 # fresh Debian 12 machine, idempotent (a second run changes nothing and takes seconds).
 #   1. Debian packages the controller needs (python3-venv, debootstrap, wrk, ...);
 #   2. the virtualenv .venv from requirements.txt (re-installed only when it changes);
-#   3. a running Docker engine (scripts/ensure-docker.sh);
+#   3. a running Docker engine (scripts/ensure-docker.sh) and the kernel settings its
+#      containers need from their host (scripts/container-host.sh);
 #   4. the systemd base images for Debian 13 and Debian 12 (images/base/build.sh).
 source "$(dirname "$0")/lib.sh"
 cd "$WEBTIER_ROOT"
@@ -30,6 +31,7 @@ else
 fi
 
 "$WEBTIER_ROOT/scripts/ensure-docker.sh"
+"$WEBTIER_ROOT/scripts/container-host.sh"
 for target in debian13 debian12; do
   "$WEBTIER_ROOT/images/base/build.sh" "$target"
 done

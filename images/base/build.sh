@@ -59,6 +59,9 @@ else
   : >"$rootfs/etc/machine-id"
   chroot "$rootfs" apt-get clean
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
+  # The image carries no package lists: date the empty lists directory to the epoch so
+  # that apt's cache_valid_time (Ansible) and similar checks see a stale cache.
+  touch -d @0 "$rootfs"/var/lib/apt/lists
 
   tar -C "$rootfs" -c . | docker import \
     -c 'ENV container=docker' \

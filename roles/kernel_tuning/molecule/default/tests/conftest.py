@@ -32,7 +32,7 @@ def expected_sysctl() -> tuple[dict[str, str], dict[str, str]]:
         "net.core.netdev_max_backlog": str(VARS["kernel_tuning_netdev_max_backlog"]),
         "fs.file-max": str(VARS["kernel_tuning_file_max"]),
         "fs.nr_open": str(VARS["kernel_tuning_nr_open"]),
-        "vm.overcommit_memory": "1",
+        "vm.max_map_count": "262144",
     }
     return netns, global_
 

@@ -1,0 +1,79 @@
+"""Invalid input fails before any change, with a message naming the variable."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+CASES = {
+    "backlog above somaxconn": (
+        {"redis_tcp_backlog": 60000},
+        "redis_tcp_backlog=60000 is above net.core.somaxconn=8192",
+    ),
+    "public bind without auth": (
+        {"redis_bind": ["0.0.0.0"], "redis_auth": False},
+        "redis_bind=['0.0.0.0'] listens on 0.0.0.0 with redis_auth=false",
+    ),
+    "unknown profile": (
+        {"redis_profile": "fast"},
+        "value of redis_profile must be one of: cache, store, got: fast",
+    ),
+    "maxclients beyond NOFILE": (
+        {"redis_maxclients": 30000},
+        "redis_maxclients=30000 needs 30032 file descriptors",
+    ),
+    "no app password": (
+        {"redis_app_password": ""},
+        "redis_app_password is empty while redis_auth is true",
+    ),
+    "maxmemory unreadable": (
+        {"redis_maxmemory": "lots"},
+        "redis_maxmemory=lots: give bytes",
+    ),
+    "cache without memory limit": (
+        {"redis_maxmemory": 0, "redis_profile": "cache"},
+        "0 (no limit) is allowed only for the store profile",
+    ),
+    "sentinel without a set": (
+        {"redis_sentinel": True},
+        "redis_sentinel=true needs redis_replication_group",
+    ),
+    "port out of range": (
+        {"redis_port": 70000},
+        "redis_port=70000 is out of bounds: it must be within 1..65535",
+    ),
+}
+
+
+def fingerprint(host) -> str:
+    """Checksum of every file the role writes, and the server's PID."""
+    files = "/etc/redis/* /etc/valkey/* /etc/systemd/system/*-server.service.d/*"
+    return host.check_output(
+        f"cat {files} 2>/dev/null | sha256sum; pidof redis-server valkey-server"
+    )
+
+
+@pytest.mark.parametrize(("extra", "message"), CASES.values(), ids=CASES.keys())
+def test_invalid_input_fails_before_any_change(run_playbook, instances, extra, message):
+    before = {n: fingerprint(h) for n, h in instances.items()}
+    result = run_playbook("redis_only.yml", "-e", json.dumps(extra))
+    out = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, out[-2000:]
+    assert message in out, out[-3000:]
+    recap = re.findall(r"([a-z]+-debian1[23])\s*:\s*ok=\d+\s+changed=(\d+)", out)
+    assert len(recap) == len(instances), out[-1500:]
+    assert all(changed == "0" for _, changed in recap), recap
+    after = {n: fingerprint(h) for n, h in instances.items()}
+    assert after == before
+
+
+def test_valkey_is_refused_where_debian_does_not_package_it(run_playbook):
+    result = run_playbook(
+        "redis_only.yml", "--limit", "redis-debian12", "-e", "redis_engine=valkey"
+    )
+    out = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "redis_engine=valkey is not packaged for Debian bookworm" in out, out[-2000:]
+    assert re.search(r"redis-debian12\s*:\s*ok=\d+\s+changed=0", out), out[-1500:]
