@@ -1,0 +1,98 @@
+"""Helpers shared by the Redis HA scenario's tests: two sets of three hosts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+import yaml
+
+SCENARIO = Path(__file__).resolve().parents[1]
+ROLES = SCENARIO.parents[2]
+VARS = yaml.safe_load((SCENARIO / "vars" / "scenario.yml").read_text())
+SETS = {
+    "redis_set13": ["ha13-a", "ha13-b", "ha13-c"],
+    "redis_set12": ["ha12-a", "ha12-b", "ha12-c"],
+}
+SOCKET = "/run/redis/redis-server.sock"
+
+
+def secret(name: str) -> str:
+    return (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "secrets" / name).read_text().strip()
+
+
+def redis(host, *args: str, user: str = "admin") -> str:
+    """Reply of one command on the host's server over its unix socket."""
+    quoted = " ".join(f"'{a}'" for a in args)
+    auth = f"REDISCLI_AUTH={secret(user)} redis-cli --user {user} --no-auth-warning"
+    return host.check_output(f"{auth} -s {SOCKET} {quoted}")
+
+
+def sentinel(host, *args: str) -> str:
+    """Reply of one command on the host's Sentinel."""
+    quoted = " ".join(f"'{a}'" for a in args)
+    return host.check_output(
+        f"REDISCLI_AUTH={secret('sentinel')} redis-cli -p 26379 --no-auth-warning {quoted}"
+    )
+
+
+def info(host, section: str) -> dict[str, str]:
+    lines = redis(host, "INFO", section).splitlines()
+    return dict(line.split(":", 1) for line in lines if ":" in line)
+
+
+def primary_by_sentinel(host) -> str:
+    return sentinel(
+        host,
+        "SENTINEL",
+        "get-master-addr-by-name",
+        "webtier",
+    ).splitlines()[0]
+
+
+def wait_for(predicate, timeout: float, step: float = 0.25):
+    """Poll predicate() until it returns a truthy value; (value, seconds waited)."""
+    start = time.monotonic()
+    while True:
+        value = predicate()
+        waited = time.monotonic() - start
+        if value or waited > timeout:
+            return value, waited
+        time.sleep(step)
+
+
+def main_pid(host, unit: str = "redis-server") -> int:
+    return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
+
+
+@pytest.fixture(scope="session")
+def instances() -> dict:
+    hosts = testinfra.get_hosts(
+        ["ansible://molecule"], ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"]
+    )
+    return {h.backend.get_hostname(): h for h in hosts}
+
+
+@pytest.fixture(scope="session")
+def run_converge():
+    def run() -> subprocess.CompletedProcess:
+        env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROLES), "ANSIBLE_NOCOLOR": "1"}
+        return subprocess.run(
+            [
+                "ansible-playbook",
+                "-i",
+                os.environ["MOLECULE_INVENTORY_FILE"],
+                str(SCENARIO / "converge.yml"),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+            check=False,
+        )
+
+    return run
