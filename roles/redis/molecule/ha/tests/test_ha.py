@@ -81,7 +81,8 @@ def failover(instances, members) -> Failover:
 
     role, rejoin_s = wait_for(rejoined, timeout=60, step=1)
     print(
-        f"failover {members[0]} -> {new}: promoted after {waited:.1f} s, old primary back as a replica {rejoin_s:.1f} s after its start"
+        f"failover {members[0]} -> {new}: promoted after {waited:.1f} s;"
+        f" old primary a replica again {rejoin_s:.1f} s after its start"
     )
     return Failover(members[0], new, waited, write, bool(role), role or {})
 
