@@ -19,4 +19,4 @@ say "site.yml converged in $((SECONDS - start)) s"
 
 say "smoke check"
 ansible-playbook playbooks/smoke.yml
-echo "No HTTP tier yet: Redis, the app servers and nginx arrive with their roles."
+echo "No HTTP tier yet: the app servers and nginx arrive with their roles."

@@ -1,0 +1,164 @@
+"""The redis templates (plain Jinja2, as pyinfra and Ansible render them) and run-time logic."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+
+import pytest
+import yaml
+
+from webtier import ROOT
+from webtier.render import render
+
+ROLE = ROOT / "roles/redis"
+
+
+def role_vars(**overrides):
+    """The role's defaults and internal vars, with the values the role computes on a host."""
+    defaults = yaml.safe_load((ROLE / "defaults/main.yml").read_text())
+    internal = yaml.safe_load((ROLE / "vars/main.yml").read_text())
+    values = {**defaults, **internal}
+    values.update(
+        redis_announce_host="cache1",
+        redis_admin_password="admin-pw",
+        redis_app_password="app-pw",
+        __redis_paths=internal["__redis_engines"]["redis"],
+        __redis_bind_addresses=["127.0.0.1"],
+        __redis_memtotal_mb=1000,
+        __redis_replicaof="",
+        __redis_in_container=False,
+    )
+    values.update(overrides)
+    values["__redis_password_hashes"] = {
+        key: hashlib.sha256(values[var].encode()).hexdigest()
+        for key, var in {
+            "admin": "redis_admin_password",
+            "app": "redis_app_password",
+            "replication": "redis_replication_password",
+            "sentinel": "redis_sentinel_auth_password",
+        }.items()
+    }
+    return values
+
+
+def directives(text: str) -> dict[str, str]:
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in lines}
+
+
+def test_cache_profile_has_no_persistence_and_evicts():
+    conf = directives(render("etc/redis/redis.conf.j2", role_vars()))
+    assert conf["save"] == '""'
+    assert conf["appendonly"] == "no"
+    assert conf["maxmemory-policy"] == "allkeys-lru"
+    # 25% of 1000 MiB, in bytes.
+    assert conf["maxmemory"] == str(250 * 1048576)
+
+
+def test_store_profile_persists_and_never_evicts():
+    conf = directives(
+        render("etc/redis/redis.conf.j2", role_vars(redis_profile="store", redis_maxmemory="2gb"))
+    )
+    assert conf["appendonly"] == "yes"
+    assert conf["appendfsync"] == "everysec"
+    assert conf["save"] == "3600 1 300 100 60 10000"
+    assert conf["maxmemory-policy"] == "noeviction"
+    assert conf["maxmemory"] == "2gb"
+
+
+def test_kernel_facing_settings_and_process_model():
+    conf = directives(render("etc/redis/redis.conf.j2", role_vars(redis_tcp_backlog=1234)))
+    assert conf["tcp-backlog"] == "1234"
+    assert conf["supervised"] == "systemd"
+    assert conf["daemonize"] == "no"
+    assert conf["disable-thp"] == "yes"
+    assert conf["aclfile"] == "/etc/redis/users.acl"
+    assert conf["protected-mode"] == "yes"
+
+
+def test_replica_points_at_its_primary_and_authenticates():
+    values = role_vars(
+        redis_replication_group="cache",
+        redis_replication_password="repl-pw",
+        __redis_replicaof="cache0 6379",
+    )
+    conf = directives(render("etc/redis/redis.conf.j2", values))
+    assert conf["replicaof"] == "cache0 6379"
+    assert conf["masteruser"] == "replicator"
+    assert conf["replica-announce-ip"] == "cache1"
+    primary = directives(render("etc/redis/redis.conf.j2", {**values, "__redis_replicaof": ""}))
+    assert "replicaof" not in primary
+    assert "masterauth" in primary, "a primary may become a replica after a failover"
+
+
+def test_acl_file_disables_default_user_and_holds_no_plaintext():
+    values = role_vars(
+        redis_sentinel=True, redis_sentinel_auth_password="s-pw", redis_replication_group="g"
+    )
+    acl = render("etc/redis/users.acl.j2", values)
+    lines = acl.splitlines()
+    # Redis refuses an ACL file with anything but `user` lines (no comments).
+    assert all(line.startswith("user ") for line in lines), lines
+    assert lines[0].startswith("user default off")
+    for password in ("admin-pw", "app-pw", "s-pw"):
+        assert password not in acl
+        assert "#" + hashlib.sha256(password.encode()).hexdigest() in acl
+    app = next(line for line in lines if line.startswith("user app "))
+    assert app.endswith("-@admin -@dangerous")
+
+
+def test_acl_file_without_auth_is_open_default_user():
+    acl = render("etc/redis/users.acl.j2", role_vars(redis_auth=False))
+    assert acl == "user default on nopass ~* &* +@all\n"
+
+
+def test_service_dropin_gives_maxclients_its_descriptors():
+    dropin = render(
+        "etc/systemd/system/redis.service.d/webtier.conf.j2", role_vars(redis_maxclients=5000)
+    )
+    assert "LimitNOFILE=5032" in dropin
+    assert "PrivateUsers" not in dropin
+    in_container = render(
+        "etc/systemd/system/redis.service.d/webtier.conf.j2", role_vars(__redis_in_container=True)
+    )
+    assert "PrivateUsers=false" in in_container
+
+
+def load_runtime_module():
+    path = ROLE / "library/redis_runtime_config.py"
+    spec = importlib.util.spec_from_file_location("redis_runtime_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    return load_runtime_module()
+
+
+def test_changed_directives_are_found_with_their_new_value(runtime):
+    before = 'maxmemory 100mb\nsave ""\ntcp-backlog 511\ndir /var/lib/redis\n'
+    after = 'maxmemory 200mb\nsave ""\ntcp-backlog 1024\ndir "/var/lib/redis"\n'
+    changed, reasons = runtime.changes(before, after)
+    assert changed == {"maxmemory": ["200mb"], "tcp-backlog": ["1024"]}
+    assert reasons == []
+
+
+def test_lines_added_by_config_rewrite_are_left_alone(runtime):
+    ours = "maxmemory 100mb\nreplicaof cache0 6379\n"
+    rewritten = (
+        ours + "# Generated by CONFIG REWRITE\nlatency-tracking-info-percentiles 50 99 99.9\n"
+    )
+    assert runtime.changes(rewritten, ours) == ({}, [])
+
+
+def test_a_replica_that_became_primary_is_told_so(runtime):
+    changed, _ = runtime.changes("replicaof cache0 6379\n", "maxmemory 1gb\n")
+    assert changed["replicaof"] == ["no", "one"]
+
+
+def test_load_time_only_directives_require_a_restart(runtime):
+    _, reasons = runtime.changes("", "include /etc/redis/extra.conf\n")
+    assert reasons == ["include: changed, and it can only be read at start"]
