@@ -69,7 +69,12 @@ def run_playbook():
 
     def run(playbook: str, *args: str):
         inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-        env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROLES), "ANSIBLE_NOCOLOR": "1"}
+        env = {
+            **os.environ,
+            "ANSIBLE_ROLES_PATH": str(ROLES),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+        }
         return subprocess.run(
             ["ansible-playbook", "-i", inventory, str(SCENARIO / playbook), *args],
             capture_output=True,

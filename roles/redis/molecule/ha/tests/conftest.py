@@ -80,7 +80,12 @@ def instances() -> dict:
 @pytest.fixture(scope="session")
 def run_converge():
     def run() -> subprocess.CompletedProcess:
-        env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROLES), "ANSIBLE_NOCOLOR": "1"}
+        env = {
+            **os.environ,
+            "ANSIBLE_ROLES_PATH": str(ROLES),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+        }
         return subprocess.run(
             [
                 "ansible-playbook",

@@ -1,0 +1,57 @@
+"""webtier's demo ASGI app (FastAPI), the same three endpoints as the Flask demo.
+
+- ``/``        cheap: no I/O, says which server answered;
+- ``/healthz`` 200 when Redis answers PING, 503 within a fraction of a second when not;
+- ``/counter`` increments a Redis counter and returns its value.
+
+Configuration from the environment: ``REDIS_URL``, ``WEBTIER_SERVER``,
+``WEBTIER_REDIS_TIMEOUT`` (seconds).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import redis.asyncio as redis
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    timeout = float(os.environ.get("WEBTIER_REDIS_TIMEOUT", "0.5"))
+    client = redis.Redis.from_url(
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        health_check_interval=30,
+    )
+    served_by = {"server": os.environ.get("WEBTIER_SERVER", "?"), "host": socket.gethostname()}
+
+    def unavailable(exc: Exception) -> JSONResponse:
+        body = {"status": "redis unavailable", "error": type(exc).__name__, **served_by}
+        return JSONResponse(body, status_code=503)
+
+    @app.get("/")
+    async def index():
+        return {"app": "fastapi", **served_by}
+
+    @app.get("/healthz")
+    async def healthz():
+        try:
+            await client.ping()
+        except (RedisError, OSError) as exc:
+            return unavailable(exc)
+        return {"status": "ok", **served_by}
+
+    @app.get("/counter")
+    async def counter():
+        try:
+            value = await client.incr("webtier:counter")
+        except (RedisError, OSError) as exc:
+            return unavailable(exc)
+        return {"counter": value, **served_by}
+
+    return app

@@ -1,0 +1,97 @@
+"""A small, bounded load generator run inside a test container (system python3 only).
+
+Sends GET requests for DURATION seconds from CONCURRENCY threads and prints one JSON
+line: requests sent, answered 2xx, failed, and failures by kind. Speaks HTTP/1.1 with
+keep-alive, or the uwsgi protocol (what nginx's uwsgi_pass speaks) to a uWSGI socket.
+It targets the address given (the test's own container) and stops by itself.
+
+usage: python3 loadprobe.py http|uwsgi HOST PORT PATH CONCURRENCY DURATION
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import struct
+import sys
+import threading
+import time
+from collections import Counter
+
+
+def uwsgi_request(host: str, port: int, path: str) -> int:
+    """One request over the uwsgi protocol; returns the HTTP status."""
+    params = {
+        "REQUEST_METHOD": "GET",
+        "REQUEST_URI": path,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": host,
+        "SERVER_PORT": str(port),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": host,
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    body = b"".join(
+        struct.pack("<H", len(k)) + k.encode() + struct.pack("<H", len(v)) + v.encode()
+        for k, v in params.items()
+    )
+    with socket.create_connection((host, port), timeout=10) as conn:
+        conn.sendall(struct.pack("<BHB", 0, len(body), 0) + body)
+        reply = b""
+        while b"\r\n" not in reply:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    status_line = reply.split(b"\r\n", 1)[0].split()
+    return int(status_line[1]) if len(status_line) > 1 else 0
+
+
+def main() -> None:
+    mode, host, port, path, concurrency, duration = sys.argv[1:7]
+    port, concurrency, deadline = int(port), int(concurrency), time.monotonic() + float(duration)
+    lock = threading.Lock()
+    counts: Counter[str] = Counter()
+
+    def record(kind: str) -> None:
+        with lock:
+            counts[kind] += 1
+
+    def worker() -> None:
+        conn = None
+        while time.monotonic() < deadline:
+            try:
+                if mode == "uwsgi":
+                    status = uwsgi_request(host, port, path)
+                else:
+                    if conn is None:
+                        conn = http.client.HTTPConnection(host, port, timeout=10)
+                    conn.request("GET", path)
+                    response = conn.getresponse()
+                    response.read()
+                    status = response.status
+                    if response.will_close:
+                        conn.close()
+                        conn = None
+                record("ok" if 200 <= status < 300 else f"status {status}")
+            except (OSError, http.client.HTTPException) as exc:
+                record(type(exc).__name__)
+                if conn is not None:
+                    conn.close()
+                    conn = None
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = sum(counts.values())
+    failed = sent - counts["ok"]
+    kinds = {k: v for k, v in counts.items() if k != "ok"}
+    print(json.dumps({"sent": sent, "ok": counts["ok"], "failed": failed, "errors": kinds}))
+
+
+if __name__ == "__main__":
+    main()
