@@ -1,0 +1,53 @@
+"""Invalid input and an app that does not import fail before the live service changes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+CASES = {
+    "backlog above somaxconn": (
+        {"gunicorn_backlog": 60000},
+        "gunicorn_backlog=60000 is above net.core.somaxconn=",
+    ),
+    "zero workers": ({"gunicorn_workers": 0}, "gunicorn_workers=0: use auto or an int >= 1"),
+    "unknown worker class": (
+        {"gunicorn_worker_class": "eventlet"},
+        "value of gunicorn_worker_class must be one of",
+    ),
+    "bad entry point": ({"python_app_entrypoint": "not an entry point"}, "python_app_entrypoint"),
+}
+
+
+def fingerprint(instances) -> dict:
+    return {
+        name: h.check_output(
+            "sha256sum /etc/gunicorn/demo.conf.py; systemctl show -p MainPID --value gunicorn-demo"
+        )
+        for name, h in instances.items()
+    }
+
+
+@pytest.mark.parametrize(("extra", "message"), CASES.values(), ids=CASES.keys())
+def test_invalid_input_fails_naming_the_variable(run_playbook, instances, extra, message):
+    before = fingerprint(instances)
+    rc, out = run_playbook("gunicorn_only.yml", "-e", json.dumps(extra))
+    assert rc != 0
+    assert message in out, out[-3000:]
+    assert "changed=0" in out
+    assert fingerprint(instances) == before
+
+
+def test_app_that_does_not_import_is_refused_by_check_config(run_playbook, instances):
+    before = fingerprint(instances)
+    rc, out = run_playbook(
+        "gunicorn_only.yml",
+        "--limit",
+        "flask-gthread-debian13",
+        "-e",
+        "python_app_entrypoint=webtier_demo_flask:missing",
+    )
+    assert rc != 0
+    assert "Failed to find attribute 'missing'" in out, out[-3000:]
+    assert fingerprint(instances) == before

@@ -1,0 +1,78 @@
+"""What a user relies on after the gunicorn role served the demo apps."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from conftest import UNIT, VARS, get, host_vars, load, main_pid
+
+
+def test_service_is_active_and_notified_ready(host):
+    service = host.service(UNIT)
+    assert service.is_running
+    assert service.is_enabled
+    assert host.check_output(f"systemctl show -p Type --value {UNIT}") == "notify"
+
+
+def test_worker_count_is_the_configured_one(host):
+    want = host_vars(host).get("gunicorn_workers") or int(host.check_output("nproc"))
+    workers = host.check_output(f"pgrep -P {main_pid(host)}").split()
+    assert len(workers) == want
+
+
+def test_workers_run_as_the_app_user(host):
+    users = host.check_output(f"ps -o user= --ppid {main_pid(host)} -p {main_pid(host)}").split()
+    assert set(users) == {"demo"}
+
+
+def test_listen_backlog_is_the_configured_one(host):
+    line = host.check_output("ss -ltnH 'sport = :8000'")
+    assert int(line.split()[2]) == VARS["gunicorn_backlog"]
+
+
+def test_app_answers_and_says_who_served(host):
+    status, body, _ = get(host, "/")
+    assert status == 200
+    reply = json.loads(body)
+    app = "fastapi" if host.backend.get_hostname().startswith("fastapi") else "flask"
+    assert reply["app"] == app
+    assert reply["server"] == f"gunicorn-{host_vars(host)['gunicorn_worker_class']}"
+
+
+def test_redis_counter_moves(host):
+    first = json.loads(get(host, "/counter")[1])["counter"]
+    second = json.loads(get(host, "/counter")[1])["counter"]
+    assert second == first + 1
+
+
+def test_healthz_answers_503_fast_when_redis_is_down(host):
+    assert get(host, "/healthz")[0] == 200
+    host.check_output("systemctl stop redis-server")
+    try:
+        status, body, seconds = get(host, "/healthz")
+        assert status == 503, body
+        assert seconds < 1.0
+        assert get(host, "/counter")[0] == 503
+    finally:
+        host.check_output("systemctl start redis-server")
+    # The app reconnects by itself: no restart of the app.
+    deadline = time.monotonic() + 10
+    while get(host, "/healthz")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert get(host, "/healthz")[0] == 200
+
+
+def test_hup_under_load_loses_no_request(host):
+    """A reload (HUP: new workers, old ones finish gracefully) during a bounded load."""
+    pid = main_pid(host)
+    host.check_output(f"(sleep 1.5; systemctl reload {UNIT}) >/dev/null 2>&1 &")
+    result = load(host, concurrency=16, seconds=5)
+    print(f"HUP under load on {host.backend.get_hostname()}: {result}")
+    assert result["sent"] > 100, result
+    assert result["failed"] == 0, result
+    assert main_pid(host) == pid, "the arbiter stayed; only workers were replaced"
+    log = host.check_output(
+        f"journalctl -u {UNIT} --no-pager -o cat | grep -c 'Handling signal: hup'"
+    )
+    assert int(log) >= 1
