@@ -11,6 +11,7 @@ on a new connection (RFC 9112, 9.3.1): counted in "retried", not as a failure. A
 request that fails on a new connection is a failure.
 
 usage: python3 loadprobe.py http|uwsgi HOST PORT PATH CONCURRENCY DURATION
+       python3 loadprobe.py uwsgi-once HOST PORT PATH   (one request: status and body as JSON)
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import time
 from collections import Counter
 
 
-def uwsgi_request(host: str, port: int, path: str) -> int:
-    """One request over the uwsgi protocol; returns the HTTP status."""
+def uwsgi_exchange(host: str, port: int, path: str) -> tuple[int, bytes]:
+    """One request over the uwsgi protocol; returns (HTTP status, body)."""
     params = {
         "REQUEST_METHOD": "GET",
         "REQUEST_URI": path,
@@ -42,19 +43,26 @@ def uwsgi_request(host: str, port: int, path: str) -> int:
         struct.pack("<H", len(k)) + k.encode() + struct.pack("<H", len(v)) + v.encode()
         for k, v in params.items()
     )
+    reply = b""
     with socket.create_connection((host, port), timeout=10) as conn:
+        # uwsgi packet header: modifier1 (0 = WSGI), size of the vars block, modifier2.
         conn.sendall(struct.pack("<BHB", 0, len(body), 0) + body)
-        reply = b""
-        while b"\r\n" not in reply:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
+        while chunk := conn.recv(65536):
             reply += chunk
-    status_line = reply.split(b"\r\n", 1)[0].split()
-    return int(status_line[1]) if len(status_line) > 1 else 0
+    head, _, content = reply.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].split()
+    return (int(status_line[1]) if len(status_line) > 1 else 0), content
+
+
+def uwsgi_request(host: str, port: int, path: str) -> int:
+    return uwsgi_exchange(host, port, path)[0]
 
 
 def main() -> None:
+    if sys.argv[1] == "uwsgi-once":
+        status, content = uwsgi_exchange(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        print(json.dumps({"status": status, "body": content.decode(errors="replace")}))
+        return
     mode, host, port, path, concurrency, duration = sys.argv[1:7]
     port, concurrency, deadline = int(port), int(concurrency), time.monotonic() + float(duration)
     lock = threading.Lock()

@@ -30,7 +30,10 @@ def create_app() -> FastAPI:
     )
     served_by = {"server": os.environ.get("WEBTIER_SERVER", "?"), "host": socket.gethostname()}
 
-    def unavailable(exc: Exception) -> JSONResponse:
+    async def unavailable(exc: Exception) -> JSONResponse:
+        # Drop every pooled connection: after a Redis restart they are all dead, and the
+        # next request should open a fresh one instead of finding another dead one.
+        await client.connection_pool.disconnect(inuse_connections=True)
         body = {"status": "redis unavailable", "error": type(exc).__name__, **served_by}
         return JSONResponse(body, status_code=503)
 
@@ -43,7 +46,7 @@ def create_app() -> FastAPI:
         try:
             await client.ping()
         except (RedisError, OSError) as exc:
-            return unavailable(exc)
+            return await unavailable(exc)
         return {"status": "ok", **served_by}
 
     @app.get("/counter")
@@ -51,7 +54,7 @@ def create_app() -> FastAPI:
         try:
             value = await client.incr("webtier:counter")
         except (RedisError, OSError) as exc:
-            return unavailable(exc)
+            return await unavailable(exc)
         return {"counter": value, **served_by}
 
     return app
