@@ -5,10 +5,12 @@ line: requests sent, answered 2xx, failed, and failures by kind. Speaks HTTP/1.1
 keep-alive, or the uwsgi protocol (what nginx's uwsgi_pass speaks) to a uWSGI socket.
 It targets the address given (the test's own container) and stops by itself.
 
-Like nginx, browsers and urllib3, a GET sent on a reused keep-alive connection that
-the server closed before answering (a worker retiring on reload) is sent again, once,
-on a new connection (RFC 9112, 9.3.1): counted in "retried", not as a failure. A
-request that fails on a new connection is a failure.
+Like nginx in front of the app servers (proxy_next_upstream error, for idempotent
+requests), a GET whose connection fails before any byte of the response arrived (a
+keep-alive connection closed by a retiring worker, or a connection a retiring gthread
+worker had accepted but not read) is sent again, once, on a new connection
+(RFC 9112, 9.3.1). It is counted in "retried", not as a failure; a request whose
+retry fails too is a failure.
 
 usage: python3 loadprobe.py http|uwsgi HOST PORT PATH CONCURRENCY DURATION
        python3 loadprobe.py uwsgi-once HOST PORT PATH   (one request: status and body as JSON)
@@ -95,11 +97,9 @@ def main() -> None:
                     try:
                         status = http_get(conn)
                     except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
-                        if not reused:
-                            raise
                         conn.close()
                         with lock:
-                            retried["closed keep-alive"] += 1
+                            retried["keep-alive closed" if reused else "new connection reset"] += 1
                         status = http_get(conn)
                 record("ok" if 200 <= status < 300 else f"status {status}")
             except (OSError, http.client.HTTPException) as exc:
@@ -117,7 +117,7 @@ def main() -> None:
     failed = sent - counts["ok"]
     kinds = {k: v for k, v in counts.items() if k != "ok"}
     result = {"sent": sent, "ok": counts["ok"], "failed": failed, "errors": kinds}
-    print(json.dumps({**result, "retried": sum(retried.values())}))
+    print(json.dumps({**result, "retried": dict(retried)}))
 
 
 if __name__ == "__main__":
