@@ -85,7 +85,8 @@ def test_chain_reload_under_load_loses_no_request(host):
     if result["failed"] and host.check_output("uwsgi --version").startswith("2.0.21"):
         # Measured here: Debian 12's uWSGI 2.0.21 left 2 to 8 of ~35,000 requests
         # unanswered (timeouts) in some runs; Debian 13's 2.0.28 lost none in any run.
-        # Reported with its counts, not hidden.
+        # Reported with its counts while it stays under 0.1 %; more fails.
+        assert result["failed"] <= result["sent"] / 1000, result
         pytest.xfail(f"uWSGI 2.0.21 (Debian 12) dropped requests during a chain reload: {result}")
     assert result["failed"] == 0, result
     assert main_pid(host) == pid
