@@ -48,7 +48,7 @@ def load(host, *, path: str = "/", concurrency: int = 16, seconds: float = 5) ->
 
 @pytest.fixture(scope="session")
 def run_playbook():
-    def run(playbook: str, *args: str) -> str:
+    def run(playbook: str, *args: str) -> tuple[int, str]:
         inventory = os.environ["MOLECULE_INVENTORY_FILE"]
         env = {
             **os.environ,
