@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+# The helpers every scenario shares: tests/support/scenario.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
+from scenario import run_playbook as run_playbook_in
 
 SCENARIO = Path(__file__).resolve().parents[1]
 ROLES = SCENARIO.parents[2]
@@ -55,16 +59,7 @@ def run_playbook():
     """Run a playbook of this scenario against the Molecule instances."""
 
     def run(playbook: str, *args: str, env: dict[str, str] | None = None):
-        inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-        full_env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ROLES), **(env or {})}
-        return subprocess.run(
-            ["ansible-playbook", "-i", inventory, str(SCENARIO / playbook), *args],
-            capture_output=True,
-            text=True,
-            env=full_env,
-            timeout=300,
-            check=False,
-        )
+        return run_playbook_in(SCENARIO / playbook, *args, timeout=300, env=env)
 
     return run
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import testinfra
 import yaml
+
+# The helpers every scenario shares: tests/support/scenario.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
+from scenario import flat_output, molecule_hosts
+from scenario import run_playbook as run_playbook_in
 
 SCENARIO = Path(__file__).resolve().parents[1]
 ROLES = SCENARIO.parents[2]
@@ -68,21 +73,7 @@ def run_playbook():
     """Run a playbook of this scenario against every instance; returns the CompletedProcess."""
 
     def run(playbook: str, *args: str):
-        inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-        env = {
-            **os.environ,
-            "ANSIBLE_ROLES_PATH": str(ROLES),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-        }
-        return subprocess.run(
-            ["ansible-playbook", "-i", inventory, str(SCENARIO / playbook), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
-            check=False,
-        )
+        return run_playbook_in(SCENARIO / playbook, *args, timeout=600)
 
     return run
 
@@ -108,15 +99,12 @@ class Change:
 
     @property
     def output(self) -> str:
-        return " ".join((self.result.stdout + self.result.stderr).split())
+        return flat_output(self.result)
 
 
 @pytest.fixture(scope="session")
 def instances() -> dict:
-    hosts = testinfra.get_hosts(
-        ["ansible://molecule"], ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"]
-    )
-    return {h.backend.get_hostname(): h for h in hosts}
+    return molecule_hosts()
 
 
 @pytest.fixture(scope="session")

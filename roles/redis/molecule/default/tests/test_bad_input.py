@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from conftest import flat_output
 
 CASES = {
     "backlog above somaxconn": (
@@ -59,7 +60,7 @@ def fingerprint(host) -> str:
 def test_invalid_input_fails_before_any_change(run_playbook, instances, extra, message):
     before = {n: fingerprint(h) for n, h in instances.items()}
     result = run_playbook("redis_only.yml", "-e", json.dumps(extra))
-    out = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr).split())
+    out = flat_output(result)
     assert result.returncode != 0, out[-2000:]
     assert message in out, out[-3000:]
     recap = re.findall(r"([a-z]+-debian1[23])\s*:\s*ok=\d+\s+changed=(\d+)", out)
@@ -73,7 +74,7 @@ def test_valkey_is_refused_where_debian_does_not_package_it(run_playbook):
     result = run_playbook(
         "redis_only.yml", "--limit", "redis-debian12", "-e", "redis_engine=valkey"
     )
-    out = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr).split())
+    out = flat_output(result)
     assert result.returncode != 0
     assert "redis_engine=valkey is not packaged for Debian bookworm" in out, out[-2000:]
     assert re.search(r"redis-debian12\s*:\s*ok=\d+\s+changed=0", out), out[-1500:]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-import testinfra
 import yaml
+
+# The helpers every scenario shares: tests/support/scenario.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
+from scenario import molecule_hosts
+from scenario import run_playbook as run_playbook_in
 
 SCENARIO = Path(__file__).resolve().parents[1]
 ROLES = SCENARIO.parents[2]
@@ -71,33 +76,12 @@ def main_pid(host, unit: str = "redis-server") -> int:
 
 @pytest.fixture(scope="session")
 def instances() -> dict:
-    hosts = testinfra.get_hosts(
-        ["ansible://molecule"], ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"]
-    )
-    return {h.backend.get_hostname(): h for h in hosts}
+    return molecule_hosts()
 
 
 @pytest.fixture(scope="session")
 def run_converge():
     def run() -> subprocess.CompletedProcess:
-        env = {
-            **os.environ,
-            "ANSIBLE_ROLES_PATH": str(ROLES),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-        }
-        return subprocess.run(
-            [
-                "ansible-playbook",
-                "-i",
-                os.environ["MOLECULE_INVENTORY_FILE"],
-                str(SCENARIO / "converge.yml"),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=900,
-            check=False,
-        )
+        return run_playbook_in(SCENARIO / "converge.yml", timeout=900)
 
     return run

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-import testinfra
 import yaml
+
+# The helpers every scenario shares: tests/support/scenario.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
+from scenario import flat_output, molecule_hosts
+from scenario import run_playbook as run_playbook_in
 
 SCENARIO = Path(__file__).resolve().parents[1]
 ROLES = SCENARIO.parents[2]
@@ -45,32 +47,15 @@ def uwsgi_get(host, path: str) -> tuple[int, str, float]:
 
 @pytest.fixture(scope="session")
 def instances() -> dict:
-    hosts = testinfra.get_hosts(
-        ["ansible://molecule"], ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"]
-    )
-    return {h.backend.get_hostname(): h for h in hosts}
+    return molecule_hosts()
 
 
 @pytest.fixture(scope="session")
 def run_playbook():
+    """Run a playbook of this scenario: (returncode, flat output)."""
+
     def run(playbook: str, *args: str) -> tuple[int, str]:
-        inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-        env = {
-            **os.environ,
-            "ANSIBLE_ROLES_PATH": str(ROLES),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-        }
-        proc = subprocess.run(
-            ["ansible-playbook", "-i", inventory, str(SCENARIO / playbook), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=900,
-            check=False,
-        )
-        return proc.returncode, " ".join(
-            re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr).split()
-        )
+        proc = run_playbook_in(SCENARIO / playbook, *args, timeout=900)
+        return proc.returncode, flat_output(proc)
 
     return run

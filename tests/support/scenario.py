@@ -1,0 +1,57 @@
+"""Helpers every Molecule scenario's testinfra tests share (imported by their conftest.py).
+
+- ``run_playbook``: run one of the scenario's playbooks against the Molecule instances,
+  with the repository's roles and no colour codes in the output;
+- ``flat_output``: stdout and stderr of such a run as one whitespace-normalised string;
+- ``molecule_hosts``: a testinfra host per instance, by name (for tests that compare
+  hosts before and after a run, or look at a whole set of hosts at once).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import testinfra
+
+ROLES = Path(__file__).resolve().parents[2] / "roles"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def run_playbook(
+    playbook: Path, *args: str, timeout: int, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``playbook`` against the scenario's instances; its output has no colour codes."""
+    full_env = {
+        **os.environ,
+        "ANSIBLE_ROLES_PATH": str(ROLES),
+        # Molecule exports ANSIBLE_FORCE_COLOR; the tests read the output as text.
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        **(env or {}),
+    }
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+    proc.stdout, proc.stderr = ANSI.sub("", proc.stdout), ANSI.sub("", proc.stderr)
+    return proc
+
+
+def flat_output(proc: subprocess.CompletedProcess) -> str:
+    """stdout and stderr as one line, whitespace collapsed (messages wrap in the output)."""
+    return " ".join((proc.stdout + proc.stderr).split())
+
+
+def molecule_hosts() -> dict:
+    """A testinfra host for every Molecule instance, by name."""
+    hosts = testinfra.get_hosts(
+        ["ansible://molecule"], ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"]
+    )
+    return {h.backend.get_hostname(): h for h in hosts}
