@@ -1,0 +1,274 @@
+"""What the load balancer's templates need from the inventory, computed once for both engines.
+
+Each app host says which server serves its app (``webtier_app_server: gunicorn`` or
+``uwsgi``); its port and protocol follow from that server role's own variables
+(``gunicorn_bind``, ``uwsgi_bind``, ``uwsgi_protocol``) or, when the inventory leaves
+them out, from the role's defaults file. Nothing about an app host is restated on the
+load balancer, so the two cannot disagree.
+
+``upstreams()`` turns ``nginx_upstreams`` (each naming an inventory group or explicit
+servers) into upstream blocks; ``sites()`` resolves each location of ``nginx_sites`` to
+the upstreams it passes to. A location may name two upstreams of different protocols
+(Gunicorn over HTTP and uWSGI over the uwsgi protocol, say during a migration from one
+to the other): requests are split between them by server weight, and a request whose
+upstream fails before answering goes to the other one.
+Every problem raises ``ValueError`` with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any
+
+import yaml
+
+from webtier import ROOT
+
+METHODS = ("round_robin", "least_conn", "ip_hash", "hash", "random")
+SERVER_KINDS = ("gunicorn", "uwsgi")
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+UPSTREAM_DEFAULTS = {
+    "method": "least_conn",
+    "hash_key": "$request_uri",
+    "keepalive": 32,
+    "keepalive_requests": 1000,
+    "keepalive_timeout": "60s",
+    "max_fails": 1,
+    "fail_timeout": "10s",
+    "max_conns": 0,
+}
+
+
+@cache
+def role_defaults(role: str) -> dict[str, Any]:
+    """A role's defaults/main.yml: the values an app host has unless its inventory says."""
+    return yaml.safe_load((ROOT / "roles" / role / "defaults/main.yml").read_text()) or {}
+
+
+def _port(bind: str, where: str) -> int:
+    if bind.startswith("unix:") or ":" not in bind:
+        raise ValueError(f"{where}={bind!r} is not a TCP host:port the load balancer can reach")
+    return int(bind.rsplit(":", 1)[1])
+
+
+def app_server(host: str, hostvars: Mapping[str, Any]) -> dict[str, Any]:
+    """Kind, protocol and address of the app server on ``host``, from its own variables."""
+    kind = hostvars.get("webtier_app_server")
+    if kind not in SERVER_KINDS:
+        raise ValueError(
+            f"{host}: webtier_app_server={kind!r}; an app host behind the load balancer "
+            f"must say which server serves its app: {' or '.join(SERVER_KINDS)}"
+        )
+
+    def var(name: str) -> Any:
+        return hostvars[name] if name in hostvars else role_defaults(kind)[name]
+
+    if kind == "gunicorn":
+        binds = var("gunicorn_bind")
+        binds = [binds] if isinstance(binds, str) else list(binds)
+        tcp = [b for b in binds if not b.startswith("unix:")]
+        if not tcp:
+            raise ValueError(f"{host}: gunicorn_bind={binds} has no TCP address to balance to")
+        port, protocol = _port(tcp[0], f"{host}: gunicorn_bind"), "http"
+    else:
+        port = _port(var("uwsgi_bind"), f"{host}: uwsgi_bind")
+        protocol = "uwsgi" if var("uwsgi_protocol") == "uwsgi" else "http"
+    address = hostvars.get("webtier_app_address", host)
+    return {"host": host, "kind": kind, "protocol": protocol, "address": f"{address}:{port}"}
+
+
+def _server(entry: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "address": entry["address"],
+        "weight": int(entry.get("weight", 1)),
+        "backup": bool(entry.get("backup", False)),
+        "max_fails": int(entry.get("max_fails", spec["max_fails"])),
+        "fail_timeout": str(entry.get("fail_timeout", spec["fail_timeout"])),
+        "max_conns": int(entry.get("max_conns", spec["max_conns"])),
+    }
+
+
+def upstreams(
+    specs: Sequence[Mapping[str, Any]],
+    groups: Mapping[str, Sequence[str]],
+    hostvars: Mapping[str, Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """``nginx_upstreams`` resolved against the inventory into upstream blocks."""
+    result, seen = [], set()
+    for index, raw in enumerate(specs):
+        where = f"nginx_upstreams[{index}]"
+        name = raw.get("name", "")
+        if not NAME.match(str(name)):
+            raise ValueError(f"{where}.name={name!r}: use lower case letters, digits and _")
+        where = f"{where} ({name})"
+        if name in seen:
+            raise ValueError(f"{where}: the name is used twice")
+        seen.add(name)
+        unknown = set(raw) - {"name", "group", "servers", "protocol", *UPSTREAM_DEFAULTS}
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+        spec = {**UPSTREAM_DEFAULTS, **raw}
+        if spec["method"] not in METHODS:
+            raise ValueError(f"{where}.method={spec['method']!r}: use one of {', '.join(METHODS)}")
+
+        servers, protocols = [], {}
+        if "group" in raw:
+            hosts = groups.get(raw["group"], [])
+            for host in hosts:
+                app = app_server(host, hostvars[host])
+                protocols[host] = app["protocol"]
+                servers.append(
+                    _server(
+                        {
+                            "address": app["address"],
+                            "weight": hostvars[host].get("webtier_app_weight", 1),
+                            "backup": hostvars[host].get("webtier_app_backup", False),
+                        },
+                        spec,
+                    )
+                )
+        for entry in raw.get("servers", []):
+            protocols[entry["address"]] = raw.get("protocol", "http")
+            servers.append(_server(entry, spec))
+        if not [s for s in servers if not s["backup"]]:
+            source = f"group {raw['group']!r}" if "group" in raw else "servers"
+            raise ValueError(
+                f"{where}: no servers to balance to ({source} gives none that is not a "
+                "backup); name an inventory group with app hosts, or list servers"
+            )
+        if len(set(protocols.values())) > 1:
+            mixed = ", ".join(f"{k} ({v})" for k, v in protocols.items())
+            raise ValueError(
+                f"{where}: one upstream cannot mix protocols: {mixed}. Make one upstream "
+                "per protocol; a location of nginx_sites may name both."
+            )
+        if spec["method"] in ("ip_hash", "hash") and any(s["backup"] for s in servers):
+            raise ValueError(f"{where}: nginx allows no backup server with {spec['method']}")
+        protocol = next(iter(protocols.values()))
+        result.append(
+            {
+                "name": name,
+                "protocol": protocol,
+                "method": spec["method"],
+                "hash_key": spec["hash_key"],
+                # uWSGI closes the connection after each request: no pool to keep.
+                "keepalive": int(spec["keepalive"]) if protocol == "http" else 0,
+                "keepalive_requests": int(spec["keepalive_requests"]),
+                "keepalive_timeout": str(spec["keepalive_timeout"]),
+                "servers": servers,
+            }
+        )
+    return result
+
+
+def _listen(
+    site: Mapping[str, Any], where: str, taken: dict[int, str], options: str
+) -> list[dict[str, Any]]:
+    """The site's listen sockets. Socket options (backlog, reuseport) may appear once per
+    port in all of nginx: they go on the first site that listens on the port."""
+    ports = [] if site.get("port", 80) is None else [(int(site.get("port", 80)), False)]
+    if "tls" in site:
+        for key in ("certificate", "certificate_key"):
+            if not site["tls"].get(key):
+                raise ValueError(f"{where}.tls.{key} is required (a path on the host)")
+        ports.append((int(site["tls"].get("port", 443)), True))
+    if not ports:
+        raise ValueError(f"{where}: listens nowhere (port is null and no tls)")
+    listen = []
+    for port, ssl in ports:
+        extra = " default_server" if site.get("default_server") else ""
+        if site.get("default_server") and taken.get(port, "").endswith("*"):
+            raise ValueError(f"{where}.default_server: port {port} has one already")
+        if port not in taken:
+            extra += options
+        taken[port] = taken.get(port, "") + ("*" if site.get("default_server") else "")
+        listen.append({"port": port, "ssl": ssl, "options": extra})
+    return listen
+
+
+def sites(
+    specs: Sequence[Mapping[str, Any]],
+    resolved: Sequence[Mapping[str, Any]],
+    backlog: int = 511,
+    reuseport: bool = False,
+) -> list[dict[str, Any]]:
+    """``nginx_sites`` with each location's upstream names resolved to what it passes to.
+
+    A proxied location gets ``pass``: a list of one or two ``{name, protocol, share}``,
+    share being the percentage of requests it starts with (by non-backup server weight).
+    Each site gets ``listen``: ``{port, ssl, options}`` per socket.
+    """
+    by_name = {u["name"]: u for u in resolved}
+    options = f" backlog={int(backlog)}" + (" reuseport" if reuseport else "")
+    taken: dict[int, str] = {}
+    result, seen = [], set()
+    for index, raw in enumerate(specs):
+        name = raw.get("name", "")
+        where = f"nginx_sites[{index}]"
+        if not NAME.match(str(name)):
+            raise ValueError(f"{where}.name={name!r}: use lower case letters, digits and _")
+        if name in seen:
+            raise ValueError(f"{where} ({name}): the name is used twice")
+        seen.add(name)
+        site = {**raw, "locations": [], "listen": _listen(raw, where, taken, options)}
+        site["server_name"] = (
+            [raw["server_name"]]
+            if isinstance(raw.get("server_name"), str)
+            else list(raw.get("server_name", ["_"]))
+        )
+        for number, location in enumerate(raw.get("locations", [])):
+            here = f"{where}.locations[{number}]"
+            names = location.get("upstream", [])
+            names = [names] if isinstance(names, str) else list(names)
+            missing = [n for n in names if n not in by_name]
+            if missing:
+                raise ValueError(
+                    f"{here}.upstream: {missing} not in nginx_upstreams "
+                    f"(defined: {sorted(by_name) or 'none'})"
+                )
+            targets = [by_name[n] for n in names]
+            if len(targets) > 2 or len({t["protocol"] for t in targets}) < len(targets):
+                raise ValueError(
+                    f"{here}.upstream={names}: name one upstream, or two of different "
+                    "protocols (http and uwsgi); same-protocol servers belong in one upstream"
+                )
+            weights = [sum(s["weight"] for s in t["servers"] if not s["backup"]) for t in targets]
+            passes = [
+                {
+                    "name": t["name"],
+                    "protocol": t["protocol"],
+                    "share": round(100 * w / sum(weights), 2),
+                }
+                for t, w in zip(targets, weights, strict=True)
+            ]
+            site["locations"].append({**location, "id": f"{name}_{number}", "pass": passes})
+        result.append(site)
+    return result
+
+
+def worker_rlimit_nofile(value: int | str, worker_connections: int) -> int:
+    """``nginx_worker_rlimit_nofile``: auto is twice the connections (files need room too)."""
+    return 2 * int(worker_connections) if value == "auto" else int(value)
+
+
+def plan(
+    settings: Mapping[str, Any],
+    groups: Mapping[str, Sequence[str]],
+    hostvars: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Everything the nginx templates need beyond the role's own variables."""
+    resolved = upstreams(settings.get("nginx_upstreams", []), groups, hostvars)
+    return {
+        "nginx_upstreams_resolved": resolved,
+        "nginx_sites_resolved": sites(
+            settings.get("nginx_sites", []),
+            resolved,
+            backlog=settings["nginx_listen_backlog"],
+            reuseport=settings["nginx_reuseport"],
+        ),
+        "nginx_worker_rlimit_nofile_effective": worker_rlimit_nofile(
+            settings["nginx_worker_rlimit_nofile"], settings["nginx_worker_connections"]
+        ),
+    }
