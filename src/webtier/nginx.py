@@ -193,13 +193,25 @@ def sites(
     resolved: Sequence[Mapping[str, Any]],
     backlog: int = 511,
     reuseport: bool = False,
+    zones: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """``nginx_sites`` with each location's upstream names resolved to what it passes to.
 
     A proxied location gets ``pass``: a list of one or two ``{name, protocol, share}``,
     share being the percentage of requests it starts with (by non-backup server weight).
-    Each site gets ``listen``: ``{port, ssl, options}`` per socket.
+    Each site gets ``listen``: ``{port, ssl, options}`` per socket. ``zones`` maps
+    limit_req and limit_conn to the zone names defined for them.
     """
+    zones = zones or {}
+
+    def check_limits(block: Mapping[str, Any], here: str) -> None:
+        for kind, variable in (("limit_req", "req"), ("limit_conn", "conn")):
+            if kind in block and block[kind].get("zone") not in zones.get(kind, ()):
+                raise ValueError(
+                    f"{here}.{kind}.zone={block[kind].get('zone')!r} is not defined in "
+                    f"nginx_limit_{variable}_zones (defined: {list(zones.get(kind, ())) or 'none'})"
+                )
+
     by_name = {u["name"]: u for u in resolved}
     options = f" backlog={int(backlog)}" + (" reuseport" if reuseport else "")
     taken: dict[int, str] = {}
@@ -212,6 +224,7 @@ def sites(
         if name in seen:
             raise ValueError(f"{where} ({name}): the name is used twice")
         seen.add(name)
+        check_limits(raw, where)
         site = {**raw, "locations": [], "listen": _listen(raw, where, taken, options)}
         site["server_name"] = (
             [raw["server_name"]]
@@ -220,6 +233,9 @@ def sites(
         )
         for number, location in enumerate(raw.get("locations", [])):
             here = f"{where}.locations[{number}]"
+            check_limits(location, here)
+            if not str(location.get("path", "")).strip():
+                raise ValueError(f"{here}.path is required (for example / or = /healthz)")
             names = location.get("upstream", [])
             names = [names] if isinstance(names, str) else list(names)
             missing = [n for n in names if n not in by_name]
@@ -267,6 +283,10 @@ def plan(
             resolved,
             backlog=settings["nginx_listen_backlog"],
             reuseport=settings["nginx_reuseport"],
+            zones={
+                "limit_req": [z["name"] for z in settings.get("nginx_limit_req_zones", [])],
+                "limit_conn": [z["name"] for z in settings.get("nginx_limit_conn_zones", [])],
+            },
         ),
         "nginx_worker_rlimit_nofile_effective": worker_rlimit_nofile(
             settings["nginx_worker_rlimit_nofile"], settings["nginx_worker_connections"]

@@ -24,22 +24,19 @@ TIMEOUT = 10  # seconds: a request slower than this counts as a timeout error
 SCRIPT_PATH = "/tmp/webtier-wrk.lua"  # on the load generator's own host
 
 # done() runs once after the run, in wrk's main thread, with the merged statistics.
-LUA = (
-    """\
+LUA = """\
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    '%s{"requests":%%d,"duration_us":%%d,"bytes":%%d,'
-    .. '"errors":{"connect":%%d,"read":%%d,"write":%%d,"status":%%d,"timeout":%%d},'
-    .. '"latency_us":{"mean":%%.1f,"p50":%%d,"p90":%%d,"p99":%%d,"max":%%d}}\\n',
+    'WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,'
+    .. '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},'
+    .. '"latency_us":{"mean":%.1f,"p50":%d,"p90":%d,"p99":%d,"max":%d}}\\n',
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency.mean, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.max))
 end
 """
-    % MARK
-)  # noqa: UP031 (a Lua format string: %d must survive, only MARK is ours)
 
 
 def command(  # noqa: PLR0913, PLR0917 (wrk's own options, one each)
@@ -80,7 +77,7 @@ def parse(output: str) -> dict[str, Any]:
     return result
 
 
-def run(
+def run(  # noqa: PLR0913 (the wrk options above, and where it runs)
     url: str,
     connections: int,
     seconds: int,

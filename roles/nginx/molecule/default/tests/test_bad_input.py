@@ -1,0 +1,65 @@
+"""Invalid input fails before any change; a config nginx refuses never goes live."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import curl, fingerprint
+
+testinfra_hosts = ["ansible://lb13"]
+
+CASES = {
+    "backlog above somaxconn": (
+        {"nginx_listen_backlog": 8192},
+        "nginx_listen_backlog=8192 is above net.core.somaxconn=4096",
+    ),
+    "worker_connections beyond the fd budget": (
+        {"nginx_worker_connections": 4096, "nginx_worker_rlimit_nofile": 4100},
+        "nginx_worker_connections=4096 is beyond the workers' descriptor budget",
+    ),
+    "auto fd budget above the service limit": (
+        {"nginx_worker_connections": 15000},
+        "nginx_worker_rlimit_nofile=30000 (auto: 2 x nginx_worker_connections) is above the"
+        " NOFILE hard limit",
+    ),
+    "upstream with no servers": (
+        {"nginx_upstreams": [{"name": "demo_gunicorn", "group": "no_such_group"}]},
+        "nginx_upstreams[0] (demo_gunicorn): no servers to balance to",
+    ),
+    "location naming an unknown upstream": (
+        {
+            "nginx_sites": [
+                {"name": "demo", "locations": [{"path": "/", "upstream": "demo_fastapi"}]}
+            ]
+        },
+        "nginx_sites[0].locations[0].upstream: ['demo_fastapi'] not in nginx_upstreams",
+    ),
+    "zero workers": ({"nginx_worker_processes": 0}, "nginx_worker_processes=0: use auto"),
+}
+
+
+@pytest.mark.parametrize(("extra", "message"), CASES.values(), ids=CASES.keys())
+def test_invalid_input_fails_naming_the_variable(run_playbook, load_balancers, extra, message):
+    before = fingerprint(load_balancers)
+    rc, out = run_playbook("nginx_only.yml", "-e", json.dumps(extra))
+    assert rc != 0
+    assert message in out, out[-3000:]
+    assert "changed=0" in out
+    assert fingerprint(load_balancers) == before
+
+
+def test_a_value_nginx_refuses_never_goes_live(host, run_playbook, load_balancers):
+    """A bad directive value passes the role's checks but not nginx -t: nothing changes."""
+    before = fingerprint(load_balancers)
+    rc, out = run_playbook("nginx_only.yml", "-e", "nginx_proxy_buffers='16 lots'")
+    assert rc != 0
+    # nginx's own message, from the check of the candidate tree.
+    assert '"proxy_buffers" directive invalid value' in out, out[-3000:]
+    assert fingerprint(load_balancers) == before
+    status, _, _ = curl(host, "http://127.0.0.1:8088/")
+    assert status == 200
+    # The next run with good input puts the good configuration back in the candidate.
+    rc, out = run_playbook("nginx_only.yml")
+    assert rc == 0, out[-3000:]
+    assert fingerprint(load_balancers) == before
