@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # The deploy command (`make deploy`): sandbox containers up, `ansible-playbook site.yml`
 # on them, then a smoke check of what is running. (`make deploy` runs `make setup` first.)
-#
-# Today site.yml has one tier: kernel tuning. The web tiers (Redis, app servers,
-# nginx) land with their issues; until then nothing serves HTTP and the smoke check
-# shows the kernel limits every later tier will be sized against.
+# The stack then serves on http://127.0.0.1:8080 (Flask, on Gunicorn and uWSGI),
+# https://127.0.0.1:8443 (same, self-signed) and http://127.0.0.1:8090 (FastAPI).
 source "$(dirname "$0")/lib.sh"
 cd "$WEBTIER_ROOT"
 export PATH="$VENV/bin:$PATH"
@@ -19,4 +17,3 @@ say "site.yml converged in $((SECONDS - start)) s"
 
 say "smoke check"
 ansible-playbook playbooks/smoke.yml
-echo "No HTTP tier yet: the app servers and nginx arrive with their roles."

@@ -10,8 +10,8 @@ every host's variables with Ansible's precedence, lowest first:
 
 Values may hold Jinja2 expressions (``"{{ prefix }}-{{ inventory_hostname }}"``):
 :meth:`Inventory.host_vars` resolves them with plain Jinja2 against the host's own
-variables and the magic variables ``inventory_hostname``, ``group_names`` and
-``groups``. Vault-encrypted files are not read here (they carry secrets, not sizing).
+variables and the magic variables ``inventory_hostname``, ``inventory_dir``,
+``group_names`` and ``groups``. Vault-encrypted files are not read here (they carry secrets, not sizing).
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ class Inventory:
         raw = self.raw_host_vars[host]
         magic = {
             "inventory_hostname": host,
+            # The inventory's directory (Ansible: where the host was defined).
+            "inventory_dir": str(self.path),
             "inventory_hostname_short": host.split(".", maxsplit=1)[0],
             "group_names": self.group_names(host),
             "groups": {g: list(hosts) for g, hosts in self.members.items()},

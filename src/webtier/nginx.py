@@ -6,8 +6,8 @@ Each app host says which server serves its app (``webtier_app_server: gunicorn``
 them out, from the role's defaults file. Nothing about an app host is restated on the
 load balancer, so the two cannot disagree.
 
-``upstreams()`` turns ``nginx_upstreams`` (each naming an inventory group or explicit
-servers) into upstream blocks; ``sites()`` resolves each location of ``nginx_sites`` to
+``upstreams()`` turns ``nginx_upstreams`` (each naming an inventory group, optionally
+only its hosts of one ``protocol``, or explicit servers) into upstream blocks; ``sites()`` resolves each location of ``nginx_sites`` to
 the upstreams it passes to. A location may name two upstreams of different protocols
 (Gunicorn over HTTP and uWSGI over the uwsgi protocol, say during a migration from one
 to the other): requests are split between them by server weight, and a request whose
@@ -118,6 +118,8 @@ def upstreams(
             hosts = groups.get(raw["group"], [])
             for host in hosts:
                 app = app_server(host, hostvars[host])
+                if raw.get("protocol", app["protocol"]) != app["protocol"]:
+                    continue  # the group's hosts that speak another protocol
                 protocols[host] = app["protocol"]
                 servers.append(
                     _server(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -89,9 +90,13 @@ def ansible_members(listing: dict, group: str) -> set[str]:
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS, ids=[p.name for p in ENVIRONMENTS])
-def test_every_environment_matches_ansible(env):
-    ours = load(env)
-    theirs = ansible_inventory(env)
+def test_every_environment_matches_ansible(env, tmp_path):
+    # Without the vault password Ansible cannot read the vault files, and this loader
+    # skips them: compare the rest, on a copy without them.
+    copy = tmp_path / env.name
+    shutil.copytree(env, copy, ignore=shutil.ignore_patterns("vault.yml"))
+    ours = load(copy)
+    theirs = ansible_inventory(copy)
     assert ours.raw_host_vars == theirs["_meta"]["hostvars"]
     for group in ours.groups:
         assert set(ours.group_hosts(group)) == ansible_members(theirs, group), group

@@ -196,3 +196,14 @@ def test_limits_also_apply_to_requests_that_start_on_the_second_upstream():
     sites = rendered(nginx_sites=[site], nginx_limit_req_zones=[{"name": "z", "rate": "1r/s"}])[2]
     second = sites["s"].split("location @s_0_second {")[1].split("}")[0]
     assert "limit_req zone=z nodelay;" in second
+
+
+def test_a_group_can_be_narrowed_to_the_hosts_of_one_protocol():
+    groups = {**GROUPS, "flask": ["app1", "app2"]}
+    specs = [
+        {"name": "flask_http", "group": "flask", "protocol": "http"},
+        {"name": "flask_uwsgi", "group": "flask", "protocol": "uwsgi"},
+    ]
+    http, uwsgi = nginx.upstreams(specs, groups, HOSTVARS)
+    assert [s["address"] for s in http["servers"]] == ["app1:8000"]
+    assert [s["address"] for s in uwsgi["servers"]] == ["app2:9001"]

@@ -71,16 +71,15 @@ def test_hup_under_load_loses_no_request(host):
     result = load(host, concurrency=16, seconds=5)
     print(f"HUP under load on {host.backend.get_hostname()}: {result}")
     assert result["sent"] > 100, result
-    if result["failed"]:
-        # Measured here with keep-alive clients hitting Gunicorn directly: retiring
-        # gthread and uvicorn workers reset 1 to 3 of 11,000-17,000 requests in some
-        # runs, even after one retry (gevent lost none in any run). Reported with its
-        # counts while it stays under 0.1 %; more fails. In front of the app servers,
-        # nginx retries such requests on another connection or upstream.
+    if result["failed"] and host_vars(host)["gunicorn_worker_class"] == "asgi":
+        # uvicorn's worker, told to stop, still accepts for up to one 0.1 s tick of
+        # its loop, then closes those connections unread (their requests reset even
+        # after one retry). Measured hitting Gunicorn directly: 0 to 11 of ~22,000
+        # requests. Reported with its counts while under 0.1 %; more fails. nginx in
+        # front retries them on another upstream (the nginx scenario: 0 lost). gthread
+        # had the same race: the rendered config's post_worker_init hook closes it.
         assert result["failed"] <= result["sent"] / 1000, result
-        pytest.xfail(
-            f"{host_vars(host)['gunicorn_worker_class']} workers dropped requests on HUP: {result}"
-        )
+        pytest.xfail(f"uvicorn workers dropped requests on HUP: {result}")
     assert result["failed"] == 0, result
     assert main_pid(host) == pid, "the arbiter stayed; only workers were replaced"
     log = host.check_output(

@@ -1,0 +1,59 @@
+"""gunicorn.conf.py as rendered from the shared template is valid Python with the hooks
+each worker class needs."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from webtier import ROOT
+from webtier.render import render
+
+ROLE = ROOT / "roles/gunicorn"
+
+
+def rendered(worker_class: str) -> str:
+    values = {
+        **yaml.safe_load((ROLE / "defaults/main.yml").read_text()),
+        **yaml.safe_load((ROLE / "vars/main.yml").read_text()),
+        "gunicorn_worker_class": worker_class,
+        "python_app_name": "demo",
+        "python_app_entrypoint": "app:create_app()",
+        "__gunicorn_cpus": 2,
+    }
+    return render("etc/gunicorn/gunicorn.conf.py.j2", values)
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent", "asgi"])
+def test_the_configuration_is_python(worker_class):
+    settings: dict = {}
+    exec(compile(rendered(worker_class), "gunicorn.conf.py", "exec"), settings)
+    assert settings["workers"] == {"sync": 5, "gthread": 4}.get(worker_class, 2)
+    assert settings["backlog"] == 2048
+
+
+class FakeWorker:
+    """What the hook touches of Gunicorn's gthread worker: alive and accept()."""
+
+    def __init__(self):
+        self.alive = True
+        self.accepted = []
+
+    def accept(self, server, listener):
+        self.accepted.append(listener)
+
+
+def test_a_gthread_worker_told_to_stop_accepts_no_more_connections():
+    settings: dict = {}
+    exec(compile(rendered("gthread"), "gunicorn.conf.py", "exec"), settings)
+    worker = FakeWorker()
+    settings["post_worker_init"](worker)
+    worker.accept("server", "first")
+    worker.alive = False  # HUP, TERM or max_requests
+    worker.accept("server", "second")
+    assert worker.accepted == ["first"]
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gevent", "asgi"])
+def test_other_worker_classes_get_no_accept_hook(worker_class):
+    assert "post_worker_init" not in rendered(worker_class)
