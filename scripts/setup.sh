@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One set-up entry point (`make setup`): everything the deploy and the tests need on a
 # fresh Debian 12 machine, idempotent (a second run changes nothing and takes seconds).
-#   1. Debian packages the controller needs (python3-venv, debootstrap, wrk, ...);
+#   1. Debian packages the controller needs (python3-venv, debootstrap, wrk, ssh, ...);
 #   2. the virtualenv .venv from requirements.txt (re-installed only when it changes);
 #   3. a running Docker engine (scripts/ensure-docker.sh) and the kernel settings its
 #      containers need from their host (scripts/container-host.sh);
@@ -11,7 +11,7 @@ cd "$WEBTIER_ROOT"
 start=$SECONDS
 
 say "controller packages"
-apt_install python3-venv debootstrap wrk curl
+apt_install python3-venv debootstrap wrk curl openssh-client
 
 say "virtualenv $VENV"
 stamp="$VENV/.requirements.sha256"

@@ -1,0 +1,65 @@
+"""A request through the load balancer reaches every app kind and moves the Redis counter;
+every host's limits agree with its kernel."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from conftest import get
+
+APP_KINDS = {"gunicorn-gthread", "uwsgi"}  # the Flask site; FastAPI: gunicorn-asgi
+
+
+def test_the_flask_site_reaches_gunicorn_and_uwsgi(instances):
+    lb = instances["lb1"]
+    served = Counter(get(lb, "http://127.0.0.1/")[1].get("server") for _ in range(30))
+    assert set(served) == APP_KINDS, served
+
+
+def test_https_serves_the_same_site(instances):
+    status, body = get(instances["lb1"], "https://127.0.0.1/")
+    assert status == 200
+    assert body["app"] == "flask"
+
+
+def test_the_fastapi_site_reaches_the_asgi_worker(instances):
+    status, body = get(instances["lb1"], "http://127.0.0.1:8090/")
+    assert status == 200
+    assert (body["app"], body["server"], body["host"]) == ("fastapi", "gunicorn-asgi", "app3")
+
+
+def test_the_redis_counter_moves_through_every_app_kind(instances):
+    lb = instances["lb1"]
+    seen, values = set(), []
+    for url in ["http://127.0.0.1/counter"] * 20 + ["http://127.0.0.1:8090/counter"] * 2:
+        status, body = get(lb, url)
+        assert status == 200, body
+        seen.add(body["server"])
+        values.append(body["counter"])
+    assert seen == APP_KINDS | {"gunicorn-asgi"}, seen
+    assert values == sorted(values)
+    assert len(set(values)) == len(values)  # one counter, in Redis, shared by all
+
+
+@pytest.mark.parametrize("name", ["lb1", "app1", "app2", "app3", "redis1"])
+def test_every_listener_backlog_fits_the_hosts_somaxconn(instances, name):
+    host = instances[name]
+    somaxconn = int(host.file("/proc/sys/net/core/somaxconn").content_string)
+    listeners = [line.split() for line in host.check_output("ss -ltnH").splitlines()]
+    assert listeners
+    for fields in listeners:
+        assert int(fields[2]) <= somaxconn, (name, fields)
+
+
+def test_nginx_fd_budget_holds(instances):
+    lb = instances["lb1"]
+    config = lb.check_output("nginx -T 2>/dev/null")
+    connections = int(config.split("worker_connections ")[1].split(";")[0])
+    master = lb.check_output("systemctl show -p MainPID --value nginx")
+    for pid in [master, *lb.check_output(f"pgrep -P {master}").split()]:
+        limits = lb.file(f"/proc/{pid}/limits").content_string
+        line = next(x for x in limits.splitlines() if x.startswith("Max open files"))
+        nofile = int(line.split()[3])
+        # Every connection (client or upstream) is a descriptor, plus logs and files.
+        assert nofile >= connections + 64, (pid, nofile, connections)
