@@ -11,7 +11,8 @@ every host's variables with Ansible's precedence, lowest first:
 Values may hold Jinja2 expressions (``"{{ prefix }}-{{ inventory_hostname }}"``):
 :meth:`Inventory.host_vars` resolves them with plain Jinja2 against the host's own
 variables and the magic variables ``inventory_hostname``, ``inventory_dir``,
-``group_names`` and ``groups``. Vault-encrypted files are not read here (they carry secrets, not sizing).
+``group_names`` and ``groups``. Vault-encrypted files are not read here (they carry
+secrets, not sizing).
 """
 
 from __future__ import annotations

@@ -7,11 +7,12 @@ them out, from the role's defaults file. Nothing about an app host is restated o
 load balancer, so the two cannot disagree.
 
 ``upstreams()`` turns ``nginx_upstreams`` (each naming an inventory group, optionally
-only its hosts of one ``protocol``, or explicit servers) into upstream blocks; ``sites()`` resolves each location of ``nginx_sites`` to
-the upstreams it passes to. A location may name two upstreams of different protocols
-(Gunicorn over HTTP and uWSGI over the uwsgi protocol, say during a migration from one
-to the other): requests are split between them by server weight, and a request whose
-upstream fails before answering goes to the other one.
+only its hosts of one ``protocol``, or explicit servers) into upstream blocks;
+``sites()`` resolves each location of ``nginx_sites`` to the upstreams it passes to.
+A location may name two upstreams of different protocols (Gunicorn over HTTP and
+uWSGI over the uwsgi protocol, say during a migration from one to the other):
+requests are split between them by server weight, and a request whose upstream fails
+before answering goes to the other one.
 Every problem raises ``ValueError`` with a message that names the variable.
 """
 

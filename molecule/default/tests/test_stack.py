@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from conftest import get
+from conftest import ROOT, get
+from scenario import flat_output, run_playbook
 
 APP_KINDS = {"gunicorn-gthread", "uwsgi"}  # the Flask site; FastAPI: gunicorn-asgi
 
@@ -63,3 +64,22 @@ def test_nginx_fd_budget_holds(instances):
         nofile = int(line.split()[3])
         # Every connection (client or upstream) is a descriptor, plus logs and files.
         assert nofile >= connections + 64, (pid, nofile, connections)
+
+
+def test_check_mode_shows_a_change_and_makes_none(instances):
+    lb = instances["lb1"]
+    before = lb.check_output("sha256sum /etc/nginx/nginx.conf")
+    proc = run_playbook(
+        ROOT / "molecule/default/converge.yml",
+        "--tags",
+        "lb",
+        "--check",
+        "--diff",
+        "-e",
+        "nginx_keepalive_timeout=30",
+        timeout=600,
+    )
+    out = flat_output(proc)
+    assert proc.returncode == 0, out[-3000:]
+    assert "- keepalive_timeout 65; + keepalive_timeout 30;" in out, out[-3000:]
+    assert lb.check_output("sha256sum /etc/nginx/nginx.conf") == before
