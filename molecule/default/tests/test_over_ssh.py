@@ -10,14 +10,18 @@ from conftest import ROOT
 SSH_VARS = [
     "ansible_connection=ssh",
     "ansible_user=deploy",
-    "ansible_become=true",
     "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'",
 ]
 
 
-def over_ssh(host_ip: str, *argv: str) -> subprocess.CompletedProcess:
+def over_ssh(host_ip: str, *argv: str, become: bool = True) -> subprocess.CompletedProcess:
     key = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "id_ed25519")
-    extra = [*SSH_VARS, f"ansible_host={host_ip}", f"ansible_ssh_private_key_file={key}"]
+    extra = [
+        *SSH_VARS,
+        f"ansible_become={str(become).lower()}",
+        f"ansible_host={host_ip}",
+        f"ansible_ssh_private_key_file={key}",
+    ]
     return subprocess.run(
         [*argv, "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-e", " ".join(extra)],
         capture_output=True,
@@ -36,15 +40,7 @@ def address(host) -> str:
 def test_ssh_user_is_unprivileged_and_becomes_root(instances):
     ip = address(instances["app1"])
     plain = over_ssh(
-        ip,
-        "ansible",
-        "app1",
-        "-m",
-        "ansible.builtin.command",
-        "-a",
-        "id -un",
-        "-e",
-        "ansible_become=false",
+        ip, "ansible", "app1", "-m", "ansible.builtin.command", "-a", "id -un", become=False
     )
     assert plain.returncode == 0, plain.stdout + plain.stderr
     assert "deploy" in plain.stdout

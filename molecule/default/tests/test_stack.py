@@ -3,6 +3,7 @@ every host's limits agree with its kernel."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -56,7 +57,7 @@ def test_every_listener_backlog_fits_the_hosts_somaxconn(instances, name):
 def test_nginx_fd_budget_holds(instances):
     lb = instances["lb1"]
     config = lb.check_output("nginx -T 2>/dev/null")
-    connections = int(config.split("worker_connections ")[1].split(";")[0])
+    connections = int(re.search(r"^\s*worker_connections (\d+);", config, re.MULTILINE)[1])
     master = lb.check_output("systemctl show -p MainPID --value nginx")
     for pid in [master, *lb.check_output(f"pgrep -P {master}").split()]:
         limits = lb.file(f"/proc/{pid}/limits").content_string
