@@ -167,10 +167,11 @@ def upstreams(
 
 
 def _listen(
-    site: Mapping[str, Any], where: str, taken: dict[int, str], options: str
+    site: Mapping[str, Any], where: str, seen: set[int], defaults: set[int], options: str
 ) -> list[dict[str, Any]]:
     """The site's listen sockets. Socket options (backlog, reuseport) may appear once per
-    port in all of nginx: they go on the first site that listens on the port."""
+    port in all of nginx: they go on the first site that listens on the port. ``seen``
+    and ``defaults`` are the ports earlier sites listen on and have a default server on."""
     ports = [] if site.get("port", 80) is None else [(int(site.get("port", 80)), False)]
     if "tls" in site:
         for key in ("certificate", "certificate_key"):
@@ -181,12 +182,15 @@ def _listen(
         raise ValueError(f"{where}: listens nowhere (port is null and no tls)")
     listen = []
     for port, ssl in ports:
-        extra = " default_server" if site.get("default_server") else ""
-        if site.get("default_server") and taken.get(port, "").endswith("*"):
-            raise ValueError(f"{where}.default_server: port {port} has one already")
-        if port not in taken:
+        extra = ""
+        if site.get("default_server"):
+            if port in defaults:
+                raise ValueError(f"{where}.default_server: port {port} has one already")
+            defaults.add(port)
+            extra = " default_server"
+        if port not in seen:
+            seen.add(port)
             extra += options
-        taken[port] = taken.get(port, "") + ("*" if site.get("default_server") else "")
         listen.append({"port": port, "ssl": ssl, "options": extra})
     return listen
 
@@ -217,7 +221,8 @@ def sites(
 
     by_name = {u["name"]: u for u in resolved}
     options = f" backlog={int(backlog)}" + (" reuseport" if reuseport else "")
-    taken: dict[int, str] = {}
+    seen: set[int] = set()
+    defaults: set[int] = set()
     result, seen = [], set()
     for index, raw in enumerate(specs):
         name = raw.get("name", "")
@@ -228,7 +233,7 @@ def sites(
             raise ValueError(f"{where} ({name}): the name is used twice")
         seen.add(name)
         check_limits(raw, where)
-        site = {**raw, "locations": [], "listen": _listen(raw, where, taken, options)}
+        site = {**raw, "locations": [], "listen": _listen(raw, where, seen, defaults, options)}
         site["server_name"] = (
             [raw["server_name"]]
             if isinstance(raw.get("server_name"), str)

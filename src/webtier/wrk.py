@@ -28,7 +28,7 @@ LUA = """\
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    'WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,'
+    '@MARK@{"requests":%d,"duration_us":%d,"bytes":%d,'
     .. '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},'
     .. '"latency_us":{"mean":%.1f,"p50":%d,"p90":%d,"p99":%d,"max":%d}}\\n',
     summary.requests, summary.duration, summary.bytes,
@@ -36,7 +36,7 @@ done = function(summary, latency, requests)
     latency.mean, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.max))
 end
-"""
+""".replace("@MARK@", MARK)
 
 
 def command(  # noqa: PLR0913, PLR0917 (wrk's own options, one each)

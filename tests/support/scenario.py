@@ -4,14 +4,21 @@
   with the repository's roles and no colour codes in the output;
 - ``flat_output``: stdout and stderr of such a run as one whitespace-normalised string;
 - ``molecule_hosts``: a testinfra host per instance, by name (for tests that compare
-  hosts before and after a run, or look at a whole set of hosts at once).
+  hosts before and after a run, or look at a whole set of hosts at once);
+- ``playbook_runner``: the ``run_playbook`` fixture of a scenario whose tests read
+  ``(returncode, flat output)``;
+- ``assert_refused_before_any_change``: a play with bad input fails with the expected
+  message, changes nothing, and leaves the hosts' fingerprint as it was;
+- ``nofile_limits``: (soft, hard) NOFILE from the text of ``/proc/PID/limits``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import testinfra
@@ -55,3 +62,37 @@ def molecule_hosts() -> dict:
         ["ansible://molecule"], ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"]
     )
     return {h.backend.get_hostname(): h for h in hosts}
+
+
+def playbook_runner(scenario: Path, timeout: int = 900) -> Callable[..., tuple[int, str]]:
+    """run(playbook, *args) -> (returncode, flat output), for the scenario's playbooks."""
+
+    def run(playbook: str, *args: str) -> tuple[int, str]:
+        proc = run_playbook(scenario / playbook, *args, timeout=timeout)
+        return proc.returncode, flat_output(proc)
+
+    return run
+
+
+def assert_refused_before_any_change(
+    run: Callable[..., tuple[int, str]],
+    playbook: str,
+    extra: Mapping,
+    message: str,
+    fingerprint: Callable[[], object],
+) -> None:
+    """``playbook`` with ``extra`` vars fails with ``message``, changes nothing on any
+    host (changed=0), and ``fingerprint()`` (live files, PIDs) is the same after."""
+    before = fingerprint()
+    rc, out = run(playbook, "-e", json.dumps(extra))
+    assert rc != 0
+    assert message in out, out[-3000:]
+    assert "changed=0" in out
+    assert fingerprint() == before
+
+
+def nofile_limits(limits_text: str) -> tuple[int, int]:
+    """(soft, hard) 'Max open files' from the text of /proc/PID/limits."""
+    match = re.search(r"^Max open files\s+(\d+)\s+(\d+)", limits_text, re.MULTILINE)
+    assert match, f"no 'Max open files' line in:\n{limits_text}"
+    return int(match.group(1)), int(match.group(2))

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 from conftest import ROOT, get
-from scenario import flat_output, run_playbook
+from scenario import flat_output, nofile_limits, run_playbook
 
 APP_KINDS = {"gunicorn-gthread", "uwsgi"}  # the Flask site; FastAPI: gunicorn-asgi
 
@@ -60,9 +60,7 @@ def test_nginx_fd_budget_holds(instances):
     connections = int(re.search(r"^\s*worker_connections (\d+);", config, re.MULTILINE)[1])
     master = lb.check_output("systemctl show -p MainPID --value nginx")
     for pid in [master, *lb.check_output(f"pgrep -P {master}").split()]:
-        limits = lb.file(f"/proc/{pid}/limits").content_string
-        line = next(x for x in limits.splitlines() if x.startswith("Max open files"))
-        nofile = int(line.split()[3])
+        nofile, _ = nofile_limits(lb.file(f"/proc/{pid}/limits").content_string)
         # Every connection (client or upstream) is a descriptor, plus logs and files.
         assert nofile >= connections + 64, (pid, nofile, connections)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import yaml
 
 # The helpers every scenario shares: tests/support/scenario.py.
 sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
+from scenario import nofile_limits
 from scenario import run_playbook as run_playbook_in
 
 SCENARIO = Path(__file__).resolve().parents[1]
@@ -39,13 +39,6 @@ def expected_sysctl() -> tuple[dict[str, str], dict[str, str]]:
         "vm.max_map_count": "262144",
     }
     return netns, global_
-
-
-def nofile_limits(limits_text: str) -> tuple[int, int]:
-    """(soft, hard) 'Max open files' from the text of /proc/PID/limits."""
-    match = re.search(r"^Max open files\s+(\d+)\s+(\d+)", limits_text, re.MULTILINE)
-    assert match, f"no 'Max open files' line in:\n{limits_text}"
-    return int(match.group(1)), int(match.group(2))
 
 
 def expected_nofile(host) -> int:

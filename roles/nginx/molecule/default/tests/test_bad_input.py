@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from conftest import curl, fingerprint
+from scenario import assert_refused_before_any_change
 
 testinfra_hosts = ["ansible://lb13"]
 
@@ -41,12 +40,9 @@ CASES = {
 
 @pytest.mark.parametrize(("extra", "message"), CASES.values(), ids=CASES.keys())
 def test_invalid_input_fails_naming_the_variable(run_playbook, load_balancers, extra, message):
-    before = fingerprint(load_balancers)
-    rc, out = run_playbook("nginx_only.yml", "-e", json.dumps(extra))
-    assert rc != 0
-    assert message in out, out[-3000:]
-    assert "changed=0" in out
-    assert fingerprint(load_balancers) == before
+    assert_refused_before_any_change(
+        run_playbook, "nginx_only.yml", extra, message, lambda: fingerprint(load_balancers)
+    )
 
 
 def test_a_value_nginx_refuses_never_goes_live(host, run_playbook, load_balancers):

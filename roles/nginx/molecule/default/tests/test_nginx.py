@@ -6,6 +6,7 @@ import json
 from collections import Counter
 
 from conftest import API_PORT, VARS, curl, load, served_by
+from scenario import nofile_limits
 
 testinfra_hosts = ["ansible://loadbalancers"]
 
@@ -51,9 +52,8 @@ def test_workers_get_the_descriptor_budget(host):
     want = 2 * VARS["nginx_worker_connections"]  # auto
     master = host.check_output("systemctl show -p MainPID --value nginx")
     for pid in [master, *host.check_output(f"pgrep -P {master}").split()]:
-        limits = host.file(f"/proc/{pid}/limits").content_string
-        line = next(x for x in limits.splitlines() if x.startswith("Max open files"))
-        assert int(line.split()[3]) == want, (pid, line)
+        soft, _ = nofile_limits(host.file(f"/proc/{pid}/limits").content_string)
+        assert soft == want, (pid, soft)
 
 
 def test_access_log_is_json_with_upstream_timing(host):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -60,12 +59,6 @@ def cli(host, *args: str, user: str | None = "admin", tcp: bool = False):
 
 def main_pid(host) -> int:
     return int(host.check_output(f"systemctl show -p MainPID --value {engine(host)['service']}"))
-
-
-def nofile(limits: str) -> tuple[int, int]:
-    match = re.search(r"^Max open files\s+(\d+)\s+(\d+)", limits, re.MULTILINE)
-    assert match, limits
-    return int(match.group(1)), int(match.group(2))
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ import json
 import re
 
 import pytest
-from conftest import VARS, cli, engine, main_pid, nofile
+from conftest import VARS, cli, engine, main_pid
+from scenario import nofile_limits
 
 
 def test_app_user_can_ping_over_tcp(host):
@@ -38,7 +39,7 @@ def test_listen_backlog_is_the_configured_one(host):
 
 
 def test_service_gets_the_descriptors_maxclients_needs(host):
-    soft, hard = nofile(host.file(f"/proc/{main_pid(host)}/limits").content_string)
+    soft, hard = nofile_limits(host.file(f"/proc/{main_pid(host)}/limits").content_string)
     assert soft == hard == VARS["redis_maxclients"] + 32
     # Redis lowers maxclients by itself when the limit is too small: it did not.
     assert cli(host, "CONFIG", "GET", "maxclients").stdout.split()[-1] == str(

@@ -12,8 +12,7 @@ import yaml
 
 # The helpers every scenario shares: tests/support/scenario.py.
 sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
-from scenario import flat_output, molecule_hosts
-from scenario import run_playbook as run_playbook_in
+from scenario import molecule_hosts, playbook_runner
 
 SCENARIO = Path(__file__).resolve().parents[1]
 ROLES = SCENARIO.parents[2]
@@ -53,9 +52,4 @@ def instances() -> dict:
 @pytest.fixture(scope="session")
 def run_playbook():
     """Run a playbook of this scenario: (returncode, flat output)."""
-
-    def run(playbook: str, *args: str) -> tuple[int, str]:
-        proc = run_playbook_in(SCENARIO / playbook, *args, timeout=900)
-        return proc.returncode, flat_output(proc)
-
-    return run
+    return playbook_runner(SCENARIO)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+from scenario import assert_refused_before_any_change
 
 CASES = {
     "listen above somaxconn": (
@@ -36,12 +35,9 @@ def fingerprint(instances) -> dict:
 
 @pytest.mark.parametrize(("extra", "message"), CASES.values(), ids=CASES.keys())
 def test_invalid_input_fails_naming_the_variable(run_playbook, instances, extra, message):
-    before = fingerprint(instances)
-    rc, out = run_playbook("uwsgi_only.yml", "-e", json.dumps(extra))
-    assert rc != 0
-    assert message in out, out[-3000:]
-    assert "changed=0" in out
-    assert fingerprint(instances) == before
+    assert_refused_before_any_change(
+        run_playbook, "uwsgi_only.yml", extra, message, lambda: fingerprint(instances)
+    )
 
 
 def test_app_that_does_not_load_is_refused_and_the_live_one_kept(run_playbook, instances):
