@@ -12,7 +12,7 @@ Values may hold Jinja2 expressions (``"{{ prefix }}-{{ inventory_hostname }}"``)
 :meth:`Inventory.host_vars` resolves them with plain Jinja2 against the host's own
 variables and the magic variables ``inventory_hostname``, ``inventory_dir``,
 ``group_names`` and ``groups``. Vault-encrypted files are not read here (they carry
-secrets, not sizing).
+secrets, not sizing): a ``vault_*`` variable resolves to the placeholder ``<vault:NAME>``.
 """
 
 from __future__ import annotations
@@ -186,6 +186,9 @@ class _Resolver:
             ast = self.env.parse(value)
             names = jinja2.meta.find_undeclared_variables(ast)
             known = {n: self.var(n) for n in names if n in self.context}
+            # Secrets live in vault files, which are not read: a reference to one stays
+            # visible as a placeholder instead of failing the whole host.
+            known |= {n: f"<vault:{n}>" for n in names - set(known) if n.startswith("vault_")}
             return self.env.from_string(ast).render(known)
         if isinstance(value, list):
             return [self.value(v) for v in value]

@@ -1,0 +1,48 @@
+"""Thin Ansible wrapper around webtier.preflight: reads every host's variables as Ansible
+resolves them (inventory, group_vars, host_vars, extra vars) and fails the task, before
+any host is contacted, when the package finds a problem."""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+from webtier import capacity, preflight
+
+PREFIXES = ("webtier_", "kernel_tuning_", "redis_", "python_app_", "gunicorn_", "uwsgi_", "nginx_")
+
+
+def _plain(value):
+    """Ansible's lazy containers as plain Python values."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False  # runs on the controller only
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        hostvars = task_vars["hostvars"]
+        groups = {g: list(h) for g, h in task_vars["groups"].items()}
+        values = {
+            host: {k: _plain(hostvars[host][k]) for k in hostvars[host] if k.startswith(PREFIXES)}
+            for host in groups.get("all", [])
+        }
+        findings = preflight.run(values, groups)
+        result["changed"] = False
+        if findings:
+            result["failed"] = True
+            result["msg"] = preflight.report(findings)
+            return result
+        model = capacity.model(values, groups)
+        result["capacity"] = model.as_dict()
+        result["msg"] = (
+            f"Preflight passed for {len(values)} hosts. Bottleneck: the {model.bottleneck} tier, "
+            f"{model.stack_concurrency} requests at once."
+        )
+        return result

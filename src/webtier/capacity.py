@@ -1,0 +1,494 @@
+"""The capacity model: what each tier of an inventory holds, and where the layers disagree.
+
+The sizing notes this stack comes from say "concurrency = workers x worker_connections"
+and "QPS = concurrency / mean latency". Real servers count differently, and five layers
+must agree for either figure to hold. From the variables every host will run with (its
+inventory over its roles' defaults) this module computes, per host and per tier:
+
+- **concurrency**, the way each server really behaves: Gunicorn ``sync`` = workers;
+  ``gthread`` = workers x threads; ``gevent`` and ``asgi`` = workers x
+  worker_connections; uWSGI = processes x threads; nginx = workers x
+  worker_connections, halved because every proxied client also holds an upstream
+  connection. Each is capped by the descriptors (NOFILE) a process may open;
+- **queue**: the accept queue each listener gets (its backlog, cut to somaxconn);
+- **limit** and **headroom**: how far the descriptor limits would let it go;
+- the **bottleneck** tier and a **QPS estimate** for a mean latency (Little's law);
+- every **finding** (a cross-layer inconsistency): the host, the variable, its value,
+  the limit it breaks and the fix.
+
+``check()`` is what the preflight play runs before any host changes;
+``python -m webtier.capacity inventory/<env>`` prints the model's view as a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from webtier.nginx import role_defaults
+
+#: Descriptors a server process needs besides its connections (logs, libraries, pipes).
+FD_OVERHEAD = 64
+#: Redis keeps 32 descriptors for itself beyond maxclients (redis.conf, "maxclients").
+REDIS_FD_OVERHEAD = 32
+#: What Gunicorn and uWSGI use when a count is ``auto`` (mirrors the templates).
+AUTO_THREADS = 4
+AUTO_WORKER_CONNECTIONS = 1000
+#: Listen backlogs above this are cut by the kernel (somaxconn is at most 65535 on 5.4+
+#: kernels, the listen() argument is an int but the queue length a u16 before 5.x).
+MAX_BACKLOG = 65535
+#: CPU count assumed for ``auto`` when the inventory does not say (``webtier_cpus``).
+DEFAULT_CPUS = 2
+
+# Which hosts run which role: the groups site.yml's plays target.
+ROLE_GROUPS = {
+    "kernel_tuning": "all",
+    "redis": "redis",
+    "gunicorn": "app_gunicorn",
+    "uwsgi": "app_uwsgi",
+    "nginx": "loadbalancers",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One inconsistency: ``host``'s ``variable`` has ``value``, which breaks ``limit``."""
+
+    host: str
+    variable: str
+    value: Any
+    limit: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.host}: {self.variable}={self.value} breaks {self.limit}. Fix: {self.fix}"
+
+
+@dataclass
+class HostCapacity:
+    host: str
+    tier: str  # lb, app or redis
+    server: str  # what serves there: "nginx", "gunicorn gthread", "uwsgi", "redis"
+    concurrency: int  # requests (app), client connections (lb) or clients (redis) at once
+    formula: str  # how concurrency was counted, with the figures
+    queue: int  # the accept queue the kernel grants its listener
+    limit: int  # what the descriptor limits would allow at most
+    cap: str  # what sets that limit
+    processes: int = 1
+    per_process: int = 0  # concurrency of one worker process (threads, greenlets, ...)
+
+    @property
+    def headroom(self) -> float:
+        return self.limit / self.concurrency if self.concurrency else 0.0
+
+
+@dataclass
+class Model:
+    hosts: list[HostCapacity] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def tier(self, name: str) -> list[HostCapacity]:
+        return [h for h in self.hosts if h.tier == name]
+
+    def concurrency(self, tier: str) -> int:
+        return sum(h.concurrency for h in self.tier(tier))
+
+    @property
+    def bottleneck(self) -> str | None:
+        """The request path's narrowest tier: load balancers or app servers."""
+        tiers = [t for t in ("lb", "app") if self.tier(t)]
+        return min(tiers, key=self.concurrency) if tiers else None
+
+    @property
+    def stack_concurrency(self) -> int:
+        """Requests the stack works on at once: its narrowest tier's concurrency."""
+        return self.concurrency(self.bottleneck) if self.bottleneck else 0
+
+    def qps(self, mean_latency_s: float) -> float:
+        """Little's law: the throughput that concurrency sustains at this mean latency."""
+        return self.stack_concurrency / mean_latency_s
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "hosts": [{**asdict(h), "headroom": round(h.headroom, 2)} for h in self.hosts],
+            "tiers": {t: self.concurrency(t) for t in ("lb", "app", "redis") if self.tier(t)},
+            "bottleneck": self.bottleneck,
+            "stack_concurrency": self.stack_concurrency,
+            "findings": [str(f) for f in self.findings],
+        }
+
+
+def _effective(role: str, hostvars: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables a role runs with on a host: its defaults under the inventory's."""
+    prefix = f"{role}_"
+    merged = {k: v for k, v in role_defaults(role).items() if k.startswith(prefix)}
+    merged.update({k: v for k, v in hostvars.items() if k.startswith(prefix)})
+    return merged
+
+
+def _int(value: Any, host: str, name: str, findings: list[Finding], auto: int | None = None):
+    """An int >= 1 from ``value`` (``auto`` gives ``auto``); a finding and None otherwise."""
+    if auto is not None and value == "auto":
+        return auto
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+        findings.append(
+            Finding(
+                host,
+                name,
+                value,
+                "a count must be an int >= 1" + (" or auto" if auto is not None else ""),
+                f"set {name} to a positive int",
+            )
+        )
+        return None
+    return int(text)
+
+
+class _Host:
+    """One host's kernel limits, shared by the checks of every server on it."""
+
+    def __init__(self, host: str, hostvars: Mapping[str, Any], findings: list[Finding]):
+        self.name = host
+        self.vars = hostvars
+        self.findings = findings
+        kernel = _effective("kernel_tuning", hostvars)
+        self.somaxconn = (
+            _int(kernel["kernel_tuning_somaxconn"], host, "kernel_tuning_somaxconn", findings) or 0
+        )
+        self.syn_backlog = (
+            _int(
+                kernel["kernel_tuning_tcp_max_syn_backlog"],
+                host,
+                "kernel_tuning_tcp_max_syn_backlog",
+                findings,
+            )
+            or 0
+        )
+        self.nofile = (
+            _int(kernel["kernel_tuning_nofile"], host, "kernel_tuning_nofile", findings) or 0
+        )
+        self.nr_open = (
+            _int(kernel["kernel_tuning_nr_open"], host, "kernel_tuning_nr_open", findings) or 0
+        )
+        self.cpus = (
+            _int(hostvars.get("webtier_cpus", DEFAULT_CPUS), host, "webtier_cpus", findings) or 1
+        )
+        if self.somaxconn > MAX_BACKLOG:
+            self.flag(
+                "kernel_tuning_somaxconn",
+                self.somaxconn,
+                f"the kernel's maximum {MAX_BACKLOG}",
+                f"set kernel_tuning_somaxconn to at most {MAX_BACKLOG}",
+            )
+        if self.nofile > self.nr_open:
+            self.flag(
+                "kernel_tuning_nofile",
+                self.nofile,
+                f"fs.nr_open={self.nr_open} (no process may open more)",
+                "lower kernel_tuning_nofile or raise kernel_tuning_nr_open",
+            )
+
+    def flag(self, variable: str, value: Any, limit: str, fix: str) -> None:
+        self.findings.append(Finding(self.name, variable, value, limit, fix))
+
+    def queue(self, variable: str, backlog: int) -> int:
+        """The accept queue a listener asking for ``backlog`` gets, flagging a cut."""
+        if backlog > self.somaxconn:
+            raise_to = (
+                f" or raise kernel_tuning_somaxconn to {backlog}"
+                if backlog <= MAX_BACKLOG
+                else f" (the kernel allows at most {MAX_BACKLOG})"
+            )
+            self.flag(
+                variable,
+                backlog,
+                f"net.core.somaxconn={self.somaxconn} (the kernel silently cuts the queue)",
+                f"lower {variable} to {min(self.somaxconn, MAX_BACKLOG)}{raise_to}",
+            )
+        elif backlog > self.syn_backlog:
+            self.flag(
+                variable,
+                backlog,
+                f"net.ipv4.tcp_max_syn_backlog={self.syn_backlog} (half-open "
+                "connections past it are dropped)",
+                f"raise kernel_tuning_tcp_max_syn_backlog to {backlog}",
+            )
+        return min(backlog, self.somaxconn)
+
+    def descriptors(self, variable: str, value: int, need: int, what: str) -> None:
+        if need > self.nofile:
+            self.flag(
+                variable,
+                value,
+                f"the NOFILE limit kernel_tuning_nofile={self.nofile} ({what} need {need})",
+                f"lower {variable} or raise kernel_tuning_nofile to {need}",
+            )
+
+
+def _gunicorn(h: _Host) -> HostCapacity | None:
+    v = _effective("gunicorn", h.vars)
+    kind = v["gunicorn_worker_class"]
+    auto_workers = {"sync": 2 * h.cpus + 1, "gthread": 2 * h.cpus}.get(kind, h.cpus)
+    workers = _int(v["gunicorn_workers"], h.name, "gunicorn_workers", h.findings, auto_workers)
+    threads = _int(v["gunicorn_threads"], h.name, "gunicorn_threads", h.findings, AUTO_THREADS)
+    conns = _int(
+        v["gunicorn_worker_connections"],
+        h.name,
+        "gunicorn_worker_connections",
+        h.findings,
+        AUTO_WORKER_CONNECTIONS,
+    )
+    backlog = _int(v["gunicorn_backlog"], h.name, "gunicorn_backlog", h.findings)
+    if None in (workers, threads, conns, backlog):
+        return None
+    per_process, formula = {
+        "sync": (1, f"{workers} sync workers"),
+        "gthread": (threads, f"{workers} workers x {threads} threads"),
+    }.get(kind, (conns, f"{workers} workers x {conns} worker_connections"))
+    # A gthread worker holds up to worker_connections sockets; the others one per request.
+    held = conns if kind in ("gthread", "gevent", "asgi") else 1
+    h.descriptors(
+        "gunicorn_worker_connections",
+        conns,
+        held + FD_OVERHEAD,
+        "a worker's connections plus its own descriptors",
+    )
+    limit = workers * (
+        max(h.nofile - FD_OVERHEAD, 0) if kind in ("gevent", "asgi") else per_process
+    )
+    return HostCapacity(
+        h.name,
+        "app",
+        f"gunicorn {kind}",
+        min(workers * per_process, limit),
+        formula,
+        h.queue("gunicorn_backlog", backlog),
+        limit,
+        "NOFILE per worker" if kind in ("gevent", "asgi") else "threads are fixed",
+        processes=workers,
+        per_process=per_process,
+    )
+
+
+def _uwsgi(h: _Host) -> HostCapacity | None:
+    v = _effective("uwsgi", h.vars)
+    processes = _int(v["uwsgi_processes"], h.name, "uwsgi_processes", h.findings, 2 * h.cpus)
+    threads = _int(v["uwsgi_threads"], h.name, "uwsgi_threads", h.findings)
+    listen = _int(v["uwsgi_listen"], h.name, "uwsgi_listen", h.findings)
+    if None in (processes, threads, listen):
+        return None
+    h.descriptors("uwsgi_threads", threads, threads + FD_OVERHEAD, "a process's requests")
+    return HostCapacity(
+        h.name,
+        "app",
+        "uwsgi",
+        processes * threads,
+        f"{processes} processes x {threads} threads",
+        h.queue("uwsgi_listen", listen),
+        processes * threads,
+        "threads are fixed",
+        processes=processes,
+        per_process=threads,
+    )
+
+
+def _nginx(h: _Host) -> HostCapacity | None:
+    v = _effective("nginx", h.vars)
+    workers = _int(
+        v["nginx_worker_processes"], h.name, "nginx_worker_processes", h.findings, h.cpus
+    )
+    conns = _int(v["nginx_worker_connections"], h.name, "nginx_worker_connections", h.findings)
+    backlog = _int(v["nginx_listen_backlog"], h.name, "nginx_listen_backlog", h.findings)
+    if None in (workers, conns, backlog):
+        return None
+    rlimit = _int(
+        v["nginx_worker_rlimit_nofile"], h.name, "nginx_worker_rlimit_nofile", h.findings, 2 * conns
+    )
+    if rlimit is None:
+        return None
+    if rlimit < conns + FD_OVERHEAD:
+        h.flag(
+            "nginx_worker_rlimit_nofile",
+            rlimit,
+            f"nginx_worker_connections={conns} + {FD_OVERHEAD} (every connection, client "
+            "or upstream, is a descriptor)",
+            f"raise nginx_worker_rlimit_nofile to {conns + FD_OVERHEAD} or use auto",
+        )
+    h.descriptors("nginx_worker_rlimit_nofile", rlimit, rlimit, "nginx workers")
+    # Each proxied client holds two connections: its own and one to an upstream.
+    usable = min(conns, max(min(rlimit, h.nofile) - FD_OVERHEAD, 0))
+    return HostCapacity(
+        h.name,
+        "lb",
+        "nginx",
+        workers * conns // 2,
+        f"{workers} workers x {conns} worker_connections / 2 (proxied)",
+        h.queue("nginx_listen_backlog", backlog),
+        workers * usable // 2,
+        f"worker_rlimit_nofile {rlimit}, NOFILE {h.nofile}",
+        processes=workers,
+        per_process=conns // 2,
+    )
+
+
+def _redis(h: _Host) -> HostCapacity | None:
+    v = _effective("redis", h.vars)
+    maxclients = _int(v["redis_maxclients"], h.name, "redis_maxclients", h.findings)
+    backlog = _int(v["redis_tcp_backlog"], h.name, "redis_tcp_backlog", h.findings)
+    if None in (maxclients, backlog):
+        return None
+    h.descriptors(
+        "redis_maxclients",
+        maxclients,
+        maxclients + REDIS_FD_OVERHEAD,
+        "Redis's clients plus its own descriptors",
+    )
+    return HostCapacity(
+        h.name,
+        "redis",
+        "redis",
+        maxclients,
+        f"maxclients {maxclients}",
+        h.queue("redis_tcp_backlog", backlog),
+        max(h.nofile - REDIS_FD_OVERHEAD, 0),
+        f"NOFILE {h.nofile}",
+    )
+
+
+SERVERS = {"nginx": _nginx, "gunicorn": _gunicorn, "uwsgi": _uwsgi, "redis": _redis}
+
+
+def model(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]) -> Model:
+    """The capacity of every host and tier, and every inconsistency between the layers."""
+    result = Model()
+    for name, variables in hostvars.items():
+        host = _Host(name, variables, result.findings)
+        for role, server in SERVERS.items():
+            if name in groups.get(ROLE_GROUPS[role], ()):
+                capacity = server(host)
+                if capacity is not None:
+                    result.hosts.append(capacity)
+    _cross_tier(result)
+    return result
+
+
+def _cross_tier(result: Model) -> None:
+    lb, app, redis = (result.tier(t) for t in ("lb", "app", "redis"))
+    # The load balancers may have this many requests in flight to the app tier at once;
+    # what the app servers are not working on waits in their accept queues. Past both,
+    # the kernel drops the connection and the client sees a 502/504.
+    if lb and app:
+        in_flight = sum(h.concurrency for h in lb)
+        holds = sum(h.concurrency + h.queue for h in app)
+        if holds < in_flight:
+            short = in_flight - holds
+            for h in app:
+                variable = "uwsgi_listen" if h.server == "uwsgi" else "gunicorn_backlog"
+                per_host = h.queue + -(-short // len(app))
+                result.findings.append(
+                    Finding(
+                        h.host,
+                        variable,
+                        h.queue,
+                        f"the load balancers' {in_flight} proxied connections: the app tier "
+                        f"works on or queues only {holds}",
+                        f"raise {variable} (and somaxconn) to {per_host} on every app host, "
+                        "add app capacity, or lower nginx_worker_connections",
+                    )
+                )
+    # Every app worker thread or greenlet may hold its own Redis connection.
+    if redis and app:
+        clients = sum(h.concurrency for h in app)
+        for h in redis:
+            if h.concurrency < clients:
+                result.findings.append(
+                    Finding(
+                        h.host,
+                        "redis_maxclients",
+                        h.concurrency,
+                        f"the app tier's {clients} concurrent requests, each of which may hold "
+                        "a Redis connection",
+                        f"raise redis_maxclients to {clients} (and kernel_tuning_nofile to "
+                        f"{clients + REDIS_FD_OVERHEAD})",
+                    )
+                )
+
+
+def check(
+    hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]
+) -> list[Finding]:
+    """Every inconsistency of the inventory (empty when it is sound)."""
+    return model(hostvars, groups).findings
+
+
+def table(m: Model, mean_latency_s: float | None = None) -> str:
+    """The model as a markdown table, per host and per tier, with the bottleneck."""
+    rows = [
+        "| tier | host | server | concurrency | counted as | accept queue | fd limit allows"
+        " | headroom |",
+        "|---|---|---|---:|---|---:|---:|---:|",
+    ]
+    for tier in ("lb", "app", "redis"):
+        for h in m.tier(tier):
+            rows.append(
+                f"| {tier} | {h.host} | {h.server} | {h.concurrency:,} | {h.formula} | "
+                f"{h.queue:,} | {h.limit:,} ({h.cap}) | {h.headroom:.1f}x |"
+            )
+        if len(m.tier(tier)) > 1:
+            rows.append(
+                f"| **{tier}** | all | | **{m.concurrency(tier):,}** | | "
+                f"{sum(h.queue for h in m.tier(tier)):,} | | |"
+            )
+    lines = [*rows, ""]
+    if m.bottleneck:
+        lines.append(
+            f"Bottleneck: the **{m.bottleneck}** tier, {m.stack_concurrency:,} requests at once."
+        )
+    if mean_latency_s:
+        lines.append(
+            f"QPS estimate at a mean latency of {mean_latency_s * 1000:g} ms "
+            f"(Little's law, concurrency / latency): {m.qps(mean_latency_s):,.0f}/s."
+        )
+    lines.append("")
+    if m.findings:
+        lines.append(f"{len(m.findings)} inconsistencies:")
+        lines.extend(f"- {f}" for f in m.findings)
+    else:
+        lines.append("No inconsistencies between the layers.")
+    return "\n".join(lines) + "\n"
+
+
+def from_inventory(path: str) -> Model:
+    from webtier.inventory import load  # noqa: PLC0415 (the model itself needs no files)
+
+    inventory = load(path)
+    hostvars = {h: inventory.host_vars(h) for h in inventory.hosts}
+    return model(hostvars, inventory.members)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m webtier.capacity", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("inventory", nargs="?", default="inventory/sandbox")
+    parser.add_argument(
+        "--latency-ms", type=float, default=50.0, help="mean latency for the QPS estimate"
+    )
+    parser.add_argument("--json", action="store_true", help="print the model as JSON")
+    args = parser.parse_args(argv)
+    m = from_inventory(args.inventory)
+    if args.json:
+        print(json.dumps({**m.as_dict(), "qps_estimate": m.qps(args.latency_ms / 1000)}, indent=2))
+    else:
+        print(f"# Capacity of {args.inventory}\n")
+        print(table(m, args.latency_ms / 1000), end="")
+    return 1 if m.findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

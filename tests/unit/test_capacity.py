@@ -1,0 +1,123 @@
+"""The capacity model counts concurrency the way each server really behaves."""
+
+from __future__ import annotations
+
+import pytest
+
+from webtier import ROOT, capacity
+
+GROUPS = {
+    "all": ["lb1", "app1", "redis1"],
+    "loadbalancers": ["lb1"],
+    "app_gunicorn": ["app1"],
+    "redis": ["redis1"],
+}
+
+
+def app(**variables):
+    return capacity.model({"app1": {"webtier_cpus": 2, **variables}}, GROUPS).tier("app")[0]
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"gunicorn_worker_class": "sync", "gunicorn_workers": 4}, 4),
+        ({"gunicorn_worker_class": "sync"}, 5),  # auto: 2 x CPUs + 1
+        ({"gunicorn_worker_class": "gthread", "gunicorn_workers": 3, "gunicorn_threads": 8}, 24),
+        ({"gunicorn_worker_class": "gthread"}, 16),  # auto: 2 x CPUs workers x 4 threads
+        # The sizing notes' own figure: 4 gevent workers x 2048 = 8192.
+        (
+            {
+                "gunicorn_worker_class": "gevent",
+                "gunicorn_workers": 4,
+                "gunicorn_worker_connections": 2048,
+            },
+            8192,
+        ),
+        ({"gunicorn_worker_class": "asgi", "gunicorn_workers": 2}, 2000),
+    ],
+)
+def test_gunicorn_concurrency_by_worker_class(variables, expected):
+    assert app(**variables).concurrency == expected
+
+
+def test_uwsgi_is_processes_times_threads():
+    model = capacity.model(
+        {"app2": {"uwsgi_processes": 3, "uwsgi_threads": 4}},
+        {"all": ["app2"], "app_uwsgi": ["app2"]},
+    )
+    assert model.tier("app")[0].concurrency == 12
+
+
+def test_nginx_is_halved_when_proxying_and_capped_by_descriptors():
+    lb = capacity.model(
+        {"lb1": {"nginx_worker_processes": 4, "nginx_worker_connections": 2048}}, GROUPS
+    ).tier("lb")[0]
+    assert lb.concurrency == 4 * 2048 // 2
+    capped = capacity.model(
+        {
+            "lb1": {
+                "nginx_worker_processes": 2,
+                "nginx_worker_connections": 8192,
+                "kernel_tuning_nofile": 4096,
+            }
+        },
+        GROUPS,
+    )
+    assert capped.tier("lb")[0].limit == 2 * (4096 - 64) // 2
+    assert any("nginx_worker_rlimit_nofile=16384" in str(f) for f in capped.findings)
+
+
+def test_accept_queue_is_cut_to_somaxconn():
+    found = app(gunicorn_backlog=8192, kernel_tuning_somaxconn=1024)
+    assert found.queue == 1024
+
+
+def test_bottleneck_and_littles_law():
+    model = capacity.model(
+        {
+            "lb1": {"nginx_worker_processes": 2, "nginx_worker_connections": 4096},
+            "app1": {
+                "gunicorn_worker_class": "gthread",
+                "gunicorn_workers": 3,
+                "gunicorn_threads": 4,
+                "gunicorn_backlog": 4096,
+            },
+            "redis1": {},
+        },
+        GROUPS,
+    )
+    assert model.bottleneck == "app"
+    assert model.stack_concurrency == 12
+    assert model.qps(0.02) == pytest.approx(600)
+    assert model.findings == []
+    text = capacity.table(model, 0.02)
+    assert "Bottleneck: the **app** tier, 12 requests at once." in text
+    assert "600/s" in text
+
+
+def test_app_queues_must_hold_what_the_load_balancer_sends():
+    model = capacity.model(
+        {
+            "lb1": {
+                "nginx_worker_processes": 2,
+                "nginx_worker_connections": 16384,
+                "nginx_worker_rlimit_nofile": 16448,
+            },
+            "app1": {"gunicorn_workers": 3, "gunicorn_threads": 4, "gunicorn_backlog": 4096},
+            "redis1": {},
+        },
+        GROUPS,
+    )
+    (finding,) = model.findings
+    assert finding.host == "app1"
+    assert finding.variable == "gunicorn_backlog"
+    assert "16384 proxied connections" in finding.limit
+    assert "to 16372" in finding.fix  # 16384 - 12 in flight
+
+
+@pytest.mark.parametrize("env", ["sandbox", "staging", "production"])
+def test_every_environment_is_consistent(env):
+    model = capacity.from_inventory(str(ROOT / "inventory" / env))
+    assert model.findings == [], model.findings
+    assert model.bottleneck in {"lb", "app"}
