@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup lint unit molecule test deploy sandbox-down clean
+.PHONY: help setup lint unit molecule test deploy capacity loadtest benchmark sandbox-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,15 @@ test: ## everything CI runs: setup, lint, unit, molecule (prints stage times)
 
 deploy: setup ## converge the local sandbox and show it serving
 	@scripts/deploy.sh
+
+capacity: ## the capacity model of an environment (ENV=sandbox)
+	@python -m webtier.capacity inventory/$(or $(ENV),sandbox)
+
+loadtest: ## wrk sweep against the deployed sandbox's load balancer, with a report
+	@ansible-playbook playbooks/loadtest.yml
+
+benchmark: setup ## distro-defaults against tuned, deployed and load-tested in one run
+	@scripts/benchmark.sh
 
 sandbox-down: ## destroy the sandbox containers and network
 	@ansible-playbook playbooks/sandbox.yml -e sandbox_state=absent

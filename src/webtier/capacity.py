@@ -80,6 +80,7 @@ class HostCapacity:
     cap: str  # what sets that limit
     processes: int = 1
     per_process: int = 0  # concurrency of one worker process (threads, greenlets, ...)
+    held: int = 0  # connections the host's workers hold open at most (gthread, gevent)
 
     @property
     def headroom(self) -> float:
@@ -272,6 +273,7 @@ def _gunicorn(h: _Host) -> HostCapacity | None:
         "NOFILE per worker" if kind in ("gevent", "asgi") else "threads are fixed",
         processes=workers,
         per_process=per_process,
+        held=workers * held,
     )
 
 
@@ -401,6 +403,27 @@ def _cross_tier(result: Model) -> None:
                         "add app capacity, or lower nginx_worker_connections",
                     )
                 )
+    # A gthread or gevent worker that holds worker_connections sockets stops polling
+    # them: idle keep-alive connections the load balancer has already closed then stay
+    # until Gunicorn's keepalive timeout, the worker accepts nothing, and its accept
+    # queue fills. Each such host must be able to hold its share of the proxied
+    # connections (its workers x worker_connections).
+    if lb and app:
+        share = -(-sum(h.concurrency for h in lb) // len(app))
+        for h in app:
+            if h.server in ("gunicorn gthread", "gunicorn gevent") and h.held < share:
+                per_worker = -(-share // h.processes)
+                result.findings.append(
+                    Finding(
+                        h.host,
+                        "gunicorn_worker_connections",
+                        h.held // h.processes,
+                        f"this host's share of the load balancers' proxied connections ({share}): "
+                        f"{h.processes} workers hold only {h.held} (a full worker stops reading "
+                        "its idle keep-alive connections)",
+                        f"raise gunicorn_worker_connections to {per_worker}",
+                    )
+                )
     # Every app worker thread or greenlet may hold its own Redis connection.
     if redis and app:
         clients = sum(h.concurrency for h in app)
@@ -463,10 +486,11 @@ def table(m: Model, mean_latency_s: float | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def from_inventory(path: str) -> Model:
+def from_inventory(path: str, *overlays: str) -> Model:
+    """The model of an inventory directory, with profile overlays read after it."""
     from webtier.inventory import load  # noqa: PLC0415 (the model itself needs no files)
 
-    inventory = load(path)
+    inventory = load(path, *overlays)
     hostvars = {h: inventory.host_vars(h) for h in inventory.hosts}
     return model(hostvars, inventory.members)
 
@@ -477,15 +501,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("inventory", nargs="?", default="inventory/sandbox")
     parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        help="an overlay read after the inventory (profiles/distro-defaults)",
+    )
+    parser.add_argument(
         "--latency-ms", type=float, default=50.0, help="mean latency for the QPS estimate"
     )
     parser.add_argument("--json", action="store_true", help="print the model as JSON")
     args = parser.parse_args(argv)
-    m = from_inventory(args.inventory)
+    m = from_inventory(args.inventory, *args.profile)
     if args.json:
         print(json.dumps({**m.as_dict(), "qps_estimate": m.qps(args.latency_ms / 1000)}, indent=2))
     else:
-        print(f"# Capacity of {args.inventory}\n")
+        print(f"# Capacity of {' + '.join([args.inventory, *args.profile])}\n")
         print(table(m, args.latency_ms / 1000), end="")
     return 1 if m.findings else 0
 

@@ -90,8 +90,32 @@ class Inventory:
         return _Resolver({**raw, **magic}).resolve_all(raw)
 
 
-def load(path: str | Path) -> Inventory:
+def load(path: str | Path, *overlays: str | Path) -> Inventory:
+    """The inventory at ``path``; each overlay (a profile such as
+    ``profiles/distro-defaults``) is read after it, as Ansible reads a later ``-i``
+    source: its groups join the inventory's and its group_vars win for the same group."""
     root = Path(path)
+    groups: dict[str, Group] = {}
+    host_inline: dict[str, dict[str, Any]] = {}
+    sources = [root, *map(Path, overlays)]
+    for source in sources:
+        _read_source(source, groups, host_inline)
+    inventory = Inventory(path=root, groups=groups, raw_host_vars={})
+    for host, inline in host_inline.items():
+        merged: dict[str, Any] = {}
+        for group in sorted(groups.values(), key=lambda g: (g.depth, g.name)):
+            if group.name == "all" or host in inventory.members[group.name]:
+                merged.update(group.vars)
+        merged.update(inline)
+        for source in sources:
+            merged.update(_vars_from(source / "host_vars", host))
+        inventory.raw_host_vars[host] = merged
+    return inventory
+
+
+def _read_source(
+    root: Path, groups: dict[str, Group], host_inline: dict[str, dict[str, Any]]
+) -> None:
     source = next(
         (root / f"hosts{s}" for s in YAML_SUFFIXES if (root / f"hosts{s}").exists()), None
     )
@@ -100,9 +124,6 @@ def load(path: str | Path) -> Inventory:
     data = _read_yaml(source) or {}
     if not isinstance(data, Mapping) or set(data) - {"all"}:
         raise InventoryError(f"{source}: the top level must be the single group 'all'")
-
-    groups: dict[str, Group] = {}
-    host_inline: dict[str, dict[str, Any]] = {}
 
     def walk(name: str, node: Any, depth: int) -> None:
         if not isinstance(node, Mapping):
@@ -114,26 +135,17 @@ def load(path: str | Path) -> Inventory:
         group.depth = max(group.depth, depth)
         group.vars.update(node.get("vars") or {})
         for host, inline in (node.get("hosts") or {}).items():
-            group.hosts.append(host)
+            if host not in group.hosts:
+                group.hosts.append(host)
             host_inline.setdefault(host, {}).update(inline or {})
         for child, child_node in (node.get("children") or {}).items():
-            group.children.append(child)
+            if child not in group.children:
+                group.children.append(child)
             walk(child, child_node or {}, depth + 1)
 
     walk("all", data.get("all") or {}, 0)
     for group in groups.values():
         group.vars.update(_vars_from(root / "group_vars", group.name))
-
-    inventory = Inventory(path=root, groups=groups, raw_host_vars={})
-    for host, inline in host_inline.items():
-        merged: dict[str, Any] = {}
-        for group in sorted(groups.values(), key=lambda g: (g.depth, g.name)):
-            if group.name == "all" or host in inventory.members[group.name]:
-                merged.update(group.vars)
-        merged.update(inline)
-        merged.update(_vars_from(root / "host_vars", host))
-        inventory.raw_host_vars[host] = merged
-    return inventory
 
 
 def _vars_from(folder: Path, name: str) -> dict[str, Any]:

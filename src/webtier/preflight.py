@@ -11,9 +11,9 @@ Two kinds of check, over every host of the inventory at once:
   against the load balancers, Redis clients against the app tier, ...
 
 Ansible runs it as the first play of ``site.yml`` (the ``preflight`` role's action
-plugin is a thin wrapper); pyinfra and ``python -m webtier.preflight inventory/<env>``
-run the same function. Each finding names the host, the variable, its value, the limit
-and the fix.
+plugin is a thin wrapper); pyinfra and
+``python -m webtier.preflight inventory/<env> [profiles/<profile>]`` run the same
+function. Each finding names the host, the variable, its value, the limit and the fix.
 """
 
 from __future__ import annotations
@@ -161,8 +161,9 @@ def report(findings: Sequence[Finding]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from webtier.inventory import load  # noqa: PLC0415
 
-    path = (argv if argv is not None else sys.argv[1:] or ["inventory/sandbox"])[0]
-    inventory = load(path)
+    paths = list(argv if argv is not None else sys.argv[1:]) or ["inventory/sandbox"]
+    path = " + ".join(paths)
+    inventory = load(*paths)
     findings = run({h: inventory.host_vars(h) for h in inventory.hosts}, inventory.members)
     print(report(findings) if findings else f"{path}: preflight passed")
     return 1 if findings else 0

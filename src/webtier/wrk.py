@@ -85,8 +85,11 @@ def run(  # noqa: PLR0913 (the wrk options above, and where it runs)
     target: Sequence[str] = (),
     threads: int = 2,
     headers: Sequence[str] = (),
+    timeout: int = TIMEOUT,
 ) -> dict[str, Any]:
-    """Run wrk on ``target`` (a command prefix; empty: this machine) and return parse()."""
+    """Run wrk on ``target`` (a command prefix; empty: this machine) and return parse().
+
+    ``timeout``: seconds after which wrk gives up on a request and counts a timeout."""
     prefix = list(target)
     subprocess.run([*prefix, "sh", "-c", f"cat > {SCRIPT_PATH}"], input=LUA, text=True, check=True)
     # Containers get wrk on first use (Debian's package); this machine has it from setup.
@@ -101,11 +104,11 @@ def run(  # noqa: PLR0913 (the wrk options above, and where it runs)
         check=True,
     )
     proc = subprocess.run(
-        [*prefix, *command(url, connections, seconds, threads, TIMEOUT, headers)],
+        [*prefix, *command(url, connections, seconds, threads, timeout, headers)],
         capture_output=True,
         text=True,
         check=False,
-        timeout=seconds + TIMEOUT + 60,
+        timeout=seconds + timeout + 60,
     )
     if proc.returncode:
         # wrk stops at once when the target refuses the first connection.

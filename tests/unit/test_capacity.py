@@ -82,6 +82,7 @@ def test_bottleneck_and_littles_law():
                 "gunicorn_workers": 3,
                 "gunicorn_threads": 4,
                 "gunicorn_backlog": 4096,
+                "gunicorn_worker_connections": 2000,
             },
             "redis1": {},
         },
@@ -104,7 +105,12 @@ def test_app_queues_must_hold_what_the_load_balancer_sends():
                 "nginx_worker_connections": 16384,
                 "nginx_worker_rlimit_nofile": 16448,
             },
-            "app1": {"gunicorn_workers": 3, "gunicorn_threads": 4, "gunicorn_backlog": 4096},
+            "app1": {
+                "gunicorn_workers": 3,
+                "gunicorn_threads": 4,
+                "gunicorn_backlog": 4096,
+                "gunicorn_worker_connections": 8192,
+            },
             "redis1": {},
         },
         GROUPS,
@@ -114,6 +120,27 @@ def test_app_queues_must_hold_what_the_load_balancer_sends():
     assert finding.variable == "gunicorn_backlog"
     assert "16384 proxied connections" in finding.limit
     assert "to 16372" in finding.fix  # 16384 - 12 in flight
+
+
+def test_gthread_workers_must_hold_their_share_of_proxied_connections():
+    """A full gthread worker stops reading its sockets: found in this stack's own load test."""
+    model = capacity.model(
+        {
+            "lb1": {
+                "nginx_worker_processes": 2,
+                "nginx_worker_connections": 16384,
+                "nginx_worker_rlimit_nofile": 16448,
+            },
+            "app1": {"gunicorn_workers": 4, "gunicorn_backlog": 16384},
+            "redis1": {},
+        },
+        GROUPS,
+    )
+    (finding,) = model.findings
+    assert finding.variable == "gunicorn_worker_connections"
+    assert finding.value == 1000
+    assert "4 workers hold only 4000" in finding.limit
+    assert finding.fix == "raise gunicorn_worker_connections to 4096"
 
 
 @pytest.mark.parametrize("env", ["sandbox", "staging", "production"])

@@ -1,0 +1,346 @@
+"""The load test: a wrk concurrency sweep against the load balancer, and its report.
+
+``run`` measures one deployed profile from a load generator inside the sandbox (a
+container on the sandbox's network: the load never crosses docker-proxy):
+
+1. the unloaded latency (1 connection), the figure the sizing notes' arithmetic
+   ("QPS = concurrency / latency") starts from;
+2. the sweep through the load balancer, 64 to 8192 connections by default, each level
+   bounded in time (the last level held longer);
+3. the proxy overhead: the same app server through the load balancer and hit
+   directly, back to back at one concurrency.
+
+It writes ``report.json``, ``report.md`` and ``report.png`` (throughput and latency
+against concurrency) into ``--out``, with, at each level, the capacity model's
+estimate and a Little's law check: measured QPS x mean latency against the connections
+in flight (closed loop: each connection has one request outstanding).
+
+``compare`` puts two reports (distro defaults and tuned, measured in one run) side by
+side: table and plot.
+
+    python -m webtier.loadtest run --container webtier-sandbox-loadgen --out reports/tuned \\
+        --url http://lb1/ --proxied http://lb1:8090/ --direct http://app3:8000/
+    python -m webtier.loadtest compare reports/distro-defaults reports/tuned --out reports
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from webtier import capacity, wrk
+
+LEVELS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
+#: A request unanswered after this long counts as a timeout error. The load balancer
+#: waits up to 60 s (nginx_proxy_timeout) for an app server; 30 s is what a client
+#: holding 8192 connections open on a 2-core machine must be ready to wait.
+TIMEOUT = 30
+LITTLE_TOLERANCE = 0.10
+
+Runner = Callable[..., dict[str, Any]]
+
+
+def point(
+    result: dict[str, Any], connections: int, stack_concurrency: int, unloaded_s: float | None
+) -> dict[str, Any]:
+    """One sweep level: wrk's figures, Little's law and the model's estimate."""
+    lat = result["latency_us"]
+    mean_s = lat["mean"] / 1e6
+    in_flight = result["rps"] * mean_s
+    return {
+        "connections": connections,
+        "seconds": result["seconds"],
+        "requests": result["requests"],
+        "rps": result["rps"],
+        "latency_ms": {k: round(lat[k] / 1000, 1) for k in ("mean", "p50", "p90", "p99", "max")},
+        "errors": result["errors"],
+        "socket_errors": result["socket_errors"],
+        "non_2xx_3xx": result["non_2xx_3xx"],
+        "error_rate": round(
+            (result["socket_errors"] + result["non_2xx_3xx"])
+            / max(result["requests"] + result["socket_errors"], 1),
+            4,
+        ),
+        # Little's law: L = lambda x W. Closed loop, so L should be the connection count.
+        "littles_law": {
+            "in_flight": round(in_flight, 1),
+            "ratio": round(in_flight / connections, 3),
+            "within_10pct": abs(in_flight / connections - 1) <= LITTLE_TOLERANCE,
+        },
+        # The notes' arithmetic: what the stack's concurrency sustains at the unloaded
+        # latency. It ignores that CPUs, not slots, run out first.
+        "model_qps": round(min(connections, stack_concurrency) / unloaded_s, 1)
+        if unloaded_s
+        else None,
+    }
+
+
+def run(  # noqa: PLR0913 (what to hit, from where, for how long)
+    url: str,
+    *,
+    levels: Sequence[int] = LEVELS,
+    seconds: int = 10,
+    hold_seconds: int = 30,
+    proxied: str | None = None,
+    direct: str | None = None,
+    overhead_connections: int = 256,
+    model: capacity.Model | None = None,
+    target: Sequence[str] = (),
+    runner: Runner = wrk.run,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Measure one deployed profile; the report's data."""
+
+    def measure(where: str, connections: int, duration: int) -> dict[str, Any]:
+        result = runner(where, connections, duration, target=target, timeout=TIMEOUT)
+        log(
+            f"{where} c={connections} {duration}s: {result['rps']:.0f} req/s, "
+            f"mean {result['latency_us']['mean'] / 1000:.1f} ms, "
+            f"socket errors {result['socket_errors']}, non-2xx {result['non_2xx_3xx']}"
+        )
+        return result
+
+    stack = model.stack_concurrency if model else 0
+    unloaded = measure(url, 1, 5)
+    unloaded_s = unloaded["latency_us"]["mean"] / 1e6
+    data: dict[str, Any] = {
+        "url": url,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "timeout_s": TIMEOUT,
+        "unloaded": point(unloaded, 1, stack, unloaded_s),
+        "model": model.as_dict() if model else None,
+        "sweep": [],
+    }
+    for i, connections in enumerate(levels):
+        duration = hold_seconds if i == len(levels) - 1 else seconds
+        data["sweep"].append(
+            point(measure(url, connections, duration), connections, stack, unloaded_s)
+        )
+    if proxied and direct:
+        through = measure(proxied, overhead_connections, seconds)
+        straight = measure(direct, overhead_connections, seconds)
+        data["proxy_overhead"] = {
+            "connections": overhead_connections,
+            "through_lb": {
+                "url": proxied,
+                "rps": through["rps"],
+                "socket_errors": through["socket_errors"],
+            },
+            "direct": {
+                "url": direct,
+                "rps": straight["rps"],
+                "socket_errors": straight["socket_errors"],
+            },
+            "ratio": round(through["rps"] / straight["rps"], 3) if straight["rps"] else None,
+        }
+    return data
+
+
+def markdown(data: dict[str, Any], profile: str) -> str:
+    lines = [
+        f"# Load test: {profile}",
+        "",
+        f"`{data['url']}` from inside the sandbox, {data['started']}; wrk, 2 threads, "
+        f"keep-alive, a request unanswered after {data['timeout_s']} s counts as a timeout.",
+        "",
+    ]
+    if data.get("model"):
+        m = data["model"]
+        lines += [
+            f"Capacity model: bottleneck **{m['bottleneck']}** tier, "
+            f"{m['stack_concurrency']:,} requests at once; "
+            f"unloaded mean latency {data['unloaded']['latency_ms']['mean']} ms.",
+            "",
+        ]
+    lines += [
+        "| connections | s | req/s | model req/s | mean ms | p50 | p90 | p99 | socket errors "
+        "(connect/read/write/timeout) | non-2xx | Little: QPS x W / conns |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for p in data["sweep"]:
+        e, lat = p["errors"], p["latency_ms"]
+        model = f"{p['model_qps']:,.0f}" if p["model_qps"] else "-"
+        little = p["littles_law"]
+        lines.append(
+            f"| {p['connections']:,} | {p['seconds']:.0f} | {p['rps']:,.0f} | {model} "
+            f"| {lat['mean']} "
+            f"| {lat['p50']} | {lat['p90']} | {lat['p99']} | {p['socket_errors']:,} "
+            f"({e['connect']}/{e['read']}/{e['write']}/{e['timeout']}) | {p['non_2xx_3xx']:,} "
+            f"| {little['ratio']:.2f}{'' if little['within_10pct'] else ' (off by >10%)'} |"
+        )
+    if data.get("proxy_overhead"):
+        o = data["proxy_overhead"]
+        lines += [
+            "",
+            f"Proxy overhead at {o['connections']} connections: "
+            f"{o['through_lb']['rps']:,.0f} req/s through the load balancer "
+            f"(`{o['through_lb']['url']}`) / {o['direct']['rps']:,.0f} req/s direct "
+            f"(`{o['direct']['url']}`) = **{o['ratio']}**.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(reports: dict[str, dict[str, Any]], path: Path) -> None:
+    """Throughput and latency against concurrency, one line per profile."""
+    import matplotlib  # noqa: PLC0415 (only the report needs it)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 8), sharex=True)
+    for profile, data in reports.items():
+        xs = [p["connections"] for p in data["sweep"]]
+        top.plot(xs, [p["rps"] for p in data["sweep"]], marker="o", label=f"{profile}: measured")
+        if len(reports) == 1 and data["sweep"][0]["model_qps"]:
+            top.plot(
+                xs,
+                [p["model_qps"] for p in data["sweep"]],
+                linestyle="--",
+                label="model: min(conns, concurrency) / unloaded latency",
+            )
+        errors = [(p["connections"], p["rps"]) for p in data["sweep"] if p["error_rate"] > 0]
+        if errors:
+            top.scatter(
+                *zip(*errors, strict=True),
+                marker="x",
+                s=120,
+                color="red",
+                zorder=3,
+                label=f"{profile}: errors",
+            )
+        for key, style in (("p50", "-"), ("p99", ":")):
+            bottom.plot(
+                xs,
+                [p["latency_ms"][key] for p in data["sweep"]],
+                linestyle=style,
+                marker=".",
+                label=f"{profile}: {key}",
+            )
+    top.set_ylabel("requests/s")
+    top.set_title("Throughput and latency against concurrent connections (through the LB)")
+    top.legend(fontsize="small")
+    top.grid(True, alpha=0.3)
+    if len(reports) == 1:
+        top.set_yscale("log")
+    bottom.set_xscale("log", base=2)
+    bottom.set_yscale("log")
+    bottom.set_xlabel("concurrent connections")
+    bottom.set_ylabel("latency, ms")
+    bottom.legend(fontsize="small")
+    bottom.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write(data: dict[str, Any], out: Path, profile: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"profile": profile, **data}
+    (out / "report.json").write_text(json.dumps(data, indent=2) + "\n")
+    (out / "report.md").write_text(markdown(data, profile))
+    plot({profile: data}, out / "report.png")
+
+
+def _at(data: dict[str, Any], connections: int) -> dict[str, Any] | None:
+    return next((p for p in data["sweep"] if p["connections"] == connections), None)
+
+
+def compare(reports: dict[str, dict[str, Any]], baseline: str, tuned: str) -> str:
+    """Two profiles measured in one run, side by side, with the ratios the issue asks for."""
+    base, best = reports[baseline], reports[tuned]
+    lines = [
+        f"# Benchmark: {tuned} against {baseline}",
+        "",
+        "Both profiles deployed on the same sandbox and measured in one run "
+        f"({base['started']} and {best['started']}), same load generator and sweep.",
+        "",
+        f"| connections | {baseline} req/s | errors | {tuned} req/s | errors | ratio |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in best["sweep"]:
+        b = _at(base, p["connections"])
+        if b is None:
+            continue
+        ratio = p["rps"] / b["rps"] if b["rps"] else float("inf")
+        lines.append(
+            f"| {p['connections']:,} | {b['rps']:,.0f} | {b['socket_errors'] + b['non_2xx_3xx']:,} "
+            f"({b['error_rate']:.1%}) | {p['rps']:,.0f} | "
+            f"{p['socket_errors'] + p['non_2xx_3xx']:,} ({p['error_rate']:.1%}) | {ratio:.2f}x |"
+        )
+    lines.append("")
+    for profile, data in ((baseline, base), (tuned, best)):
+        if data.get("proxy_overhead"):
+            o = data["proxy_overhead"]
+            lines.append(
+                f"- {profile}: proxy overhead at {o['connections']} connections = "
+                f"{o['through_lb']['rps']:,.0f} / {o['direct']['rps']:,.0f} = {o['ratio']}"
+            )
+        bad = [p["connections"] for p in data["sweep"] if not p["littles_law"]["within_10pct"]]
+        lines.append(
+            f"- {profile}: Little's law within 10% at "
+            f"{len(data['sweep']) - len(bad)}/{len(data['sweep'])} levels"
+            + (f" (not at {bad})" if bad else "")
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m webtier.loadtest", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="measure the deployed profile")
+    r.add_argument("--url", default="http://lb1/")
+    r.add_argument("--container", help="the load generator (docker exec); default: this machine")
+    r.add_argument("--levels", default=",".join(map(str, LEVELS)))
+    r.add_argument("--seconds", type=int, default=10)
+    r.add_argument("--hold-seconds", type=int, default=30, help="duration of the last level")
+    r.add_argument("--proxied", help="app server through the LB, for the proxy overhead")
+    r.add_argument("--direct", help="the same app server hit directly")
+    r.add_argument(
+        "--inventory",
+        action="append",
+        default=[],
+        help="inventory (and profile overlays) for the model's estimate",
+    )
+    r.add_argument("--profile", default="tuned")
+    r.add_argument("--out", type=Path, required=True)
+    c = sub.add_parser("compare", help="two reports side by side")
+    c.add_argument("baseline", type=Path)
+    c.add_argument("tuned", type=Path)
+    c.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        model = capacity.from_inventory(*args.inventory) if args.inventory else None
+        data = run(
+            args.url,
+            levels=[int(x) for x in args.levels.split(",")],
+            seconds=args.seconds,
+            hold_seconds=args.hold_seconds,
+            proxied=args.proxied,
+            direct=args.direct,
+            model=model,
+            target=["docker", "exec", "-i", args.container] if args.container else [],
+        )
+        write(data, args.out, args.profile)
+        print((args.out / "report.md").read_text())
+        return 0
+    reports = {}
+    for folder in (args.baseline, args.tuned):
+        data = json.loads((folder / "report.json").read_text())
+        reports[data["profile"]] = data
+    names = list(reports)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "benchmark.md").write_text(compare(reports, names[0], names[1]))
+    plot(reports, args.out / "benchmark.png")
+    print((args.out / "benchmark.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

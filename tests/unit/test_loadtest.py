@@ -1,0 +1,120 @@
+"""The load test's report: Little's law, the model's estimate, the plot, the comparison.
+
+wrk itself is exercised by test_wrk.py against a real server; here a fake runner
+returns what a closed-loop server with a fixed service rate would give, so every
+figure of the report can be checked by hand.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from webtier import capacity, loadtest
+
+GROUPS = {"all": ["lb1", "app1"], "loadbalancers": ["lb1"], "app_gunicorn": ["app1"]}
+
+
+def fake_runner(rate: float, errors_above: int | None = None):
+    """A server doing ``rate`` requests/s: mean latency = connections / rate (Little)."""
+
+    def run(url, connections, seconds, *, target=(), timeout=30):
+        del url, target, timeout
+        requests = int(rate * seconds)
+        mean_us = connections / rate * 1e6
+        failed = connections // 2 if errors_above and connections > errors_above else 0
+        return {
+            "requests": requests,
+            "seconds": float(seconds),
+            "rps": float(rate),
+            "latency_us": {
+                "mean": mean_us,
+                "p50": mean_us,
+                "p90": mean_us * 1.5,
+                "p99": mean_us * 2,
+                "max": mean_us * 3,
+            },
+            "errors": {"connect": 0, "read": failed, "write": 0, "status": 0, "timeout": 0},
+            "socket_errors": failed,
+            "non_2xx_3xx": 0,
+        }
+
+    return run
+
+
+def model():
+    return capacity.model(
+        {
+            "lb1": {"nginx_worker_connections": 4096},
+            "app1": {"gunicorn_workers": 3, "gunicorn_threads": 4},
+        },
+        GROUPS,
+    )
+
+
+def measure(rate=1000.0, errors_above=None, **kwargs):
+    return loadtest.run(
+        "http://lb1/",
+        levels=[64, 256, 8192],
+        seconds=1,
+        hold_seconds=3,
+        model=model(),
+        runner=fake_runner(rate, errors_above),
+        log=lambda _: None,
+        **kwargs,
+    )
+
+
+def test_littles_law_holds_for_a_closed_loop():
+    data = measure()
+    for p in data["sweep"]:
+        assert p["littles_law"]["ratio"] == pytest.approx(1.0)
+        assert p["littles_law"]["within_10pct"]
+
+
+def test_the_last_level_is_held_longer():
+    assert [p["seconds"] for p in measure()["sweep"]] == [1, 1, 3]
+
+
+def test_model_estimate_is_concurrency_over_unloaded_latency():
+    data = measure()
+    # Unloaded: 1 connection at 1000/s = 1 ms. The stack does 12 at once (3 x 4 threads).
+    assert data["unloaded"]["latency_ms"]["mean"] == 1.0
+    assert [p["model_qps"] for p in data["sweep"]] == [12000.0, 12000.0, 12000.0]
+
+
+def test_errors_are_counted_and_rated():
+    data = measure(errors_above=256)
+    last = data["sweep"][-1]
+    assert last["socket_errors"] == 4096
+    assert last["error_rate"] == pytest.approx(4096 / (3000 + 4096), abs=1e-4)
+    assert data["sweep"][0]["error_rate"] == 0
+
+
+def test_proxy_overhead_is_a_ratio_of_the_same_run():
+    data = measure(proxied="http://lb1:8090/", direct="http://app3:8000/")
+    assert data["proxy_overhead"]["ratio"] == 1.0
+    assert data["proxy_overhead"]["connections"] == 256
+
+
+def test_report_files(tmp_path):
+    loadtest.write(
+        measure(proxied="http://lb1:8090/", direct="http://app3:8000/"), tmp_path, "tuned"
+    )
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["profile"] == "tuned"
+    text = (tmp_path / "report.md").read_text()
+    assert "| 8,192 | 3 | 1,000 | 12,000 |" in text
+    assert "= **1.0**" in text
+    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_gives_the_ratio_at_each_level(tmp_path):
+    base = {"profile": "distro-defaults", **measure(rate=500.0, errors_above=256)}
+    tuned = {"profile": "tuned", **measure(rate=1000.0)}
+    text = loadtest.compare({"distro-defaults": base, "tuned": tuned}, "distro-defaults", "tuned")
+    assert "| 256 | 500 | 0 (0.0%) | 1,000 | 0 (0.0%) | 2.00x |" in text
+    assert "| 8,192 | 500 | 4,096 (73.2%) | 1,000 | 0 (0.0%) | 2.00x |" in text
+    loadtest.plot({"distro-defaults": base, "tuned": tuned}, tmp_path / "b.png")
+    assert (tmp_path / "b.png").stat().st_size > 10_000
