@@ -13,7 +13,10 @@ container on the sandbox's network: the load never crosses docker-proxy):
 It writes ``report.json``, ``report.md`` and ``report.png`` (throughput and latency
 against concurrency) into ``--out``, with, at each level, the capacity model's
 estimate and a Little's law check: measured QPS x mean latency against the connections
-in flight (closed loop: each connection has one request outstanding).
+in flight (closed loop: each connection has one request outstanding). The mean latency
+is the load balancer's own (nginx's ``$request_time``, read from its access log for the
+level's window): wrk's mean is corrected for coordinated omission (it adds synthetic
+samples for slow requests), so it is reported but is not a plain mean.
 
 ``compare`` puts two reports (distro defaults and tuned, measured in one run) side by
 side: table and plot.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -46,11 +50,18 @@ Runner = Callable[..., dict[str, Any]]
 
 
 def point(
-    result: dict[str, Any], connections: int, stack_concurrency: int, unloaded_s: float | None
+    result: dict[str, Any],
+    connections: int,
+    stack_concurrency: int,
+    unloaded_s: float | None,
+    lb: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One sweep level: wrk's figures, Little's law and the model's estimate."""
+    """One sweep level: wrk's figures, Little's law and the model's estimate.
+
+    ``lb``: what the load balancer logged in the level's window (requests, mean
+    seconds); its mean latency is the one Little's law uses when given."""
     lat = result["latency_us"]
-    mean_s = lat["mean"] / 1e6
+    mean_s = lb["mean_s"] if lb and lb["requests"] else lat["mean"] / 1e6
     in_flight = result["rps"] * mean_s
     return {
         "connections": connections,
@@ -58,6 +69,7 @@ def point(
         "requests": result["requests"],
         "rps": result["rps"],
         "latency_ms": {k: round(lat[k] / 1000, 1) for k in ("mean", "p50", "p90", "p99", "max")},
+        "lb": lb,
         "errors": result["errors"],
         "socket_errors": result["socket_errors"],
         "non_2xx_3xx": result["non_2xx_3xx"],
@@ -68,6 +80,7 @@ def point(
         ),
         # Little's law: L = lambda x W. Closed loop, so L should be the connection count.
         "littles_law": {
+            "mean_latency_from": "lb" if lb and lb["requests"] else "wrk",
             "in_flight": round(in_flight, 1),
             "ratio": round(in_flight / connections, 3),
             "within_10pct": abs(in_flight / connections - 1) <= LITTLE_TOLERANCE,
@@ -77,6 +90,52 @@ def point(
         "model_qps": round(min(connections, stack_concurrency) / unloaded_s, 1)
         if unloaded_s
         else None,
+    }
+
+
+class AccessLog:
+    """The load balancer's JSON access log (templates/etc/nginx/nginx.conf.j2), read
+    through a command prefix (``docker exec NAME``): what it logged since a mark."""
+
+    def __init__(self, target: Sequence[str], path: str = "/var/log/nginx/access.log"):
+        self.target, self.path = list(target), path
+
+    def mark(self) -> int:
+        out = subprocess.run(
+            [*self.target, "stat", "-c", "%s", self.path],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return int(out)
+
+    def since(self, mark: int, flush_s: float = 1.5) -> dict[str, Any]:
+        """Requests answered since ``mark`` (499s, given up by the client, left out)."""
+        time.sleep(flush_s)  # the log is buffered with flush=1s
+        out = subprocess.run(
+            [*self.target, "tail", "-c", f"+{mark + 1}", self.path],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return summarise(out)
+
+
+def summarise(log: str) -> dict[str, Any]:
+    times, by_status = [], {}
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line cut by the log's buffer
+        status = str(entry["status"])
+        by_status[status] = by_status.get(status, 0) + 1
+        if status != "499":
+            times.append(float(entry["request_time"]))
+    return {
+        "requests": len(times),
+        "mean_s": round(sum(times) / len(times), 4) if times else 0.0,
+        "by_status": by_status,
     }
 
 
@@ -91,13 +150,16 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
     overhead_connections: int = 256,
     model: capacity.Model | None = None,
     target: Sequence[str] = (),
+    access_log: AccessLog | None = None,
     runner: Runner = wrk.run,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Measure one deployed profile; the report's data."""
 
     def measure(where: str, connections: int, duration: int) -> dict[str, Any]:
+        mark = access_log.mark() if access_log else 0
         result = runner(where, connections, duration, target=target, timeout=TIMEOUT)
+        result["lb"] = access_log.since(mark) if access_log else None
         log(
             f"{where} c={connections} {duration}s: {result['rps']:.0f} req/s, "
             f"mean {result['latency_us']['mean'] / 1000:.1f} ms, "
@@ -112,7 +174,7 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
         "url": url,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "timeout_s": TIMEOUT,
-        "unloaded": point(unloaded, 1, stack, unloaded_s),
+        "unloaded": point(unloaded, 1, stack, unloaded_s, unloaded["lb"]),
         "model": model.as_dict() if model else None,
         "sweep": [],
     }
@@ -158,21 +220,29 @@ def markdown(data: dict[str, Any], profile: str) -> str:
             "",
         ]
     lines += [
-        "| connections | s | req/s | model req/s | mean ms | p50 | p90 | p99 | socket errors "
-        "(connect/read/write/timeout) | non-2xx | Little: QPS x W / conns |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "| connections | s | req/s | model req/s | LB mean ms | wrk mean* | p50 | p90 | p99 "
+        "| socket errors (connect/read/write/timeout) | non-2xx | Little: QPS x W / conns |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for p in data["sweep"]:
         e, lat = p["errors"], p["latency_ms"]
         model = f"{p['model_qps']:,.0f}" if p["model_qps"] else "-"
+        lb = f"{p['lb']['mean_s'] * 1000:.1f}" if p.get("lb") and p["lb"]["requests"] else "-"
         little = p["littles_law"]
         lines.append(
-            f"| {p['connections']:,} | {p['seconds']:.0f} | {p['rps']:,.0f} | {model} "
-            f"| {lat['mean']} "
-            f"| {lat['p50']} | {lat['p90']} | {lat['p99']} | {p['socket_errors']:,} "
-            f"({e['connect']}/{e['read']}/{e['write']}/{e['timeout']}) | {p['non_2xx_3xx']:,} "
+            f"| {p['connections']:,} | {p['seconds']:.0f} | {p['rps']:,.0f} | {model} | {lb} "
+            f"| {lat['mean']} | {lat['p50']} | {lat['p90']} | {lat['p99']} "
+            f"| {p['socket_errors']:,} ({e['connect']}/{e['read']}/{e['write']}/{e['timeout']}) "
+            f"| {p['non_2xx_3xx']:,} "
             f"| {little['ratio']:.2f}{'' if little['within_10pct'] else ' (off by >10%)'} |"
         )
+    lines += [
+        "",
+        "\\* wrk's mean is corrected for coordinated omission (it adds synthetic samples for "
+        "slow requests); Little's law uses the load balancer's own mean (nginx "
+        "`$request_time`) when its log was read. Model req/s is the sizing notes' arithmetic: "
+        "min(connections, the stack's concurrency) / the unloaded latency.",
+    ]
     if data.get("proxy_overhead"):
         o = data["proxy_overhead"]
         lines += [
@@ -309,6 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="inventory (and profile overlays) for the model's estimate",
     )
     r.add_argument("--profile", default="tuned")
+    r.add_argument("--lb-container", help="read the LB's access log there (Little's law)")
     r.add_argument("--out", type=Path, required=True)
     c = sub.add_parser("compare", help="two reports side by side")
     c.add_argument("baseline", type=Path)
@@ -326,6 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             direct=args.direct,
             model=model,
             target=["docker", "exec", "-i", args.container] if args.container else [],
+            access_log=AccessLog(["docker", "exec", args.lb_container])
+            if args.lb_container
+            else None,
         )
         write(data, args.out, args.profile)
         print((args.out / "report.md").read_text())

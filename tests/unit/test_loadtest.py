@@ -118,3 +118,27 @@ def test_compare_gives_the_ratio_at_each_level(tmp_path):
     assert "| 8,192 | 500 | 4,096 (73.2%) | 1,000 | 0 (0.0%) | 2.00x |" in text
     loadtest.plot({"distro-defaults": base, "tuned": tuned}, tmp_path / "b.png")
     assert (tmp_path / "b.png").stat().st_size > 10_000
+
+
+def test_access_log_summary_leaves_out_what_the_client_gave_up():
+    log = "\n".join(
+        [
+            '{"status":200,"request_time":0.100}',
+            '{"status":200,"request_time":0.300}',
+            '{"status":499,"request_time":9.000}',
+            '{"status":502,"request_time":0.200}',
+            '{"status":200,"requ',  # cut by the log's buffer
+        ]
+    )
+    summary = loadtest.summarise(log)
+    assert summary == {"requests": 3, "mean_s": 0.2, "by_status": {"200": 2, "499": 1, "502": 1}}
+
+
+def test_littles_law_uses_the_load_balancers_mean_when_it_has_one():
+    result = fake_runner(1000.0)("http://lb1/", 256, 10)
+    # wrk's (corrected) mean says 256 in flight; the LB's own mean says 128: requests
+    # spent half their time somewhere the LB does not see, or never got an answer.
+    p = loadtest.point(result, 256, 12, 0.001, {"requests": 10000, "mean_s": 0.128})
+    assert p["littles_law"]["mean_latency_from"] == "lb"
+    assert p["littles_law"]["ratio"] == 0.5
+    assert not p["littles_law"]["within_10pct"]

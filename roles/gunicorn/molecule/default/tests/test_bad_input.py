@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import VARS
 from scenario import assert_refused_before_any_change
 
 CASES = {
@@ -47,3 +48,19 @@ def test_app_that_does_not_import_is_refused_by_check_config(run_playbook, insta
     assert rc != 0
     assert "Failed to find attribute 'missing'" in out, out[-3000:]
     assert fingerprint(instances) == before
+
+
+def test_a_new_backlog_reaches_the_kernel(run_playbook, instances):
+    """A HUP keeps the arbiter's listening socket, so a new gunicorn_backlog alone would
+    never reach the kernel (the load test found a 4096 queue configured as 8192): the
+    role compares the live queue with the setting and restarts when they differ."""
+    name = "flask-gthread-debian13"
+    live = "ss -Hltn 'sport = :8000'"
+    try:
+        rc, out = run_playbook("gunicorn_only.yml", "--limit", name, "-e", "gunicorn_backlog=2048")
+        assert rc == 0, out[-3000:]
+        assert int(instances[name].check_output(live).split()[2]) == 2048
+    finally:
+        rc, out = run_playbook("gunicorn_only.yml", "--limit", name)
+    assert rc == 0, out[-3000:]
+    assert int(instances[name].check_output(live).split()[2]) == VARS["gunicorn_backlog"]
