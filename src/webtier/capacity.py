@@ -109,6 +109,13 @@ class Model:
         """Requests the stack works on at once: its narrowest tier's concurrency."""
         return self.concurrency(self.bottleneck) if self.bottleneck else 0
 
+    def path_concurrency(self, app_hosts: Sequence[str]) -> int:
+        """Requests one site works on at once: its app hosts' concurrency, or the load
+        balancers' if smaller."""
+        app = sum(h.concurrency for h in self.tier("app") if h.host in app_hosts)
+        lb = self.concurrency("lb")
+        return min(app, lb) if lb else app
+
     def qps(self, mean_latency_s: float) -> float:
         """Little's law: the throughput that concurrency sustains at this mean latency."""
         return self.stack_concurrency / mean_latency_s

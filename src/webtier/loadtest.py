@@ -12,11 +12,12 @@ container on the sandbox's network: the load never crosses docker-proxy):
 
 It writes ``report.json``, ``report.md`` and ``report.png`` (throughput and latency
 against concurrency) into ``--out``, with, at each level, the capacity model's
-estimate and a Little's law check: measured QPS x mean latency against the connections
-in flight (closed loop: each connection has one request outstanding). The mean latency
-is the load balancer's own (nginx's ``$request_time``, read from its access log for the
-level's window): wrk's mean is corrected for coordinated omission (it adds synthetic
-samples for slow requests), so it is reported but is not a plain mean.
+estimate and a Little's law check: measured QPS x mean latency against the requests in
+flight. The three terms are measured on their own at the load balancer (its access log
+for the level's window gives QPS and the mean ``$request_time``; ``stub_status``
+sampled twice a second gives the requests in progress): wrk's own mean is corrected for
+coordinated omission (it adds synthetic samples for slow requests), so it is reported
+but is not a plain mean.
 
 ``compare`` puts two reports (distro defaults and tuned, measured in one run) side by
 side: table and plot.
@@ -30,14 +31,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from webtier import capacity, wrk
+from webtier.inventory import load
 
 LEVELS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
 #: A request unanswered after this long counts as a timeout error. The load balancer
@@ -45,8 +49,35 @@ LEVELS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
 #: holding 8192 connections open on a 2-core machine must be ready to wait.
 TIMEOUT = 30
 LITTLE_TOLERANCE = 0.10
+OVERHEAD_ROUNDS = 2
 
 Runner = Callable[..., dict[str, Any]]
+
+
+def littles_law(
+    result: dict[str, Any], connections: int, lb: dict[str, Any] | None
+) -> dict[str, Any]:
+    """L = lambda x W, each term measured on its own.
+
+    At the load balancer (when its probe ran): lambda = requests it answered per second,
+    W = their mean ``$request_time``, L = requests in progress, sampled from
+    ``stub_status``. Without the probe: wrk's throughput and mean against the
+    connections, which in a closed loop are all in flight (wrk's mean is corrected for
+    coordinated omission, so this one is rougher)."""
+    if lb and lb["requests"] and lb.get("in_progress"):
+        predicted = lb["rps"] * lb["mean_s"]
+        observed, source = lb["in_progress"], "lb"
+    else:
+        predicted = result["rps"] * result["latency_us"]["mean"] / 1e6
+        observed, source = connections, "wrk"
+    ratio = predicted / observed if observed else 0.0
+    return {
+        "measured_at": source,
+        "lambda_x_w": round(predicted, 1),
+        "in_flight": observed,
+        "ratio": round(ratio, 3),
+        "within_10pct": abs(ratio - 1) <= LITTLE_TOLERANCE,
+    }
 
 
 def point(
@@ -56,13 +87,8 @@ def point(
     unloaded_s: float | None,
     lb: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One sweep level: wrk's figures, Little's law and the model's estimate.
-
-    ``lb``: what the load balancer logged in the level's window (requests, mean
-    seconds); its mean latency is the one Little's law uses when given."""
+    """One sweep level: wrk's figures, what the LB saw, Little's law, the model's estimate."""
     lat = result["latency_us"]
-    mean_s = lb["mean_s"] if lb and lb["requests"] else lat["mean"] / 1e6
-    in_flight = result["rps"] * mean_s
     return {
         "connections": connections,
         "seconds": result["seconds"],
@@ -78,13 +104,7 @@ def point(
             / max(result["requests"] + result["socket_errors"], 1),
             4,
         ),
-        # Little's law: L = lambda x W. Closed loop, so L should be the connection count.
-        "littles_law": {
-            "mean_latency_from": "lb" if lb and lb["requests"] else "wrk",
-            "in_flight": round(in_flight, 1),
-            "ratio": round(in_flight / connections, 3),
-            "within_10pct": abs(in_flight / connections - 1) <= LITTLE_TOLERANCE,
-        },
+        "littles_law": littles_law(result, connections, lb),
         # The notes' arithmetic: what the stack's concurrency sustains at the unloaded
         # latency. It ignores that CPUs, not slots, run out first.
         "model_qps": round(min(connections, stack_concurrency) / unloaded_s, 1)
@@ -93,32 +113,60 @@ def point(
     }
 
 
-class AccessLog:
-    """The load balancer's JSON access log (templates/etc/nginx/nginx.conf.j2), read
-    through a command prefix (``docker exec NAME``): what it logged since a mark."""
+class LoadBalancerProbe:
+    """What the load balancer itself saw during one run, read through a command prefix
+    (``docker exec NAME``): the requests its JSON access log
+    (templates/etc/nginx/nginx.conf.j2) recorded, with their mean ``$request_time``, and
+    the requests in progress (``stub_status``: Reading + Writing, less the probe's own),
+    sampled every ``every`` seconds. Those are Little's law's three terms, each measured
+    on its own at the same boundary."""
 
-    def __init__(self, target: Sequence[str], path: str = "/var/log/nginx/access.log"):
-        self.target, self.path = list(target), path
+    def __init__(
+        self,
+        target: Sequence[str],
+        path: str = "/var/log/nginx/access.log",
+        status_url: str = "http://127.0.0.1:8081/nginx_status",
+        every: float = 0.5,
+    ):
+        self.target, self.path, self.status_url, self.every = list(target), path, status_url, every
+        self._mark = 0
+        self._samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def mark(self) -> int:
-        out = subprocess.run(
-            [*self.target, "stat", "-c", "%s", self.path],
-            capture_output=True,
-            text=True,
-            check=True,
+    def _run(self, *argv: str) -> str:
+        return subprocess.run(
+            [*self.target, *argv], capture_output=True, text=True, check=True
         ).stdout
-        return int(out)
 
-    def since(self, mark: int, flush_s: float = 1.5) -> dict[str, Any]:
-        """Requests answered since ``mark`` (499s, given up by the client, left out)."""
-        time.sleep(flush_s)  # the log is buffered with flush=1s
-        out = subprocess.run(
-            [*self.target, "tail", "-c", f"+{mark + 1}", self.path],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        return summarise(out)
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            status = self._run("curl", "-s", "-m", "2", self.status_url)
+            match = STUB_STATUS.search(status)
+            if match:
+                self._samples.append(int(match["reading"]) + int(match["writing"]) - 1)
+
+    def start(self) -> None:
+        self._mark = int(self._run("stat", "-c", "%s", self.path))
+        self._samples = []
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def stop(self, seconds: float, flush_s: float = 1.5) -> dict[str, Any]:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        time.sleep(flush_s)  # the access log is buffered with flush=1s
+        summary = summarise(self._run("tail", "-c", f"+{self._mark + 1}", self.path))
+        samples = self._samples
+        summary["in_progress"] = round(sum(samples) / len(samples), 1) if samples else None
+        summary["samples"] = len(samples)
+        summary["rps"] = round(summary["requests"] / seconds, 1) if seconds else 0.0
+        return summary
+
+
+STUB_STATUS = re.compile(r"Reading: (?P<reading>\d+) Writing: (?P<writing>\d+)")
 
 
 def summarise(log: str) -> dict[str, Any]:
@@ -147,19 +195,22 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
     hold_seconds: int = 30,
     proxied: str | None = None,
     direct: str | None = None,
+    also: Sequence[str] = (),
     overhead_connections: int = 256,
     model: capacity.Model | None = None,
+    app_hosts: Sequence[str] = (),
     target: Sequence[str] = (),
-    access_log: AccessLog | None = None,
+    probe: LoadBalancerProbe | None = None,
     runner: Runner = wrk.run,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Measure one deployed profile; the report's data."""
 
     def measure(where: str, connections: int, duration: int) -> dict[str, Any]:
-        mark = access_log.mark() if access_log else 0
+        if probe:
+            probe.start()
         result = runner(where, connections, duration, target=target, timeout=TIMEOUT)
-        result["lb"] = access_log.since(mark) if access_log else None
+        result["lb"] = probe.stop(result["seconds"]) if probe else None
         log(
             f"{where} c={connections} {duration}s: {result['rps']:.0f} req/s, "
             f"mean {result['latency_us']['mean'] / 1000:.1f} ms, "
@@ -167,7 +218,12 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
         )
         return result
 
-    stack = model.stack_concurrency if model else 0
+    # The concurrency the notes' arithmetic uses: that of the site's own app hosts when
+    # they are known, else the whole stack's.
+    if model and app_hosts:
+        stack = model.path_concurrency(app_hosts)
+    else:
+        stack = model.stack_concurrency if model else 0
     unloaded = measure(url, 1, 5)
     unloaded_s = unloaded["latency_us"]["mean"] / 1e6
     data: dict[str, Any] = {
@@ -175,29 +231,45 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "timeout_s": TIMEOUT,
         "unloaded": point(unloaded, 1, stack, unloaded_s, unloaded["lb"]),
-        "model": model.as_dict() if model else None,
+        "model": {**model.as_dict(), "app_hosts": list(app_hosts), "path_concurrency": stack}
+        if model
+        else None,
         "sweep": [],
     }
     for i, connections in enumerate(levels):
         duration = hold_seconds if i == len(levels) - 1 else seconds
-        data["sweep"].append(
-            point(measure(url, connections, duration), connections, stack, unloaded_s)
+        result = measure(url, connections, duration)
+        data["sweep"].append(point(result, connections, stack, unloaded_s, result["lb"]))
+    # Other paths at one concurrency, e.g. an endpoint that also goes to Redis.
+    data["also"] = []
+    for where in also:
+        result = measure(where, overhead_connections, seconds)
+        data["also"].append(
+            {"url": where, **point(result, overhead_connections, stack, None, result["lb"])}
         )
     if proxied and direct:
-        through = measure(proxied, overhead_connections, seconds)
-        straight = measure(direct, overhead_connections, seconds)
+        # Alternated (LB, direct, LB, direct) so that a slow spell of this shared
+        # machine does not land on one side only; the ratio is of the sums.
+        runs: dict[str, list[dict[str, Any]]] = {proxied: [], direct: []}
+        for _ in range(OVERHEAD_ROUNDS):
+            for where in (proxied, direct):
+                runs[where].append(measure(where, overhead_connections, seconds))
+
+        def side(where: str) -> dict[str, Any]:
+            rps = [r["rps"] for r in runs[where]]
+            errors = sum(r["socket_errors"] + r["non_2xx_3xx"] for r in runs[where])
+            return {
+                "url": where,
+                "rps": round(sum(rps) / len(rps), 1),
+                "runs": rps,
+                "errors": errors,
+            }
+
+        through, straight = side(proxied), side(direct)
         data["proxy_overhead"] = {
             "connections": overhead_connections,
-            "through_lb": {
-                "url": proxied,
-                "rps": through["rps"],
-                "socket_errors": through["socket_errors"],
-            },
-            "direct": {
-                "url": direct,
-                "rps": straight["rps"],
-                "socket_errors": straight["socket_errors"],
-            },
+            "through_lb": through,
+            "direct": straight,
             "ratio": round(through["rps"] / straight["rps"], 3) if straight["rps"] else None,
         }
     return data
@@ -215,34 +287,52 @@ def markdown(data: dict[str, Any], profile: str) -> str:
         m = data["model"]
         lines += [
             f"Capacity model: bottleneck **{m['bottleneck']}** tier, "
-            f"{m['stack_concurrency']:,} requests at once; "
-            f"unloaded mean latency {data['unloaded']['latency_ms']['mean']} ms.",
+            f"{m['stack_concurrency']:,} requests at once"
+            + (
+                f"; this site's app hosts ({', '.join(m['app_hosts'])}) with the LB: "
+                f"{m['path_concurrency']:,}"
+                if m.get("app_hosts")
+                else ""
+            )
+            + f". Unloaded mean latency {data['unloaded']['latency_ms']['mean']} ms.",
             "",
         ]
     lines += [
-        "| connections | s | req/s | model req/s | LB mean ms | wrk mean* | p50 | p90 | p99 "
-        "| socket errors (connect/read/write/timeout) | non-2xx | Little: QPS x W / conns |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "| connections | s | req/s | model req/s | p50 ms | p90 | p99 | wrk mean* "
+        "| socket errors (connect/read/write/timeout) | non-2xx | LB mean ms | in progress "
+        "at LB | Little: QPS x W / in progress |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for p in data["sweep"]:
         e, lat = p["errors"], p["latency_ms"]
         model = f"{p['model_qps']:,.0f}" if p["model_qps"] else "-"
-        lb = f"{p['lb']['mean_s'] * 1000:.1f}" if p.get("lb") and p["lb"]["requests"] else "-"
+        lb = p.get("lb") or {}
+        lb_mean = f"{lb['mean_s'] * 1000:.1f}" if lb.get("requests") else "-"
+        in_progress = f"{lb['in_progress']:,.0f}" if lb.get("in_progress") is not None else "-"
         little = p["littles_law"]
         lines.append(
-            f"| {p['connections']:,} | {p['seconds']:.0f} | {p['rps']:,.0f} | {model} | {lb} "
-            f"| {lat['mean']} | {lat['p50']} | {lat['p90']} | {lat['p99']} "
+            f"| {p['connections']:,} | {p['seconds']:.0f} | {p['rps']:,.0f} | {model} "
+            f"| {lat['p50']} | {lat['p90']} | {lat['p99']} | {lat['mean']} "
             f"| {p['socket_errors']:,} ({e['connect']}/{e['read']}/{e['write']}/{e['timeout']}) "
-            f"| {p['non_2xx_3xx']:,} "
+            f"| {p['non_2xx_3xx']:,} | {lb_mean} | {in_progress} "
             f"| {little['ratio']:.2f}{'' if little['within_10pct'] else ' (off by >10%)'} |"
         )
     lines += [
         "",
         "\\* wrk's mean is corrected for coordinated omission (it adds synthetic samples for "
-        "slow requests); Little's law uses the load balancer's own mean (nginx "
-        "`$request_time`) when its log was read. Model req/s is the sizing notes' arithmetic: "
-        "min(connections, the stack's concurrency) / the unloaded latency.",
+        "slow requests), so Little's law is checked at the load balancer, each term measured "
+        "on its own: QPS = requests in its access log / s, W = their mean `$request_time`, "
+        "in progress = `stub_status` Reading + Writing sampled every 0.5 s. Model req/s is the "
+        "sizing notes' arithmetic: min(connections, the stack's concurrency) / the unloaded "
+        "latency.",
     ]
+    for p in data.get("also", []):
+        lines += [
+            "",
+            f"`{p['url']}` at {p['connections']} connections: {p['rps']:,.0f} req/s, p50 "
+            f"{p['latency_ms']['p50']} ms, p99 {p['latency_ms']['p99']} ms, socket errors "
+            f"{p['socket_errors']:,}, non-2xx {p['non_2xx_3xx']:,}.",
+        ]
     if data.get("proxy_overhead"):
         o = data["proxy_overhead"]
         lines += [
@@ -250,7 +340,10 @@ def markdown(data: dict[str, Any], profile: str) -> str:
             f"Proxy overhead at {o['connections']} connections: "
             f"{o['through_lb']['rps']:,.0f} req/s through the load balancer "
             f"(`{o['through_lb']['url']}`) / {o['direct']['rps']:,.0f} req/s direct "
-            f"(`{o['direct']['url']}`) = **{o['ratio']}**.",
+            f"(`{o['direct']['url']}`) = **{o['ratio']}** (means of "
+            f"{len(o['direct']['runs'])} alternated runs each: through "
+            f"{', '.join(f'{r:,.0f}' for r in o['through_lb']['runs'])}; direct "
+            f"{', '.join(f'{r:,.0f}' for r in o['direct']['runs'])}).",
         ]
     return "\n".join(lines) + "\n"
 
@@ -342,6 +435,16 @@ def compare(reports: dict[str, dict[str, Any]], baseline: str, tuned: str) -> st
             f"({b['error_rate']:.1%}) | {p['rps']:,.0f} | "
             f"{p['socket_errors'] + p['non_2xx_3xx']:,} ({p['error_rate']:.1%}) | {ratio:.2f}x |"
         )
+    for p in best.get("also", []):
+        b = next((x for x in base.get("also", []) if x["url"] == p["url"]), None)
+        if b:
+            ratio = p["rps"] / b["rps"] if b["rps"] else float("inf")
+            lines.append(
+                f"| {p['connections']:,} `{p['url']}` | {b['rps']:,.0f} "
+                f"| {b['socket_errors'] + b['non_2xx_3xx']:,} ({b['error_rate']:.1%}) "
+                f"| {p['rps']:,.0f} | {p['socket_errors'] + p['non_2xx_3xx']:,} "
+                f"({p['error_rate']:.1%}) | {ratio:.2f}x |"
+            )
     lines.append("")
     for profile, data in ((baseline, base), (tuned, best)):
         if data.get("proxy_overhead"):
@@ -373,11 +476,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--proxied", help="app server through the LB, for the proxy overhead")
     r.add_argument("--direct", help="the same app server hit directly")
     r.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        help="another URL measured at the overhead's concurrency (repeatable)",
+    )
+    r.add_argument(
         "--inventory",
         action="append",
         default=[],
         help="inventory (and profile overlays) for the model's estimate",
     )
+    r.add_argument("--app-group", help="inventory group of the app hosts behind --url")
     r.add_argument("--profile", default="tuned")
     r.add_argument("--lb-container", help="read the LB's access log there (Little's law)")
     r.add_argument("--out", type=Path, required=True)
@@ -387,17 +497,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.command == "run":
-        model = capacity.from_inventory(*args.inventory) if args.inventory else None
+        model, app_hosts = None, []
+        if args.inventory:
+            inventory = load(*args.inventory)
+            model = capacity.model(
+                {h: inventory.host_vars(h) for h in inventory.hosts}, inventory.members
+            )
+            app_hosts = inventory.members.get(args.app_group, []) if args.app_group else []
         data = run(
             args.url,
             levels=[int(x) for x in args.levels.split(",")],
             seconds=args.seconds,
             hold_seconds=args.hold_seconds,
+            app_hosts=app_hosts,
+            also=args.also,
             proxied=args.proxied,
             direct=args.direct,
             model=model,
             target=["docker", "exec", "-i", args.container] if args.container else [],
-            access_log=AccessLog(["docker", "exec", args.lb_container])
+            probe=LoadBalancerProbe(["docker", "exec", args.lb_container])
             if args.lb_container
             else None,
         )

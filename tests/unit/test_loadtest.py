@@ -111,11 +111,13 @@ def test_report_files(tmp_path):
 
 
 def test_compare_gives_the_ratio_at_each_level(tmp_path):
-    base = {"profile": "distro-defaults", **measure(rate=500.0, errors_above=256)}
-    tuned = {"profile": "tuned", **measure(rate=1000.0)}
+    also = ["http://lb1/counter"]
+    base = {"profile": "distro-defaults", **measure(rate=500.0, errors_above=256, also=also)}
+    tuned = {"profile": "tuned", **measure(rate=1000.0, also=also)}
     text = loadtest.compare({"distro-defaults": base, "tuned": tuned}, "distro-defaults", "tuned")
     assert "| 256 | 500 | 0 (0.0%) | 1,000 | 0 (0.0%) | 2.00x |" in text
     assert "| 8,192 | 500 | 4,096 (73.2%) | 1,000 | 0 (0.0%) | 2.00x |" in text
+    assert "| 256 `http://lb1/counter` | 500 | 0 (0.0%) | 1,000 | 0 (0.0%) | 2.00x |" in text
     loadtest.plot({"distro-defaults": base, "tuned": tuned}, tmp_path / "b.png")
     assert (tmp_path / "b.png").stat().st_size > 10_000
 
@@ -134,11 +136,45 @@ def test_access_log_summary_leaves_out_what_the_client_gave_up():
     assert summary == {"requests": 3, "mean_s": 0.2, "by_status": {"200": 2, "499": 1, "502": 1}}
 
 
-def test_littles_law_uses_the_load_balancers_mean_when_it_has_one():
+def test_littles_law_is_checked_at_the_load_balancer_when_it_was_probed():
     result = fake_runner(1000.0)("http://lb1/", 256, 10)
-    # wrk's (corrected) mean says 256 in flight; the LB's own mean says 128: requests
-    # spent half their time somewhere the LB does not see, or never got an answer.
-    p = loadtest.point(result, 256, 12, 0.001, {"requests": 10000, "mean_s": 0.128})
-    assert p["littles_law"]["mean_latency_from"] == "lb"
-    assert p["littles_law"]["ratio"] == 0.5
-    assert not p["littles_law"]["within_10pct"]
+    lb = {"requests": 9000, "rps": 900.0, "mean_s": 0.2, "in_progress": 180.0}
+    law = loadtest.point(result, 256, 12, 0.001, lb)["littles_law"]
+    assert law == {
+        "measured_at": "lb",
+        "lambda_x_w": 180.0,
+        "in_flight": 180.0,
+        "ratio": 1.0,
+        "within_10pct": True,
+    }
+    # Requests the LB holds but never finishes in the window (stuck upstream) show up as
+    # more in progress than its throughput and latency account for.
+    law = loadtest.point(result, 256, 12, 0.001, {**lb, "in_progress": 360.0})["littles_law"]
+    assert law["ratio"] == 0.5
+    assert not law["within_10pct"]
+
+
+class FakeProbe:
+    """A load balancer that answers 100 requests/s taking 0.5 s each, 50 in progress."""
+
+    def start(self):
+        pass
+
+    def stop(self, seconds):
+        return {"requests": int(100 * seconds), "rps": 100.0, "mean_s": 0.5, "in_progress": 50.0}
+
+
+def test_every_level_is_probed_at_the_load_balancer_when_given_a_probe():
+    data = loadtest.run(
+        "http://lb1/",
+        levels=[64, 256],
+        seconds=1,
+        hold_seconds=1,
+        model=model(),
+        runner=fake_runner(1000.0),
+        probe=FakeProbe(),
+        log=lambda _: None,
+    )
+    assert all(p["littles_law"]["measured_at"] == "lb" for p in data["sweep"])
+    # 100/s x 0.5 s = 50, and 50 in progress: the law holds at every level.
+    assert [p["littles_law"]["ratio"] for p in data["sweep"]] == [1.0, 1.0]
