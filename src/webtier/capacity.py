@@ -413,22 +413,22 @@ def _cross_tier(result: Model) -> None:
     # A gthread or gevent worker that holds worker_connections sockets stops polling
     # them: idle keep-alive connections the load balancer has already closed then stay
     # until Gunicorn's keepalive timeout, the worker accepts nothing, and its accept
-    # queue fills. Each such host must be able to hold its share of the proxied
-    # connections (its workers x worker_connections).
+    # queue fills. Workers do not share connections evenly (whichever is idle accepts),
+    # so each worker must be able to hold its host's share of the proxied connections.
     if lb and app:
         share = -(-sum(h.concurrency for h in lb) // len(app))
         for h in app:
-            if h.server in ("gunicorn gthread", "gunicorn gevent") and h.held < share:
-                per_worker = -(-share // h.processes)
+            per_worker = h.held // h.processes if h.processes else 0
+            if h.server in ("gunicorn gthread", "gunicorn gevent") and per_worker < share:
                 result.findings.append(
                     Finding(
                         h.host,
                         "gunicorn_worker_connections",
-                        h.held // h.processes,
-                        f"this host's share of the load balancers' proxied connections ({share}): "
-                        f"{h.processes} workers hold only {h.held} (a full worker stops reading "
-                        "its idle keep-alive connections)",
-                        f"raise gunicorn_worker_connections to {per_worker}",
+                        per_worker,
+                        f"this host's share of the load balancers' proxied connections ({share}),"
+                        " which one worker may accept alone (a full worker stops reading its "
+                        "idle keep-alive connections and accepts nothing)",
+                        f"raise gunicorn_worker_connections to {share}",
                     )
                 )
     # Every app worker thread or greenlet may hold its own Redis connection.

@@ -82,7 +82,7 @@ def test_bottleneck_and_littles_law():
                 "gunicorn_workers": 3,
                 "gunicorn_threads": 4,
                 "gunicorn_backlog": 4096,
-                "gunicorn_worker_connections": 2000,
+                "gunicorn_worker_connections": 4096,
             },
             "redis1": {},
         },
@@ -109,7 +109,7 @@ def test_app_queues_must_hold_what_the_load_balancer_sends():
                 "gunicorn_workers": 3,
                 "gunicorn_threads": 4,
                 "gunicorn_backlog": 4096,
-                "gunicorn_worker_connections": 8192,
+                "gunicorn_worker_connections": 16384,
             },
             "redis1": {},
         },
@@ -139,8 +139,8 @@ def test_gthread_workers_must_hold_their_share_of_proxied_connections():
     (finding,) = model.findings
     assert finding.variable == "gunicorn_worker_connections"
     assert finding.value == 1000
-    assert "4 workers hold only 4000" in finding.limit
-    assert finding.fix == "raise gunicorn_worker_connections to 4096"
+    assert "which one worker may accept alone" in finding.limit
+    assert finding.fix == "raise gunicorn_worker_connections to 16384"
 
 
 @pytest.mark.parametrize("env", ["sandbox", "staging", "production"])

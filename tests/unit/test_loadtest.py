@@ -157,8 +157,8 @@ def test_littles_law_is_checked_at_the_load_balancer_when_it_was_probed():
 class FakeProbe:
     """A load balancer that answers 100 requests/s taking 0.5 s each, 50 in progress."""
 
-    def start(self):
-        pass
+    def start(self, seconds):
+        del seconds
 
     def stop(self, seconds):
         return {"requests": int(100 * seconds), "rps": 100.0, "mean_s": 0.5, "in_progress": 50.0}

@@ -41,7 +41,11 @@ HOSTS = {
 GROUP_VARS = {
     "all": {"kernel_tuning_somaxconn": 4096, "kernel_tuning_tcp_max_syn_backlog": 4096},
     "appservers": {"python_app_name": "demo", "python_app_src": "apps/demo_flask"},
-    "app_gunicorn": {"webtier_app_server": "gunicorn", "gunicorn_backlog": 2048},
+    "app_gunicorn": {
+        "webtier_app_server": "gunicorn",
+        "gunicorn_backlog": 2048,
+        "gunicorn_worker_connections": 2048,
+    },
     "app_uwsgi": {"webtier_app_server": "uwsgi", "uwsgi_listen": 2048},
     "loadbalancers": {
         "nginx_worker_connections": 2048,
@@ -120,6 +124,11 @@ CASES = [
         "app queues shorter than the load balancer",
         {"loadbalancers": {"nginx_worker_connections": 65536, "nginx_worker_rlimit_nofile": 65600}},
         "gunicorn_backlog=2048 breaks the load balancers' 65536 proxied connections",
+    ),
+    (
+        "a gthread worker cannot hold its host's share of the proxied connections",
+        {"app1": {"gunicorn_worker_connections": 1000}},
+        "app1: gunicorn_worker_connections=1000 breaks this host's share",
     ),
     (
         "redis maxclients below the app tier",
