@@ -160,6 +160,18 @@ class LoadBalancerProbe:
             text=True,
         )
 
+    def settle(self, limit_s: float = 60.0) -> float:
+        """Wait until the load balancer has nothing in progress (requests the last level
+        left behind, given up by wrk but still queued at the app servers, would
+        otherwise load the next level); the seconds it took."""
+        start = time.monotonic()
+        while time.monotonic() - start < limit_s:
+            match = STUB_STATUS.search(self._run("curl", "-s", "-m", "5", self.status_url))
+            if match and int(match["reading"]) + int(match["writing"]) <= 1:
+                break
+            time.sleep(1)
+        return round(time.monotonic() - start, 1)
+
     def stop(self, seconds: float, flush_s: float = 1.5) -> dict[str, Any]:
         samples: list[int] = []
         if self._sampler:
@@ -215,6 +227,9 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
 
     def measure(where: str, connections: int, duration: int) -> dict[str, Any]:
         if probe:
+            settled = probe.settle()
+            if settled > 1:
+                log(f"waited {settled} s for the load balancer to drain the last level")
             probe.start(duration)
         result = runner(where, connections, duration, target=target, timeout=TIMEOUT)
         result["lb"] = probe.stop(result["seconds"]) if probe else None

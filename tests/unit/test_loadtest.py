@@ -157,6 +157,9 @@ def test_littles_law_is_checked_at_the_load_balancer_when_it_was_probed():
 class FakeProbe:
     """A load balancer that answers 100 requests/s taking 0.5 s each, 50 in progress."""
 
+    def settle(self):
+        return 0.0
+
     def start(self, seconds):
         del seconds
 
