@@ -399,9 +399,10 @@ def plot(reports: dict[str, dict[str, Any]], path: Path) -> None:
                 label=f"{profile}: errors",
             )
         for key, style in (("p50", "-"), ("p99", ":")):
+            # No line through levels where nothing was answered (no latency to plot).
             bottom.plot(
                 xs,
-                [p["latency_ms"][key] for p in data["sweep"]],
+                [p["latency_ms"][key] if p["requests"] else None for p in data["sweep"]],
                 linestyle=style,
                 marker=".",
                 label=f"{profile}: {key}",
