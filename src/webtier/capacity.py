@@ -44,14 +44,23 @@ MAX_BACKLOG = 65535
 #: CPU count assumed for ``auto`` when the inventory does not say (``webtier_cpus``).
 DEFAULT_CPUS = 2
 
-# Which hosts run which role: the groups site.yml's plays target.
-ROLE_GROUPS = {
-    "kernel_tuning": "all",
-    "redis": "redis",
-    "gunicorn": "app_gunicorn",
-    "uwsgi": "app_uwsgi",
-    "nginx": "loadbalancers",
+# The roles each host runs, by the groups site.yml's plays target; app hosts also run
+# python_app (through gunicorn or uwsgi). Preflight checks arguments by the same map.
+HOST_ROLES = {
+    "all": ["kernel_tuning"],
+    "redis": ["redis"],
+    "app_gunicorn": ["python_app", "gunicorn"],
+    "app_uwsgi": ["python_app", "uwsgi"],
+    "loadbalancers": ["nginx"],
 }
+
+
+def roles_of(host: str, groups: Mapping[str, Sequence[str]]) -> list[str]:
+    roles: list[str] = []
+    for group, names in HOST_ROLES.items():
+        if group == "all" or host in groups.get(group, ()):
+            roles += [r for r in names if r not in roles]
+    return roles
 
 
 @dataclass(frozen=True)
@@ -165,27 +174,11 @@ class _Host:
         self.vars = hostvars
         self.findings = findings
         kernel = _effective("kernel_tuning", hostvars)
-        self.somaxconn = (
-            _int(kernel["kernel_tuning_somaxconn"], host, "kernel_tuning_somaxconn", findings) or 0
-        )
-        self.syn_backlog = (
-            _int(
-                kernel["kernel_tuning_tcp_max_syn_backlog"],
-                host,
-                "kernel_tuning_tcp_max_syn_backlog",
-                findings,
-            )
-            or 0
-        )
-        self.nofile = (
-            _int(kernel["kernel_tuning_nofile"], host, "kernel_tuning_nofile", findings) or 0
-        )
-        self.nr_open = (
-            _int(kernel["kernel_tuning_nr_open"], host, "kernel_tuning_nr_open", findings) or 0
-        )
-        self.cpus = (
-            _int(hostvars.get("webtier_cpus", DEFAULT_CPUS), host, "webtier_cpus", findings) or 1
-        )
+        self.somaxconn = self.count(kernel, "kernel_tuning_somaxconn") or 0
+        self.syn_backlog = self.count(kernel, "kernel_tuning_tcp_max_syn_backlog") or 0
+        self.nofile = self.count(kernel, "kernel_tuning_nofile") or 0
+        self.nr_open = self.count(kernel, "kernel_tuning_nr_open") or 0
+        self.cpus = self.count({"webtier_cpus": DEFAULT_CPUS, **hostvars}, "webtier_cpus") or 1
         if self.somaxconn > MAX_BACKLOG:
             self.flag(
                 "kernel_tuning_somaxconn",
@@ -200,6 +193,11 @@ class _Host:
                 f"fs.nr_open={self.nr_open} (no process may open more)",
                 "lower kernel_tuning_nofile or raise kernel_tuning_nr_open",
             )
+
+    def count(self, values: Mapping[str, Any], name: str, auto: int | None = None) -> int | None:
+        """``values[name]`` as an int >= 1 (``auto`` gives ``auto``); None and a finding
+        otherwise."""
+        return _int(values[name], self.name, name, self.findings, auto)
 
     def flag(self, variable: str, value: Any, limit: str, fix: str) -> None:
         self.findings.append(Finding(self.name, variable, value, limit, fix))
@@ -242,16 +240,10 @@ def _gunicorn(h: _Host) -> HostCapacity | None:
     v = _effective("gunicorn", h.vars)
     kind = v["gunicorn_worker_class"]
     auto_workers = {"sync": 2 * h.cpus + 1, "gthread": 2 * h.cpus}.get(kind, h.cpus)
-    workers = _int(v["gunicorn_workers"], h.name, "gunicorn_workers", h.findings, auto_workers)
-    threads = _int(v["gunicorn_threads"], h.name, "gunicorn_threads", h.findings, AUTO_THREADS)
-    conns = _int(
-        v["gunicorn_worker_connections"],
-        h.name,
-        "gunicorn_worker_connections",
-        h.findings,
-        AUTO_WORKER_CONNECTIONS,
-    )
-    backlog = _int(v["gunicorn_backlog"], h.name, "gunicorn_backlog", h.findings)
+    workers = h.count(v, "gunicorn_workers", auto_workers)
+    threads = h.count(v, "gunicorn_threads", AUTO_THREADS)
+    conns = h.count(v, "gunicorn_worker_connections", AUTO_WORKER_CONNECTIONS)
+    backlog = h.count(v, "gunicorn_backlog")
     if None in (workers, threads, conns, backlog):
         return None
     per_process, formula = {
@@ -286,9 +278,9 @@ def _gunicorn(h: _Host) -> HostCapacity | None:
 
 def _uwsgi(h: _Host) -> HostCapacity | None:
     v = _effective("uwsgi", h.vars)
-    processes = _int(v["uwsgi_processes"], h.name, "uwsgi_processes", h.findings, 2 * h.cpus)
-    threads = _int(v["uwsgi_threads"], h.name, "uwsgi_threads", h.findings)
-    listen = _int(v["uwsgi_listen"], h.name, "uwsgi_listen", h.findings)
+    processes = h.count(v, "uwsgi_processes", 2 * h.cpus)
+    threads = h.count(v, "uwsgi_threads")
+    listen = h.count(v, "uwsgi_listen")
     if None in (processes, threads, listen):
         return None
     h.descriptors("uwsgi_threads", threads, threads + FD_OVERHEAD, "a process's requests")
@@ -308,16 +300,12 @@ def _uwsgi(h: _Host) -> HostCapacity | None:
 
 def _nginx(h: _Host) -> HostCapacity | None:
     v = _effective("nginx", h.vars)
-    workers = _int(
-        v["nginx_worker_processes"], h.name, "nginx_worker_processes", h.findings, h.cpus
-    )
-    conns = _int(v["nginx_worker_connections"], h.name, "nginx_worker_connections", h.findings)
-    backlog = _int(v["nginx_listen_backlog"], h.name, "nginx_listen_backlog", h.findings)
+    workers = h.count(v, "nginx_worker_processes", h.cpus)
+    conns = h.count(v, "nginx_worker_connections")
+    backlog = h.count(v, "nginx_listen_backlog")
     if None in (workers, conns, backlog):
         return None
-    rlimit = _int(
-        v["nginx_worker_rlimit_nofile"], h.name, "nginx_worker_rlimit_nofile", h.findings, 2 * conns
-    )
+    rlimit = h.count(v, "nginx_worker_rlimit_nofile", 2 * conns)
     if rlimit is None:
         return None
     if rlimit < conns + FD_OVERHEAD:
@@ -347,8 +335,8 @@ def _nginx(h: _Host) -> HostCapacity | None:
 
 def _redis(h: _Host) -> HostCapacity | None:
     v = _effective("redis", h.vars)
-    maxclients = _int(v["redis_maxclients"], h.name, "redis_maxclients", h.findings)
-    backlog = _int(v["redis_tcp_backlog"], h.name, "redis_tcp_backlog", h.findings)
+    maxclients = h.count(v, "redis_maxclients")
+    backlog = h.count(v, "redis_tcp_backlog")
     if None in (maxclients, backlog):
         return None
     h.descriptors(
@@ -377,8 +365,9 @@ def model(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequen
     result = Model()
     for name, variables in hostvars.items():
         host = _Host(name, variables, result.findings)
+        roles = roles_of(name, groups)
         for role, server in SERVERS.items():
-            if name in groups.get(ROLE_GROUPS[role], ()):
+            if role in roles:
                 capacity = server(host)
                 if capacity is not None:
                     result.hosts.append(capacity)
@@ -498,8 +487,7 @@ def from_inventory(path: str, *overlays: str) -> Model:
     from webtier.inventory import load  # noqa: PLC0415 (the model itself needs no files)
 
     inventory = load(path, *overlays)
-    hostvars = {h: inventory.host_vars(h) for h in inventory.hosts}
-    return model(hostvars, inventory.members)
+    return model(inventory.all_host_vars(), inventory.members)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -89,6 +89,10 @@ class Inventory:
         }
         return _Resolver({**raw, **magic}).resolve_all(raw)
 
+    def all_host_vars(self) -> dict[str, dict[str, Any]]:
+        """:meth:`host_vars` of every host, by name (what Ansible's ``hostvars`` holds)."""
+        return {host: self.host_vars(host) for host in self.hosts}
+
 
 def load(path: str | Path, *overlays: str | Path) -> Inventory:
     """The inventory at ``path``; each overlay (a profile such as

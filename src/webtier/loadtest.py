@@ -448,26 +448,24 @@ def compare(reports: dict[str, dict[str, Any]], baseline: str, tuned: str) -> st
         f"| connections | {baseline} req/s | errors | {tuned} req/s | errors | ratio |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
-    for p in best["sweep"]:
-        b = _at(base, p["connections"])
+    pairs = [(f"{p['connections']:,}", _at(base, p["connections"]), p) for p in best["sweep"]]
+    pairs += [
+        (
+            f"{p['connections']:,} `{p['url']}`",
+            next((x for x in base.get("also", []) if x["url"] == p["url"]), None),
+            p,
+        )
+        for p in best.get("also", [])
+    ]
+    for label, b, p in pairs:
         if b is None:
             continue
         ratio = p["rps"] / b["rps"] if b["rps"] else float("inf")
         lines.append(
-            f"| {p['connections']:,} | {b['rps']:,.0f} | {b['socket_errors'] + b['non_2xx_3xx']:,} "
+            f"| {label} | {b['rps']:,.0f} | {b['socket_errors'] + b['non_2xx_3xx']:,} "
             f"({b['error_rate']:.1%}) | {p['rps']:,.0f} | "
             f"{p['socket_errors'] + p['non_2xx_3xx']:,} ({p['error_rate']:.1%}) | {ratio:.2f}x |"
         )
-    for p in best.get("also", []):
-        b = next((x for x in base.get("also", []) if x["url"] == p["url"]), None)
-        if b:
-            ratio = p["rps"] / b["rps"] if b["rps"] else float("inf")
-            lines.append(
-                f"| {p['connections']:,} `{p['url']}` | {b['rps']:,.0f} "
-                f"| {b['socket_errors'] + b['non_2xx_3xx']:,} ({b['error_rate']:.1%}) "
-                f"| {p['rps']:,.0f} | {p['socket_errors'] + p['non_2xx_3xx']:,} "
-                f"({p['error_rate']:.1%}) | {ratio:.2f}x |"
-            )
     lines.append("")
     for profile, data in ((baseline, base), (tuned, best)):
         if data.get("proxy_overhead"):
@@ -523,9 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model, app_hosts = None, []
         if args.inventory:
             inventory = load(*args.inventory)
-            model = capacity.model(
-                {h: inventory.host_vars(h) for h in inventory.hosts}, inventory.members
-            )
+            model = capacity.model(inventory.all_host_vars(), inventory.members)
             app_hosts = inventory.members.get(args.app_group, []) if args.app_group else []
         data = run(
             args.url,

@@ -27,18 +27,9 @@ from typing import Any
 import yaml
 
 from webtier import ROOT, capacity
-from webtier.capacity import Finding
+from webtier.capacity import Finding, roles_of
 from webtier.nginx import role_defaults
 
-# The roles each host runs, by the groups site.yml targets; app hosts also run
-# python_app (through gunicorn or uwsgi).
-HOST_ROLES = {
-    "all": ["kernel_tuning"],
-    "redis": ["redis"],
-    "app_gunicorn": ["python_app", "gunicorn"],
-    "app_uwsgi": ["python_app", "uwsgi"],
-    "loadbalancers": ["nginx"],
-}
 # Prefixed variables that are not role arguments: set by the roles or the inventory
 # for other purposes.
 NOT_ARGUMENTS = {"kernel_tuning_effective", "kernel_tuning_nofile_effective"}
@@ -49,14 +40,6 @@ def role_options(role: str) -> dict[str, Any]:
     """The options of a role's ``main`` entry point in ``meta/argument_specs.yml``."""
     path = ROOT / "roles" / role / "meta" / "argument_specs.yml"
     return yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
-
-
-def roles_of(host: str, groups: Mapping[str, Sequence[str]]) -> list[str]:
-    roles: list[str] = []
-    for group, names in HOST_ROLES.items():
-        if group == "all" or host in groups.get(group, ()):
-            roles += [r for r in names if r not in roles]
-    return roles
 
 
 def arguments(
@@ -164,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = list(argv if argv is not None else sys.argv[1:]) or ["inventory/sandbox"]
     path = " + ".join(paths)
     inventory = load(*paths)
-    findings = run({h: inventory.host_vars(h) for h in inventory.hosts}, inventory.members)
+    findings = run(inventory.all_host_vars(), inventory.members)
     print(report(findings) if findings else f"{path}: preflight passed")
     return 1 if findings else 0
 

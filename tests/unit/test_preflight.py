@@ -243,7 +243,7 @@ def test_sound_inventory_passes_preflight_then_reaches_for_the_hosts(tmp_path):
     """The control case: what makes the bad cases' "no host touched" observable."""
     inventory = write_inventory(tmp_path, {})
     found = load(inventory)
-    assert preflight.run({h: found.host_vars(h) for h in found.hosts}, found.members) == []
+    assert preflight.run(found.all_host_vars(), found.members) == []
     proc = site(inventory)
     out = proc.stdout + proc.stderr
     assert "Preflight passed for 4 hosts" in out, out
@@ -263,7 +263,5 @@ def test_bad_inventory_stops_site_yml_before_any_host(tmp_path, case, overrides,
     assert "UNREACHABLE" not in out, out
     # The package gives the same answer without Ansible (the pyinfra path).
     found = load(inventory)
-    messages = [
-        str(f) for f in preflight.run({h: found.host_vars(h) for h in found.hosts}, found.members)
-    ]
+    messages = [str(f) for f in preflight.run(found.all_host_vars(), found.members)]
     assert any(expected in m for m in messages), messages
