@@ -79,7 +79,23 @@ class Inventory:
     def host_vars(self, host: str) -> dict[str, Any]:
         """The host's variables with every Jinja2 expression resolved."""
         raw = self.raw_host_vars[host]
-        magic = {
+        return _Resolver({**raw, **self.magic_vars(host)}).resolve_all(raw)
+
+    def variables(
+        self,
+        host: str,
+        below: Mapping[str, Any] | None = None,
+        above: Mapping[str, Any] | None = None,
+    ) -> Variables:
+        """The host's variables between ``below`` (role defaults) and ``above`` (role
+        vars), as Ansible layers them; each is resolved when first read, so a variable
+        nobody reads may use Ansible-only filters."""
+        raw = {**(below or {}), **self.raw_host_vars[host], **(above or {})}
+        return _Resolver({**raw, **self.magic_vars(host)})
+
+    def magic_vars(self, host: str) -> dict[str, Any]:
+        """What Ansible adds to every host's variables."""
+        return {
             "inventory_hostname": host,
             # The inventory's directory (Ansible: where the host was defined).
             "inventory_dir": str(self.path),
@@ -87,11 +103,13 @@ class Inventory:
             "group_names": self.group_names(host),
             "groups": {g: list(hosts) for g, hosts in self.members.items()},
         }
-        return _Resolver({**raw, **magic}).resolve_all(raw)
 
     def all_host_vars(self) -> dict[str, dict[str, Any]]:
         """:meth:`host_vars` of every host, by name (what Ansible's ``hostvars`` holds)."""
         return {host: self.host_vars(host) for host in self.hosts}
+
+
+Variables = Mapping[str, Any]
 
 
 def load(path: str | Path, *overlays: str | Path) -> Inventory:
@@ -175,8 +193,9 @@ def _read_yaml(path: Path) -> Any:
         raise InventoryError(f"{path}: {exc}") from exc
 
 
-class _Resolver:
-    """Resolve Jinja2 expressions in variables, dependencies first, refusing cycles."""
+class _Resolver(Mapping):
+    """Resolve Jinja2 expressions in variables, dependencies first, refusing cycles.
+    As a mapping it resolves each variable when it is first read."""
 
     def __init__(self, context: Mapping[str, Any]):
         self.context = dict(context)
@@ -187,6 +206,17 @@ class _Resolver:
     def resolve_all(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         resolved = {k: self.var(k) for k in raw}
         return {**{k: v for k, v in self.context.items() if k not in raw}, **resolved}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.context:
+            raise KeyError(name)
+        return self.var(name)
+
+    def __iter__(self):
+        return iter(self.context)
+
+    def __len__(self) -> int:
+        return len(self.context)
 
     def var(self, name: str) -> Any:
         if name not in self.done:

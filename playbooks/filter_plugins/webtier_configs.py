@@ -1,0 +1,46 @@
+"""Thin Ansible wrapper over webtier.configs (shared with the pyinfra engine): which
+roles a host runs and each role's files with what the role derives, so that
+playbooks/render.yml renders exactly what the pyinfra deploy writes."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from webtier import capacity, configs
+
+
+def webtier_roles_of(host, groups):
+    """The roles site.yml runs on ``host``, in order."""
+    return capacity.roles_of(host, groups)
+
+
+#: What the Ansible side passes for a variable the host does not define.
+UNDEFINED = "<webtier:undefined>"
+
+
+def webtier_render_inputs(role):
+    """The names of the variables ``role``'s files read (for query('vars', ...))."""
+    return configs.inputs(role)
+
+
+def webtier_role_files(values, role, groups, hostvars):
+    """``role``'s files for a host whose variables ``values`` are (name: value, as
+    query('vars', *webtier_render_inputs, default=UNDEFINED) gives them): template,
+    dest, owner, group, mode and the variables each renders with (facts assumed from
+    the inventory, as the render command does)."""
+    variables = {k: v for k, v in values.items() if v != UNDEFINED}
+    try:
+        return configs.role_files(
+            role, variables, configs.Facts.assumed(variables), groups, hostvars
+        )
+    except (ValueError, KeyError) as error:
+        raise AnsibleFilterError(f"{role}: {error}") from None
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "webtier_roles_of": webtier_roles_of,
+            "webtier_render_inputs": webtier_render_inputs,
+            "webtier_role_files": webtier_role_files,
+        }

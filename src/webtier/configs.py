@@ -1,0 +1,407 @@
+"""Every config file of every host, rendered from the inventory without Ansible.
+
+What the two engines share, so they cannot drift:
+
+- ``templates/files.yml``: which files each role writes (template, destination, owner,
+  mode), read by the pyinfra deploy, the render command and ``playbooks/render.yml``;
+- :func:`variables`: a host's variables layered as Ansible layers them (role defaults,
+  then the inventory, then role vars), resolved with plain Jinja2;
+- :func:`derived`: what the roles compute from the host and the inventory before they
+  template (effective NOFILE, Redis paths, bind addresses and primary, ACL password
+  hashes, the load balancer's plan), from one :class:`Facts` about the host.
+
+``Facts`` are read from the host by a deploy; the render command, which touches no
+host, assumes them from the inventory (:meth:`Facts.assumed`).
+
+Command line (the render command)::
+
+    python -m webtier.configs inventory/<env> --out DIR [--profile OVERLAY]
+
+writes ``DIR/<host>/<path>`` for every file, so two environments or two commits can
+be compared with ``diff -r``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import ipaddress
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import yaml
+
+from webtier import ROOT, TEMPLATES, nginx
+from webtier.capacity import roles_of
+from webtier.inventory import Inventory, load
+from webtier.render import environment
+
+MANIFEST = TEMPLATES / "files.yml"
+Groups = Mapping[str, list[str]]
+HostVars = Mapping[str, Mapping[str, Any]]
+#: The variables the nginx plan reads from the load balancer's own variables.
+NGINX_PLAN_INPUTS = (
+    "nginx_upstreams",
+    "nginx_sites",
+    "nginx_listen_backlog",
+    "nginx_reuseport",
+    "nginx_worker_connections",
+    "nginx_worker_rlimit_nofile",
+    "nginx_limit_req_zones",
+    "nginx_limit_conn_zones",
+)
+#: What Facts.assumed() reads from a host's variables.
+FACT_INPUTS = (
+    "kernel_tuning_host_kind",
+    "ansible_connection",
+    "ansible_host",
+    "webtier_cpus",
+    "webtier_memory_mb",
+    "kernel_tuning_nofile",
+    "kernel_tuning_nr_open",
+)
+#: What derived() reads from a host's variables, per role.
+DERIVED_INPUTS = {
+    "kernel_tuning": ("kernel_tuning_nofile", "kernel_tuning_nr_open"),
+    "nginx": NGINX_PLAN_INPUTS,
+    "redis": (
+        "__redis_engines",
+        "redis_engine",
+        "redis_sentinel",
+        "redis_maxmemory",
+        "redis_bind",
+        "redis_admin_password",
+        "redis_app_password",
+        "redis_replication_password",
+        "redis_sentinel_auth_password",
+        "redis_replication_group",
+        "redis_port",
+        "redis_announce_host",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a role reads from the host itself before it templates."""
+
+    cpus: int
+    #: The NOFILE hard limit of the service manager (PID 1); None: not capped by it.
+    pid1_nofile_hard: int | None
+    #: The NOFILE hard limit a service started now gets (kernel_tuning publishes it).
+    nofile_hard: int
+    in_container: bool
+    memtotal_mb: int
+    #: The address of the host's default route (Redis ``private`` binds), if known.
+    ipv4: str | None
+    #: Whether this uWSGI knows --max-requests-delta (2.0.22 and later).
+    uwsgi_max_requests_delta: bool = True
+
+    @classmethod
+    def assumed(cls, hostvars: Mapping[str, Any]) -> Facts:
+        """The facts of a host nobody asked, from its inventory: ``webtier_cpus`` (2),
+        ``webtier_memory_mb`` (4096), a container when the connection is docker or
+        ``kernel_tuning_host_kind`` says so, the address when ``ansible_host`` is one."""
+        kind = hostvars.get("kernel_tuning_host_kind", "auto")
+        connection = str(hostvars.get("ansible_connection", "ssh"))
+        address = str(hostvars.get("ansible_host", ""))
+        try:
+            ipv4 = str(ipaddress.IPv4Address(address))
+        except ValueError:
+            ipv4 = None
+        in_container = kind == "container" or (kind == "auto" and connection.endswith("docker"))
+        kernel = {**_role_file("kernel_tuning", "defaults"), **hostvars}
+        return cls(
+            cpus=int(hostvars.get("webtier_cpus", 2)),
+            pid1_nofile_hard=None,
+            nofile_hard=nofile_effective(
+                kernel["kernel_tuning_nofile"], kernel["kernel_tuning_nr_open"], in_container, None
+            ),
+            in_container=in_container,
+            memtotal_mb=int(hostvars.get("webtier_memory_mb", 4096)),
+            ipv4=ipv4,
+        )
+
+
+@dataclass(frozen=True)
+class File:
+    """One rendered config file of a host."""
+
+    role: str
+    template: str
+    dest: str
+    owner: str
+    group: str
+    mode: str
+    content: str
+    secret: bool = False
+
+
+@cache
+def manifest() -> dict[str, list[dict[str, Any]]]:
+    """``templates/files.yml``: the files of each role."""
+    return yaml.safe_load(MANIFEST.read_text())
+
+
+@cache
+def _role_file(role: str, kind: str) -> dict[str, Any]:
+    path = ROOT / "roles" / role / kind / "main.yml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+@cache
+def inputs(role: str) -> list[str]:
+    """Every variable ``role``'s files read: their templates, the manifest's
+    expressions, derived() and the assumed facts (what the Ansible path passes in)."""
+    env = environment()
+    names = set(FACT_INPUTS) | set(DERIVED_INPUTS.get(role, ()))
+    for spec in manifest().get(role, []):
+        texts = [(TEMPLATES / spec["template"]).read_text(), spec["dest"]]
+        texts += [spec.get(k, "") for k in ("owner", "group")]
+        texts += [
+            "{{ " + e + " }}"
+            for e in [spec.get("when", "True"), *(spec.get("loop") or {}).values()]
+        ]
+        texts += ["{{ " + e + " }}" for e in (spec.get("vars") or {}).values()]
+        for text in texts:
+            names |= jinja2.meta.find_undeclared_variables(env.parse(text))
+    return sorted(names)
+
+
+def variables(inventory: Inventory, host: str, roles: list[str]) -> Mapping[str, Any]:
+    """``host``'s variables as its roles see them: every role's defaults, then the
+    inventory, then every role's vars (Ansible's precedence for these three)."""
+    below: dict[str, Any] = {}
+    above: dict[str, Any] = {"role_path": str(ROOT / "roles" / roles[-1])}
+    for role in roles:
+        below.update(_role_file(role, "defaults"))
+        above.update(_role_file(role, "vars"))
+    return inventory.variables(host, below, above)
+
+
+def nofile_effective(nofile: int, nr_open: int, in_container: bool, pid1_hard: int | None) -> int:
+    """The NOFILE limit services really get: what was asked, capped by what the host can
+    grant (inside a container the service manager's own hard limit, else fs.nr_open)."""
+    ceiling = pid1_hard if in_container and pid1_hard is not None else nr_open
+    return min(int(nofile), int(ceiling))
+
+
+def password_hash(password: str) -> str:
+    """The SHA-256 hex digest Redis' ACL files take (``#<hash>``)."""
+    return hashlib.sha256(str(password).encode()).hexdigest()
+
+
+def redis_primary(
+    v: Mapping[str, Any], groups: Groups, hostvars: HostVars, sentinel_says: list[str] | None = None
+) -> tuple[str, str]:
+    """(whom this Redis replicates, 'host port' or ''; the primary's host as the
+    inventory names it). Sentinel's answer, when there is one, wins over the inventory:
+    after a failover the inventory's primary is a replica."""
+    members = [hostvars[m] for m in groups[v["redis_replication_group"]] if m in hostvars]
+    primary = next(m for m in members if m.get("redis_replication_role") == "primary")
+    host = primary.get(
+        "redis_announce_host", primary.get("ansible_host", primary["inventory_hostname"])
+    )
+    if sentinel_says and len(sentinel_says) == 2:
+        address = " ".join(sentinel_says)
+    else:
+        address = f"{host} {primary.get('redis_port', v['redis_port'])}"
+    return ("" if address.split()[0] == v["redis_announce_host"] else address), host
+
+
+def derived(
+    role: str, v: Mapping[str, Any], facts: Facts, groups: Groups, hostvars: HostVars
+) -> dict[str, Any]:
+    """What ``role`` computes before it templates, beyond the host's variables.
+    ``groups`` and ``hostvars`` are the whole inventory's, as Ansible names them."""
+    if role == "kernel_tuning":
+        return {
+            "kernel_tuning_nofile_effective": nofile_effective(
+                v["kernel_tuning_nofile"],
+                v["kernel_tuning_nr_open"],
+                facts.in_container,
+                facts.pid1_nofile_hard,
+            )
+        }
+    if role == "gunicorn":
+        return {"__gunicorn_cpus": facts.cpus, "__gunicorn_nofile": facts.nofile_hard}
+    if role == "uwsgi":
+        return {
+            "__uwsgi_cpus": facts.cpus,
+            "__uwsgi_nofile": facts.nofile_hard,
+            "__uwsgi_features": {"max_requests_delta": facts.uwsgi_max_requests_delta},
+        }
+    if role == "nginx":
+        return nginx.plan({k: v[k] for k in NGINX_PLAN_INPUTS}, groups, hostvars)
+    if role == "redis":
+        return redis_derived(v, facts, groups, hostvars)
+    return {}
+
+
+def redis_derived(
+    v: Mapping[str, Any],
+    facts: Facts,
+    groups: Groups,
+    hostvars: HostVars,
+    sentinel_says: list[str] | None = None,
+) -> dict[str, Any]:
+    """The Redis role's paths, units, addresses, primary and ACL password hashes."""
+    paths = v["__redis_engines"][v["redis_engine"]]
+    out: dict[str, Any] = {
+        "__redis_paths": paths,
+        "__redis_units": [paths["service"]]
+        + ([paths["sentinel_service"]] if v["redis_sentinel"] else []),
+        "__redis_in_container": facts.in_container,
+        "__redis_memtotal_mb": facts.memtotal_mb if str(v["redis_maxmemory"]).endswith("%") else 0,
+        "__redis_bind_addresses": [
+            a.replace("private", facts.ipv4 or "private") for a in v["redis_bind"]
+        ],
+        "__redis_password_hashes": {
+            name: password_hash(v[var])
+            for name, var in (
+                ("admin", "redis_admin_password"),
+                ("app", "redis_app_password"),
+                ("replication", "redis_replication_password"),
+                ("sentinel", "redis_sentinel_auth_password"),
+            )
+        },
+    }
+    if v["redis_replication_group"]:
+        replicaof, seed = redis_primary(v, groups, hostvars, sentinel_says)
+        out |= {"__redis_replicaof": replicaof, "__redis_sentinel_seed_primary": seed}
+    return out
+
+
+class _Context(Mapping):
+    """Derived values over the host's variables, read lazily."""
+
+    def __init__(self, v: Mapping[str, Any], extra: Mapping[str, Any]):
+        self.v, self.extra = v, extra
+
+    def __getitem__(self, name: str) -> Any:
+        return self.extra[name] if name in self.extra else self.v[name]
+
+    def __iter__(self):
+        return iter({**dict.fromkeys(self.v), **dict.fromkeys(self.extra)})
+
+    def __len__(self) -> int:
+        return len(set(self.v) | set(self.extra))
+
+
+def _needed(env: jinja2.Environment, source: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables ``source`` reads that the context has (the rest stay undefined)."""
+    names = jinja2.meta.find_undeclared_variables(env.parse(source))
+    return {n: context[n] for n in names if n in context}
+
+
+def host_files(
+    inventory: Inventory,
+    host: str,
+    facts: Facts | None = None,
+    live: dict[str, Any] | None = None,
+) -> list[File]:
+    """Every config file of ``host``, rendered. ``live`` overrides derived values read
+    from the running host (Redis' primary as Sentinel sees it)."""
+    roles = roles_of(host, inventory.members)
+    v = variables(inventory, host, roles)
+    facts = facts or Facts.assumed(v)
+    hostvars = inventory.all_host_vars()
+    env = environment()
+    files = []
+    for role in roles:
+        for spec in role_files(role, v, facts, inventory.members, hostvars, live=live):
+            template = env.get_template(spec["template"])
+            source = (TEMPLATES / spec["template"]).read_text()
+            scope = _Context(v, spec["vars"])
+            content = template.render(_needed(env, source, scope))
+            fields = {k: spec[k] for k in ("template", "dest", "owner", "group", "mode", "secret")}
+            files.append(File(role=role, content=content, **fields))
+    return files
+
+
+def role_files(  # noqa: PLR0913 (the host, its facts, the whole inventory, live values)
+    role: str,
+    v: Mapping[str, Any],
+    facts: Facts,
+    groups: Groups,
+    hostvars: HostVars,
+    *,
+    live: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """``role``'s files for a host whose variables are ``v``: template, dest, owner,
+    group, mode, secret, and ``vars``, the variables to render it with on top of ``v``
+    (derived values, the loop element, the file's own vars)."""
+    env = environment()
+    context = _Context(v, {**derived(role, v, facts, groups, hostvars), **(live or {})})
+
+    def expression(text: str, scope: Mapping[str, Any]) -> Any:
+        return env.compile_expression(text)(**_needed(env, "{{ " + text + " }}", scope))
+
+    def string(text: str, scope: Mapping[str, Any]) -> str:
+        return env.from_string(text).render(_needed(env, text, scope))
+
+    out = []
+    for spec in manifest().get(role, []):
+        if "when" in spec and not expression(spec["when"], context):
+            continue
+        ((name, over),) = (spec.get("loop") or {"_": "[None]"}).items()
+        for element in expression(over, context):
+            extra = {**context.extra, name: element}
+            extra |= {
+                k: expression(e, _Context(v, extra)) for k, e in (spec.get("vars") or {}).items()
+            }
+            scope = _Context(v, extra)
+            out.append(
+                {
+                    "template": spec["template"],
+                    "dest": string(spec["dest"], scope),
+                    "owner": string(spec.get("owner", "root"), scope),
+                    "group": string(spec.get("group", "root"), scope),
+                    "mode": spec.get("mode", "0644"),
+                    "secret": bool(spec.get("secret", False)),
+                    "vars": {k: x for k, x in extra.items() if k != "_"},
+                }
+            )
+    return out
+
+
+def render(inventory: Inventory, out: Path) -> list[tuple[str, File]]:
+    """Write every file of every host to ``out/<host>/<dest>``; touches no host."""
+    written = []
+    for host in inventory.hosts:
+        for file in host_files(inventory, host):
+            path = out / host / file.dest.lstrip("/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(file.content)
+            written.append((host, file))
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m webtier.configs",
+        description="Render every config file of every host of an environment into a "
+        "directory (OUT/<host>/<path>), touching no host.",
+    )
+    parser.add_argument("inventory", help="inventory/<env>")
+    parser.add_argument("--out", required=True, type=Path, help="directory to write into")
+    parser.add_argument("--profile", action="append", default=[], help="overlay inventory")
+    args = parser.parse_args(argv)
+    try:
+        written = render(load(args.inventory, *args.profile), args.out)
+    except (ValueError, KeyError, jinja2.TemplateError) as error:
+        print(f"render: {error}", file=sys.stderr)
+        return 1
+    hosts = {host for host, _ in written}
+    print(f"{len(written)} files of {len(hosts)} hosts written under {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Both engines write the same config files: parity of the Ansible path and the pyinfra
+path (webtier.configs) for every environment, both rendered to disk here."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from webtier import ROOT, configs
+from webtier.capacity import roles_of
+from webtier.inventory import load
+
+ENVIRONMENTS = sorted(p.name for p in (ROOT / "inventory").iterdir() if (p / "hosts.yml").exists())
+#: (name, inventory sources): every environment, and the sandbox under the
+#: distro-defaults profile (the benchmark's other side).
+CASES = [(env, [f"inventory/{env}"]) for env in ENVIRONMENTS] + [
+    ("sandbox+distro-defaults", ["inventory/sandbox", "profiles/distro-defaults"])
+]
+VAULT_REFERENCE = re.compile(r"\bvault_\w+")
+
+
+def without_vault(source: Path, into: Path) -> Path:
+    """A copy of an inventory whose vault holds placeholders instead of secrets: what the
+    package renders for a vault variable (``<vault:NAME>``), now readable by Ansible."""
+    shutil.copytree(source, into)
+    vault = into / "group_vars/all/vault.yml"
+    if vault.exists():
+        names = sorted(
+            {
+                n
+                for p in source.rglob("*.yml")
+                if p.name != "vault.yml"
+                for n in VAULT_REFERENCE.findall(p.read_text())
+            }
+        )
+        vault.write_text(yaml.safe_dump({n: f"<vault:{n}>" for n in names}))
+    return into
+
+
+def ansible_render(sources: list[Path], out: Path) -> None:
+    argv = ["ansible-playbook", "playbooks/render.yml", "-e", f"webtier_render_dir={out}"]
+    for source in sources:
+        argv += ["-i", str(source)]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.mark.parametrize(("name", "sources"), CASES, ids=[c[0] for c in CASES])
+def test_both_engines_write_byte_identical_files(tmp_path, name, sources):
+    copies = [without_vault(ROOT / s, tmp_path / "inventory" / s) for s in sources]
+    ansible_render(copies, tmp_path / "ansible")
+    inventory = load(ROOT / sources[0], *(ROOT / s for s in sources[1:]))
+    written = configs.render(inventory, tmp_path / "pyinfra")
+
+    ansible, pyinfra = tree(tmp_path / "ansible"), tree(tmp_path / "pyinfra")
+    assert sorted(ansible) == sorted(pyinfra)
+    different = [path for path in ansible if ansible[path] != pyinfra[path]]
+    assert not different, different
+    # Every host got every file of its roles: a config per tier, none left out by both.
+    for host in inventory.hosts:
+        roles = roles_of(host, inventory.members)
+        files = [f for h, f in written if h == host]
+        assert {f.role for f in files} == set(roles) & set(configs.manifest()), (host, roles)
+
+
+def test_a_change_in_the_inventory_reaches_the_rendered_files(tmp_path):
+    """The render reads the inventory (not a cached or fixed text): a changed sizing
+    variable changes exactly the file that holds it."""
+    inventory = without_vault(ROOT / "inventory/sandbox", tmp_path / "inv")
+    before = configs.render(load(inventory), tmp_path / "before")
+    nginx = inventory / "group_vars/loadbalancers/nginx.yml"
+    nginx.write_text(nginx.read_text() + "\nnginx_worker_connections: 12288\n")
+    configs.render(load(inventory), tmp_path / "after")
+    a, b = tree(tmp_path / "before"), tree(tmp_path / "after")
+    changed = sorted(p for p in a if a[p] != b[p])
+    assert changed == ["lb1/etc/nginx/nginx.conf"]
+    assert b"worker_connections 12288;" in b["lb1/etc/nginx/nginx.conf"]
+    assert len(before) == len(a)
+
+
+def test_the_render_command_writes_every_host(tmp_path):
+    proc = subprocess.run(
+        ["python", "-m", "webtier.configs", "inventory/production", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    hosts = sorted(p.name for p in tmp_path.iterdir())
+    assert hosts == sorted(load(ROOT / "inventory/production").hosts)
+    sentinel = (tmp_path / "redis2.prod.example.internal/etc/redis/sentinel.conf").read_text()
+    assert "sentinel monitor" in sentinel
+    # Secrets stay in the vault: a render shows where they go, never what they are.
+    env = (tmp_path / "app1.prod.example.internal/etc/webtier/apps/demo.env").read_text()
+    secret = (tmp_path / "app1.prod.example.internal/etc/webtier/apps/demo.secret.env").read_text()
+    assert "<vault:vault_redis_app_password>" in env + secret
+
+
+def test_the_render_command_names_a_broken_inventory(tmp_path):
+    (tmp_path / "hosts.yml").write_text("all:\n  hostz: {}\n")
+    proc = subprocess.run(
+        ["python", "-m", "webtier.configs", str(tmp_path), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "unknown keys ['hostz']" in proc.stderr
+
+
+def test_each_roles_template_tasks_use_the_files_the_manifest_lists():
+    """The manifest and the roles cannot drift: every template a role's tasks write is
+    listed for that role in templates/files.yml, and every listed one is written."""
+    for role, specs in configs.manifest().items():
+        used = set()
+        for path in (ROOT / "roles" / role / "tasks").glob("*.yml"):
+            for task in yaml.safe_load(path.read_text()) or []:
+                args = task.get("ansible.builtin.template")
+                if args:
+                    used.add(re.sub(r"^\{\{ __\w+_templates \}\}/", "", args["src"]))
+        listed = {s["template"] for s in specs}
+        if role == "nginx":  # renders nginx.conf and http.conf in one looped task
+            used = {u.replace("{{ item }}", "nginx.conf") for u in used} | {
+                "etc/nginx/webtier/http.conf.j2"
+            }
+        assert used == listed, role
+
+
+def test_the_ansible_render_task_passes_every_derived_variable():
+    """playbooks/tasks/render-files.yml names each variable webtier.configs derives (Ansible
+    cannot take a variable's name from data); a new derived value must be added there."""
+    tasks = yaml.safe_load((ROOT / "playbooks/tasks/render-files.yml").read_text())
+    passed = set(next(t for t in tasks if "ansible.builtin.template" in t)["vars"])
+    returned = set()
+    for _name, sources in CASES:
+        inventory = load(ROOT / sources[0], *(ROOT / s for s in sources[1:]))
+        hostvars = inventory.all_host_vars()
+        for host in inventory.hosts:
+            roles = roles_of(host, inventory.members)
+            v = configs.variables(inventory, host, roles)
+            for role in roles:
+                for spec in configs.role_files(
+                    role, v, configs.Facts.assumed(v), inventory.members, hostvars
+                ):
+                    returned |= set(spec["vars"])
+    assert returned, "no derived variable at all: the check would pass vacuously"
+    assert returned <= passed, returned - passed
