@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup lint unit molecule test deploy capacity loadtest benchmark sandbox-down clean
+.PHONY: help setup lint unit molecule test deploy pyinfra render capacity loadtest benchmark sandbox-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,12 @@ test: ## everything CI runs: setup, lint, unit, molecule (prints stage times)
 
 deploy: setup ## converge the local sandbox and show it serving
 	@scripts/deploy.sh
+
+pyinfra: ## converge the sandbox (or WEBTIER_INVENTORY=inventory/<env>) with the pyinfra engine
+	@WEBTIER_INVENTORY=$(or $(WEBTIER_INVENTORY),inventory/sandbox) pyinfra -y pyinfra_deploy/inventory.py pyinfra_deploy/deploy.py
+
+render: ## every config file of every host of ENV into OUT (no host touched)
+	@python -m webtier.configs inventory/$(or $(ENV),sandbox) --out $(or $(OUT),reports/render/$(or $(ENV),sandbox))
 
 capacity: ## the capacity model of an environment (ENV=sandbox)
 	@python -m webtier.capacity inventory/$(or $(ENV),sandbox)

@@ -197,13 +197,30 @@ def password_hash(password: str) -> str:
     return hashlib.sha256(str(password).encode()).hexdigest()
 
 
-def redis_primary(
-    v: Mapping[str, Any], groups: Groups, hostvars: HostVars, sentinel_says: list[str] | None = None
+def redis_password_hashes(passwords: Mapping[str, str]) -> dict[str, str]:
+    """The ACL file's hash of each user's password, by user kind."""
+    return {kind: password_hash(password) for kind, password in passwords.items()}
+
+
+def redis_bind_addresses(bind: list[str], ipv4: str | None) -> list[str]:
+    """``redis_bind`` with ``private`` replaced by the host's address (kept as is when
+    the address is unknown, as in a render)."""
+    return [a.replace("private", ipv4 or "private") for a in bind]
+
+
+def redis_primary(  # noqa: PLR0913, PLR0917 (the host's three values, the inventory, Sentinel)
+    group: str,
+    port: int,
+    announce_host: str,
+    groups: Groups,
+    hostvars: HostVars,
+    sentinel_says: list[str] | None = None,
 ) -> tuple[str, str]:
-    """(whom this Redis replicates, 'host port' or ''; the primary's host as the
-    inventory names it). Sentinel's answer, when there is one, wins over the inventory:
-    after a failover the inventory's primary is a replica."""
-    members = [hostvars[m] for m in groups[v["redis_replication_group"]] if m in hostvars]
+    """(whom this Redis replicates: 'host port', or '' on the primary; the primary's host
+    as the inventory names it). Sentinel's answer, when there is one, wins over the
+    inventory: after a failover the inventory's primary is a replica, and rendering it
+    as the primary would undo the failover."""
+    members = [hostvars[m] for m in groups[group] if m in hostvars]
     primary = next(m for m in members if m.get("redis_replication_role") == "primary")
     host = primary.get(
         "redis_announce_host", primary.get("ansible_host", primary["inventory_hostname"])
@@ -211,8 +228,8 @@ def redis_primary(
     if sentinel_says and len(sentinel_says) == 2:
         address = " ".join(sentinel_says)
     else:
-        address = f"{host} {primary.get('redis_port', v['redis_port'])}"
-    return ("" if address.split()[0] == v["redis_announce_host"] else address), host
+        address = f"{host} {primary.get('redis_port', port)}"
+    return ("" if address.split()[0] == announce_host else address), host
 
 
 def derived(
@@ -259,21 +276,25 @@ def redis_derived(
         + ([paths["sentinel_service"]] if v["redis_sentinel"] else []),
         "__redis_in_container": facts.in_container,
         "__redis_memtotal_mb": facts.memtotal_mb if str(v["redis_maxmemory"]).endswith("%") else 0,
-        "__redis_bind_addresses": [
-            a.replace("private", facts.ipv4 or "private") for a in v["redis_bind"]
-        ],
-        "__redis_password_hashes": {
-            name: password_hash(v[var])
-            for name, var in (
-                ("admin", "redis_admin_password"),
-                ("app", "redis_app_password"),
-                ("replication", "redis_replication_password"),
-                ("sentinel", "redis_sentinel_auth_password"),
-            )
-        },
+        "__redis_bind_addresses": redis_bind_addresses(v["redis_bind"], facts.ipv4),
+        "__redis_password_hashes": redis_password_hashes(
+            {
+                "admin": v["redis_admin_password"],
+                "app": v["redis_app_password"],
+                "replication": v["redis_replication_password"],
+                "sentinel": v["redis_sentinel_auth_password"],
+            }
+        ),
     }
     if v["redis_replication_group"]:
-        replicaof, seed = redis_primary(v, groups, hostvars, sentinel_says)
+        replicaof, seed = redis_primary(
+            v["redis_replication_group"],
+            v["redis_port"],
+            v["redis_announce_host"],
+            groups,
+            hostvars,
+            sentinel_says,
+        )
         out |= {"__redis_replicaof": replicaof, "__redis_sentinel_seed_primary": seed}
     return out
 

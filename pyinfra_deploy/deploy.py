@@ -1,0 +1,400 @@
+"""The whole stack converged by pyinfra, from the same inventory and the same templates
+as site.yml (see README.md, "pyinfra"):
+
+    WEBTIER_INVENTORY=inventory/sandbox \
+        pyinfra -y pyinfra_deploy/inventory.py pyinfra_deploy/deploy.py
+
+Each host runs the roles site.yml gives it (webtier.capacity.roles_of), in site.yml's
+order. Which files each role writes and with what content comes from
+webtier.configs.host_files(), the same function the render command uses and the parity
+test holds against Ansible's template module, with this host's facts read here. Every
+file that has a checker is written to a candidate path, checked, and only then put
+live: a failed check stops the host with the live file and the running service as
+they were. Services are reloaded or restarted only when a file they read changed, so
+a second run changes nothing.
+
+Not done here (Ansible only): Redis Sentinel (redis_sentinel: true), Redis settings
+applied at run time with CONFIG SET (pyinfra restarts Redis instead), check mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.files import Sha1File
+from pyinfra.facts.server import Command
+from pyinfra.operations import apt, files, server, systemd
+
+from webtier import ROOT, configs
+from webtier.capacity import roles_of
+from webtier.inventory import load
+
+NAME = host.data.webtier_host
+INVENTORY = load(ROOT / host.data.webtier_inventory)
+ROLES = roles_of(NAME, INVENTORY.members)
+V = configs.variables(INVENTORY, NAME, ROLES)
+#: The checkers and helpers the roles install (the same files).
+HELPERS = {
+    "python_app": "roles/python_app/files/webtier-app-run",
+    "redis": "roles/redis/files/webtier-redis-check",
+    "uwsgi": "roles/uwsgi/files/webtier-uwsgi-check",
+}
+CANDIDATES = "/var/lib/webtier/pyinfra-candidates"
+
+
+def _fact(command: str) -> str:
+    return (host.get_fact(Command, command=command) or "").strip()
+
+
+def read_facts() -> configs.Facts:
+    """What the roles read from the host before they template, read the same way."""
+    pid1 = _fact("awk '/^Max open files/ {print $5}' /proc/1/limits")
+    virt = _fact("systemd-detect-virt --container || true")
+    kind = V["kernel_tuning_host_kind"]
+    in_container = kind == "container" or (kind == "auto" and virt not in ("", "none"))
+    # As the uwsgi role asks `uwsgi --help`; before uWSGI is installed: Debian's builds
+    # (2.0.21 in 12, 2.0.28 in 13) have no --max-requests-delta.
+    uwsgi_help = _fact("uwsgi --help 2>/dev/null | grep -c -- --max-requests-delta || true")
+    route = _fact("ip -4 -o route get 192.0.2.1 2>/dev/null || true")
+    source = re.search(r"\bsrc (\S+)", route)
+    nofile = configs.nofile_effective(
+        V["kernel_tuning_nofile"],
+        V["kernel_tuning_nr_open"],
+        in_container,
+        None if pid1 in ("", "unlimited") else int(pid1),
+    )
+    return configs.Facts(
+        cpus=int(_fact("nproc")),
+        pid1_nofile_hard=None if pid1 in ("", "unlimited") else int(pid1),
+        nofile_hard=nofile,
+        in_container=in_container,
+        memtotal_mb=int(_fact("awk '/^MemTotal/ {print int($2 / 1024)}' /proc/meminfo")),
+        ipv4=source[1] if source else None,
+        uwsgi_max_requests_delta=uwsgi_help not in ("", "0"),
+    )
+
+
+def packages(name: str, names: list[str]) -> None:
+    """Install Debian packages, refreshing the package lists first when they are older
+    than an hour (the roles' cache_valid_time: 3600, read from the lists themselves)."""
+    if not host.data.get("_webtier_apt_fresh"):
+        fresh = _fact(
+            "find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 | head -n1"
+        )
+        if not fresh:
+            apt.update(name="Refresh the package lists (older than an hour)")
+        host.data._webtier_apt_fresh = True
+    apt.packages(name=name, packages=names)
+
+
+def put(file: configs.File, check: str | None = None):
+    """Write ``file``; with ``check`` (a command, ``%s`` for the path) only after the
+    check passed on a candidate copy. Returns the operation (``did_change``)."""
+    content = file.content
+    args = {"user": file.owner, "group": file.group, "mode": file.mode}
+    if check:
+        live = host.get_fact(Sha1File, path=file.dest)
+        if live != hashlib.sha1(content.encode()).hexdigest():
+            candidate = f"{CANDIDATES}{file.dest}"
+            files.put(
+                name=f"Candidate {file.dest}",
+                src=StringIO(content),
+                dest=candidate,
+                create_remote_dir=True,
+                **args,
+            )
+            server.shell(name=f"Check {file.dest}", commands=[check.replace("%s", candidate)])
+    return files.put(
+        name=f"Write {file.dest}",
+        src=StringIO(content),
+        dest=file.dest,
+        create_remote_dir=True,
+        **args,
+    )
+
+
+def helper(role: str) -> None:
+    name = HELPERS[role].rsplit("/", 1)[1]
+    files.put(
+        name=f"Install {name}",
+        src=str(ROOT / HELPERS[role]),
+        dest=f"/usr/local/sbin/{name}",
+        mode="0755",
+    )
+
+
+def kernel_tuning(mine: list[configs.File], facts: configs.Facts) -> None:
+    sysctl, limits, pam = mine
+    put(sysctl)
+    netns = set(configs._role_file("kernel_tuning", "vars")["__kernel_tuning_netns_keys"])
+    for line in sysctl.content.splitlines():
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or line.lstrip().startswith("#") or (facts.in_container and key not in netns):
+            continue  # inside a container global keys would change the machine
+        numbers = [int(n) for n in value.split()]
+        server.sysctl(
+            name=f"Apply {key}", key=key, value=numbers if len(numbers) > 1 else numbers[0]
+        )
+    limits_op = put(limits)
+    put(pam)
+    server.shell(
+        name="Reexecute the service manager",
+        commands=["systemctl daemon-reexec"],
+        _if=limits_op.did_change,
+    )
+
+
+def redis(mine: list[configs.File], facts: configs.Facts) -> None:
+    if V["redis_sentinel"]:
+        raise DeployError(
+            f"{NAME}: redis_sentinel is converged by site.yml only (see pyinfra_deploy/deploy.py)"
+        )
+    paths = V["__redis_engines"][V["redis_engine"]]
+    dropins = [f for f in mine if f.template.endswith("redis.service.d/webtier.conf.j2")]
+    acl, conf = (next(f for f in mine if f.dest == paths[k]) for k in ("aclfile", "conf"))
+    # The drop-in first: the package's postinst starts the service with it.
+    dropin_ops = [put(f) for f in dropins]
+    systemd.daemon_reload(
+        name="Reload systemd units", _if=lambda: any(c.did_change() for c in dropin_ops)
+    )
+    packages("Install the server", paths["packages"])
+    helper("redis")
+    check = f"/usr/local/sbin/webtier-redis-check {paths['server']}"
+    changed = [
+        *dropin_ops,
+        put(acl, f"{check} {paths['conf']} --aclfile %s"),
+        put(conf, f"{check} %s"),
+    ]
+    started = systemd.service(
+        name="Keep the server enabled and running",
+        service=paths["service"],
+        running=True,
+        enabled=True,
+    )
+    server.shell(
+        name="Restart the server for its new configuration",
+        commands=[f"systemctl restart {paths['service']}"],
+        _if=lambda: not started.did_change() and any(c.did_change() for c in changed),
+    )
+
+
+def python_app(mine: list[configs.File]) -> dict:
+    """The release the app servers run; returns what they need to know about it."""
+    name, user, root = V["python_app_name"], V["python_app_user"], V["python_app_root"]
+    release = V["__python_app_release_dir"]
+    venv = V["__python_app_venv"]
+    packages("Install Python and venv", ["python3", "python3-venv"])
+    helper("python_app")
+    server.group(name="Create the app's group", group=user, system=True)
+    server.user(
+        name="Create the app's user",
+        user=user,
+        group=user,
+        system=True,
+        shell="/usr/sbin/nologin",
+        home=root,
+        create_home=False,
+        ensure_home=False,  # the release tree stays root's, read-only for the app
+    )
+    for path in (root, f"{root}/releases", release):
+        files.directory(name=f"Directory {path}", path=path, user="root", group="root", mode="0755")
+    code = []
+    if V["python_app_src"]:
+        src = V["python_app_src"]
+        code.append(
+            files.sync(
+                name="Copy the app's source",
+                src=str(src if src.startswith("/") else ROOT / src),
+                dest=f"{release}/src",
+                user="root",
+                group="root",
+                mode="0644",
+                dir_mode="0755",
+                exclude=["__pycache__", "*.pyc"],
+            )
+        )
+    server_requirements = _server_requirements()
+    requirements = "".join(
+        f"{r}\n" for r in sorted([*V["python_app_requirements"], *server_requirements])
+    )
+    manifest = files.put(
+        name="Record what the release installs",
+        src=StringIO(f"{V['python_app_pip_spec'] or release + '/src'}\n{requirements}"),
+        dest=f"{release}/requirements.webtier.txt",
+        mode="0644",
+    )
+    venv_op = server.shell(
+        name="Create the release's virtualenv",
+        commands=[f"python3 -m venv {venv}"],
+        _if=lambda: host.get_fact(Sha1File, path=f"{venv}/bin/python") is None,
+    )
+    index = ["--index-url", V["python_app_pip_index_url"]] if V["python_app_pip_index_url"] else []
+    pip = f"{venv}/bin/pip install --no-input --disable-pip-version-check"
+    server.shell(
+        name="Install the app and its requirements into the virtualenv",
+        commands=[f"{pip} {' '.join(index)} -r {release}/requirements.webtier.txt"],
+        _if=lambda: manifest.did_change() or venv_op.did_change(),
+    )
+    files.directory(name="Env file directory", path="/etc/webtier/apps", mode="0755")
+    env_ops = [put(f) for f in mine]
+    link = files.link(
+        name="Switch the current link to this release", path=f"{root}/current", target=release
+    )
+    return {
+        "name": name,
+        "path": release,
+        "venv": venv,
+        "env_files": [f"/etc/webtier/apps/{name}.env", f"/etc/webtier/apps/{name}.secret.env"],
+        "code_changed": lambda: (
+            link.did_change() or manifest.did_change() or any(c.did_change() for c in code)
+        ),
+        "env_changed": lambda: any(e.did_change() for e in env_ops),
+    }
+
+
+def _server_requirements() -> list[str]:
+    server_kind = V.get("webtier_app_server")
+    if server_kind == "gunicorn":
+        requirements = V["__gunicorn_requirements"][V["gunicorn_worker_class"]]
+        return list(requirements)
+    return []
+
+
+def _app_run(app: dict, command: str) -> str:
+    env = " ".join(f"--env-file {e}" for e in app["env_files"])
+    return f"/usr/local/sbin/webtier-app-run --chdir {app['path']} {env} -- {command}"
+
+
+def gunicorn(mine: list[configs.File], app: dict) -> None:
+    conf, unit = mine
+    files.directory(name="Gunicorn configuration directory", path="/etc/gunicorn", mode="0755")
+    conf_op = put(conf, _app_run(app, f"{app['venv']}/bin/gunicorn --check-config --config %s"))
+    unit_op = put(unit)
+    _serve(
+        V["__gunicorn_unit"],
+        restart=lambda: unit_op.did_change() or app["code_changed"](),
+        reload=lambda: conf_op.did_change() or app["env_changed"](),
+        unit_changed=unit_op.did_change,
+    )
+
+
+def uwsgi(mine: list[configs.File], app: dict) -> None:
+    wsgi, ini, unit = mine
+    packages("Install uWSGI", ["uwsgi-core", "uwsgi-plugin-python3"])
+    helper("uwsgi")
+    load_app = f'{app["venv"]}/bin/python -c "import runpy, sys; runpy.run_path(sys.argv[1])" %s'
+    wsgi_op = put(wsgi, _app_run(app, load_app))
+    files.directory(name="uWSGI configuration directory", path="/etc/uwsgi/webtier", mode="0755")
+    ini_op = put(ini, _app_run(app, "/usr/local/sbin/webtier-uwsgi-check %s"))
+    unit_op = put(unit)
+    _serve(
+        V["__uwsgi_unit"],
+        # The ini is read at start; new code alone is a chain reload.
+        restart=lambda: ini_op.did_change() or unit_op.did_change() or app["env_changed"](),
+        reload=lambda: app["code_changed"]() or wsgi_op.did_change(),
+        unit_changed=unit_op.did_change,
+    )
+
+
+def _serve(unit: str, restart, reload, unit_changed) -> None:
+    systemd.daemon_reload(name="Reload systemd units", _if=unit_changed)
+    started = systemd.service(
+        name=f"Keep {unit} enabled and running", service=unit, running=True, enabled=True
+    )
+    server.shell(
+        name=f"Restart {unit}",
+        commands=[f"systemctl restart {unit}"],
+        _if=lambda: not started.did_change() and restart(),
+    )
+    server.shell(
+        name=f"Reload {unit}",
+        commands=[f"systemctl reload {unit}"],
+        _if=lambda: not started.did_change() and not restart() and reload(),
+    )
+
+
+def nginx(mine: list[configs.File]) -> None:
+    self_signed = [s for s in V["nginx_sites"] if (s.get("tls") or {}).get("self_signed")]
+    packages("Install nginx", ["nginx"] + (["openssl"] if self_signed else []))
+    for site in self_signed:
+        tls = site["tls"]
+        files.directory(
+            name=f"Directory of {tls['certificate']}", path=tls["certificate"].rsplit("/", 1)[0]
+        )
+        server.shell(
+            name=f"Self-signed certificate of {site['name']}",
+            commands=[
+                "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+                f" -days 825 -subj /CN={NAME}"
+                f" -keyout {tls['certificate_key']} -out {tls['certificate']}"
+            ],
+            _if=lambda path=tls["certificate"]: host.get_fact(Sha1File, path=path) is None,
+        )
+    tree = [f for f in mine if f.dest.startswith("/etc/nginx/")]
+    (dropin,) = [f for f in mine if f not in tree]
+    stage = "/var/lib/webtier/nginx-candidate"
+    for file in tree:
+        files.put(
+            name=f"Candidate {file.dest}",
+            src=StringIO(file.content),
+            dest=stage + file.dest.removeprefix("/etc/nginx"),
+            create_remote_dir=True,
+            mode=file.mode,
+        )
+    live_differs = any(
+        host.get_fact(Sha1File, path=f.dest) != hashlib.sha1(f.content.encode()).hexdigest()
+        for f in tree
+    )
+    if live_differs:
+        server.shell(
+            name="Check the whole candidate tree with nginx -t",
+            commands=[f"nginx -t -q -c {stage}/nginx.conf"],
+        )
+    live = [put(f) for f in tree]
+    dropin_op = put(dropin)
+    systemd.daemon_reload(name="Reload systemd units", _if=dropin_op.did_change)
+    started = systemd.service(
+        name="Keep nginx enabled and running", service="nginx", running=True, enabled=True
+    )
+    server.shell(
+        name="Restart nginx for its descriptor limit",
+        commands=["nginx -t -q", "systemctl restart nginx"],
+        _if=lambda: not started.did_change() and dropin_op.did_change(),
+    )
+    server.shell(
+        name="Reload nginx",
+        commands=["nginx -t -q", "systemctl reload nginx"],
+        _if=lambda: (
+            not started.did_change()
+            and not dropin_op.did_change()
+            and any(o.did_change() for o in live)
+        ),
+    )
+
+
+def main() -> None:
+    facts = read_facts()
+    rendered = configs.host_files(INVENTORY, NAME, facts)
+    by_role = {role: [f for f in rendered if f.role == role] for role in ROLES}
+    app = None
+    for role in ROLES:
+        if role == "kernel_tuning":
+            kernel_tuning(by_role[role], facts)
+        elif role == "redis":
+            redis(by_role[role], facts)
+        elif role == "python_app":
+            app = python_app(by_role[role])
+        elif role == "gunicorn":
+            gunicorn(by_role[role], app)
+        elif role == "uwsgi":
+            uwsgi(by_role[role], app)
+        elif role == "nginx":
+            nginx(by_role[role])
+
+
+main()
