@@ -19,10 +19,16 @@ from webtier.inventory import load
 
 WEBTIER_INVENTORY = os.environ.get("WEBTIER_INVENTORY", "inventory/sandbox")
 _inventory = load(WEBTIER_INVENTORY)
-# The preflight of site.yml, before any host is contacted.
-_findings = preflight.run(_inventory.all_host_vars(), _inventory.members)
-if _findings:
-    raise SystemExit(preflight.report(_findings))
+
+
+def _preflight() -> None:
+    """site.yml's first play, before any host is contacted: stop on any finding."""
+    findings = preflight.run(_inventory.all_host_vars(), _inventory.members)
+    if findings:
+        raise SystemExit(preflight.report(findings))
+
+
+_preflight()
 
 
 def _host(name: str) -> tuple[str, dict]:

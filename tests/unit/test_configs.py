@@ -3,6 +3,8 @@ path (webtier.configs) for every environment, both rendered to disk here."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -158,3 +160,59 @@ def test_the_ansible_render_task_passes_every_derived_variable():
                     returned |= set(spec["vars"])
     assert returned, "no derived variable at all: the check would pass vacuously"
     assert returned <= passed, returned - passed
+
+
+def pyinfra_inventory(env: str) -> dict:
+    """The groups pyinfra_deploy/inventory.py gives pyinfra for ``inventory/<env>``."""
+    script = (
+        "import json, runpy; g = runpy.run_path('pyinfra_deploy/inventory.py');"
+        "print(json.dumps({k: v for k, v in g.items() if isinstance(v, list) and k[0] != '_'}))"
+    )
+    proc = subprocess.run(
+        ["python", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "WEBTIER_INVENTORY": f"inventory/{env}"},
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def test_pyinfra_reaches_sandbox_hosts_through_the_container_engine():
+    groups = pyinfra_inventory("sandbox")
+    assert [name for name, _ in groups["loadbalancers"]] == ["@docker/webtier-sandbox-lb1"]
+    assert {data["webtier_host"] for _, data in groups["appservers"]} == {"app1", "app2", "app3"}
+
+
+def test_pyinfra_reaches_remote_hosts_over_ssh_as_the_deploy_user_with_sudo():
+    groups = pyinfra_inventory("production")
+    inventory = load(ROOT / "inventory/production")
+    for group, members in groups.items():
+        assert [data["webtier_host"] for _, data in members] == inventory.group_hosts(group)
+    name, data = groups["redis"][0]
+    hostvars = inventory.host_vars(data["webtier_host"])
+    assert name == hostvars.get("ansible_host", data["webtier_host"])
+    assert data["ssh_user"] == hostvars["ansible_user"]
+    assert data["_sudo"] is True
+
+
+def test_pyinfra_stops_before_any_host_on_a_preflight_finding(tmp_path):
+    inventory = without_vault(ROOT / "inventory/sandbox", tmp_path / "inv")
+    kernel = inventory / "group_vars/all/kernel.yml"
+    kernel.write_text(
+        kernel.read_text().replace(
+            "kernel_tuning_somaxconn: 65535", "kernel_tuning_somaxconn: 1024"
+        )
+    )
+    proc = subprocess.run(
+        ["python", "pyinfra_deploy/inventory.py"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "WEBTIER_INVENTORY": str(inventory)},
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "Preflight found" in proc.stderr
+    assert "net.core.somaxconn=1024" in proc.stderr
