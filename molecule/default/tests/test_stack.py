@@ -82,3 +82,21 @@ def test_check_mode_shows_a_change_and_makes_none(instances):
     assert proc.returncode == 0, out[-3000:]
     assert "- keepalive_timeout 65; + keepalive_timeout 30;" in out, out[-3000:]
     assert lb.check_output("sha256sum /etc/nginx/nginx.conf") == before
+
+
+def exposure(host, unit: str) -> float:
+    """systemd-analyze security's overall exposure of ``unit`` (0 = locked down, 10 = open)."""
+    out = host.check_output(f"systemd-analyze security {unit} 2>&1 | tail -n 1")
+    return float(re.search(r"Overall exposure level for \S+: (\d+\.\d+)", out)[1])
+
+
+@pytest.mark.parametrize(
+    ("name", "unit"), [("app1", "gunicorn-demo"), ("app2", "uwsgi-demo"), ("app3", "gunicorn-demo")]
+)
+def test_app_units_are_sandboxed_at_least_as_tightly_as_debians_redis(instances, name, unit):
+    redis = exposure(instances["redis1"], "redis-server")
+    app = exposure(instances[name], unit)
+    print(f"systemd-analyze security: {name} {unit} {app}, redis1 redis-server {redis}")
+    assert app <= redis, (unit, app, redis)
+    user = instances[name].check_output(f"systemctl show -p User --value {unit}")
+    assert user not in ("", "root"), user
