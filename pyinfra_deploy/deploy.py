@@ -149,6 +149,35 @@ def kernel_tuning(mine: list[configs.File], facts: configs.Facts) -> None:
     )
 
 
+def firewall(mine: list[configs.File]) -> None:
+    if not V["firewall_enabled"]:
+        raise DeployError(f"{NAME}: firewall_enabled: false is converged by site.yml only")
+    packages("Install nftables", ["nftables"])
+    (rules,) = mine
+    rules_op = put(rules, "nft -c -f %s")
+    unit = files.put(
+        name="Install webtier-firewall.service",
+        src=str(ROOT / "roles/firewall/files/webtier-firewall.service"),
+        dest="/etc/systemd/system/webtier-firewall.service",
+        mode="0644",
+    )
+    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    loaded = _fact("nft list table inet webtier >/dev/null 2>&1 && echo yes || echo no")
+    started = systemd.service(
+        name="Keep the firewall enabled and loaded",
+        service="webtier-firewall",
+        running=True,
+        enabled=True,
+        restarted=loaded != "yes",
+    )
+    systemd.service(
+        name="Reload the firewall",
+        service="webtier-firewall",
+        reloaded=True,
+        _if=lambda: not started.did_change() and rules_op.did_change(),
+    )
+
+
 def redis(mine: list[configs.File], facts: configs.Facts) -> None:
     if V["redis_sentinel"]:
         raise DeployError(
@@ -385,6 +414,8 @@ def main() -> None:
     for role in ROLES:
         if role == "kernel_tuning":
             kernel_tuning(by_role[role], facts)
+        elif role == "firewall":
+            firewall(by_role[role])
         elif role == "redis":
             redis(by_role[role], facts)
         elif role == "python_app":

@@ -47,7 +47,7 @@ DEFAULT_CPUS = 2
 # The roles each host runs, by the groups site.yml's plays target; app hosts also run
 # python_app (through gunicorn or uwsgi). Preflight checks arguments by the same map.
 HOST_ROLES = {
-    "all": ["kernel_tuning"],
+    "all": ["kernel_tuning", "firewall"],
     "redis": ["redis"],
     "app_gunicorn": ["python_app", "gunicorn"],
     "app_uwsgi": ["python_app", "uwsgi"],

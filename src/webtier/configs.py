@@ -37,7 +37,7 @@ import jinja2
 import jinja2.meta
 import yaml
 
-from webtier import ROOT, TEMPLATES, nginx
+from webtier import ROOT, TEMPLATES, firewall, nginx
 from webtier.capacity import roles_of
 from webtier.inventory import Inventory, load
 from webtier.render import environment
@@ -69,6 +69,7 @@ FACT_INPUTS = (
 #: What derived() reads from a host's variables, per role.
 DERIVED_INPUTS = {
     "kernel_tuning": ("kernel_tuning_nofile", "kernel_tuning_nr_open"),
+    "firewall": ("inventory_hostname",),
     "nginx": NGINX_PLAN_INPUTS,
     "redis": (
         "__redis_engines",
@@ -237,28 +238,28 @@ def derived(
 ) -> dict[str, Any]:
     """What ``role`` computes before it templates, beyond the host's variables.
     ``groups`` and ``hostvars`` are the whole inventory's, as Ansible names them."""
-    if role == "kernel_tuning":
-        return {
+    each = {
+        "kernel_tuning": lambda: {
             "kernel_tuning_nofile_effective": nofile_effective(
                 v["kernel_tuning_nofile"],
                 v["kernel_tuning_nr_open"],
                 facts.in_container,
                 facts.pid1_nofile_hard,
             )
-        }
-    if role == "gunicorn":
-        return {"__gunicorn_cpus": facts.cpus, "__gunicorn_nofile": facts.nofile_hard}
-    if role == "uwsgi":
-        return {
+        },
+        "firewall": lambda: {
+            "firewall_rules": firewall.plan(v["inventory_hostname"], groups, hostvars)
+        },
+        "gunicorn": lambda: {"__gunicorn_cpus": facts.cpus, "__gunicorn_nofile": facts.nofile_hard},
+        "uwsgi": lambda: {
             "__uwsgi_cpus": facts.cpus,
             "__uwsgi_nofile": facts.nofile_hard,
             "__uwsgi_features": {"max_requests_delta": facts.uwsgi_max_requests_delta},
-        }
-    if role == "nginx":
-        return nginx.plan({k: v[k] for k in NGINX_PLAN_INPUTS}, groups, hostvars)
-    if role == "redis":
-        return redis_derived(v, facts, groups, hostvars)
-    return {}
+        },
+        "nginx": lambda: nginx.plan({k: v[k] for k in NGINX_PLAN_INPUTS}, groups, hostvars),
+        "redis": lambda: redis_derived(v, facts, groups, hostvars),
+    }
+    return each[role]() if role in each else {}
 
 
 def redis_derived(

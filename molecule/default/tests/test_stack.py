@@ -100,3 +100,34 @@ def test_app_units_are_sandboxed_at_least_as_tightly_as_debians_redis(instances,
     assert app <= redis, (unit, app, redis)
     user = instances[name].check_output(f"systemctl show -p User --value {unit}")
     assert user not in ("", "root"), user
+
+
+def reaches(source, target: str, port: int) -> bool:
+    """Whether ``source`` opens a TCP connection to target:port within 3 s."""
+    probe = f"timeout 3 bash -c 'echo > /dev/tcp/{target}/{port}'"
+    return source.run(probe).rc == 0
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "port", "allowed"),
+    [
+        ("app1", "redis1", 6379, True),  # the app tier reaches Redis
+        ("app2", "redis1", 6379, True),
+        ("lb1", "redis1", 6379, False),  # the LB does not
+        ("lb1", "app1", 8000, True),  # the LB reaches the app servers
+        ("lb1", "app2", 8001, True),
+        ("redis1", "app1", 8000, False),  # nothing else does
+        ("app3", "app1", 8000, False),
+        ("redis1", "lb1", 80, True),  # the LB's sites are open to all
+        ("lb1", "app1", 22, True),  # SSH stays open (app1 runs sshd)
+    ],
+)
+def test_the_tier_firewall_lets_only_the_calling_tier_in(instances, source, target, port, allowed):
+    assert reaches(instances[source], target, port) == allowed
+
+
+def test_the_firewall_leaves_the_engines_dns_alone(instances):
+    """Only its own table is replaced: the container engine's DNS still resolves."""
+    assert instances["redis1"].run("getent hosts app1").rc == 0
+    tables = instances["redis1"].check_output("nft list tables")
+    assert "table inet webtier" in tables

@@ -1,0 +1,85 @@
+"""The tier firewall, planned from the inventory for both engines.
+
+Each host accepts what its tiers serve, from the tier that calls it, and nothing else
+but SSH:
+
+- a load balancer: its sites' ports (nginx_sites), from anywhere;
+- an app server: its app server's port, from the load balancers;
+- a Redis host: redis_port from the app servers and the other Redis hosts (replicas),
+  and Sentinel's port from the same hosts when Sentinel runs.
+
+Sources are named by the address the inventory reaches each host at (``ansible_host``,
+else its name); nftables resolves them when the rules are loaded. Every table of
+``plan()`` also has an empty set, ``extra_sources``, that a test may fill at run time
+(the load test's own load generator, hitting an app server directly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from webtier import nginx
+
+Groups = Mapping[str, Sequence[str]]
+HostVars = Mapping[str, Mapping[str, Any]]
+
+
+def _address(host: str, hostvars: HostVars) -> str:
+    return str(hostvars[host].get("ansible_host", host))
+
+
+def _site_ports(sites: Sequence[Mapping[str, Any]]) -> list[int]:
+    ports = set()
+    for site in sites:
+        if site.get("port", 80) is not None:
+            ports.add(int(site.get("port", 80)))
+        if "tls" in site:
+            ports.add(int(site["tls"].get("port", 443)))
+    return sorted(ports)
+
+
+def plan(host: str, groups: Groups, hostvars: HostVars) -> list[dict[str, Any]]:
+    """The accept rules of ``host``: ``{ports, sources, why}`` each, ``sources`` empty
+    for "from anywhere". Reads the inventory's variables, else the roles' defaults."""
+    rules: list[dict[str, Any]] = []
+
+    def var(name: str, role: str) -> Any:
+        own = hostvars[host]
+        return own[name] if name in own else nginx.role_defaults(role)[name]
+
+    def hosts_of(*names: str) -> list[str]:
+        found: dict[str, None] = {}
+        for name in names:
+            found.update(dict.fromkeys(h for h in groups.get(name, ()) if h != host))
+        return [_address(h, hostvars) for h in found]
+
+    if host in groups.get("loadbalancers", ()):
+        rules.append(
+            {
+                "ports": _site_ports(var("nginx_sites", "nginx")),
+                "sources": [],
+                "why": "sites, from anywhere",
+            }
+        )
+    if host in groups.get("appservers", ()):
+        port = int(nginx.app_server(host, hostvars[host])["address"].rsplit(":", 1)[1])
+        rules.append(
+            {
+                "ports": [port],
+                "sources": hosts_of("loadbalancers"),
+                "why": "app server, from the load balancers",
+            }
+        )
+    if host in groups.get("redis", ()):
+        ports = [int(var("redis_port", "redis"))]
+        if var("redis_sentinel", "redis"):
+            ports.append(int(var("redis_sentinel_port", "redis")))
+        rules.append(
+            {
+                "ports": ports,
+                "sources": hosts_of("appservers", "redis"),
+                "why": "Redis (and Sentinel), from the app servers and the other Redis hosts",
+            }
+        )
+    return [r for r in rules if r["ports"]]
