@@ -1,17 +1,27 @@
-"""Thin Ansible wrapper over webtier.configs (shared with the pyinfra engine): which
-roles a host runs and each role's files with what the role derives, so that
-playbooks/render.yml renders exactly what the pyinfra deploy writes."""
+"""Thin Ansible wrappers over the package (shared with the pyinfra engine): which roles
+a host runs and each role's files with what the role derives, so that
+playbooks/render.yml renders exactly what the pyinfra deploy writes; the app server a
+load balancer's upstreams name (playbooks/deploy.yml drains it)."""
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from webtier import capacity, configs
+from webtier import capacity, configs, nginx
 
 
 def webtier_roles_of(host, groups):
     """The roles site.yml runs on ``host``, in order."""
     return capacity.roles_of(host, groups)
+
+
+def webtier_app_server(host, hostvars):
+    """{kind, protocol, address} of the app server on ``host``, as the load balancers'
+    upstreams name it (webtier.nginx.app_server)."""
+    try:
+        return nginx.app_server(host, hostvars[host])
+    except ValueError as error:
+        raise AnsibleFilterError(str(error)) from None
 
 
 #: What the Ansible side passes for a variable the host does not define.
@@ -41,6 +51,7 @@ class FilterModule:
     def filters(self):
         return {
             "webtier_roles_of": webtier_roles_of,
+            "webtier_app_server": webtier_app_server,
             "webtier_render_inputs": webtier_render_inputs,
             "webtier_role_files": webtier_role_files,
         }

@@ -1,0 +1,259 @@
+"""Failure drills on the deployed sandbox: each runs a bounded wrk load through the load
+balancer (from the load generator container on the sandbox's network) while it does
+one thing to the stack, then prints every request counted: sent, answered, failed by
+kind. Nothing is asserted here: the counts are the result (see README.md, "Drills").
+
+    python -m webtier.drills rolling|reloads|kill-master|host-down|redis-restart|broken-template|all
+
+rolling          playbooks/deploy.yml releases every app host, one at a time
+reloads          ten nginx reloads (nginx -t first), one a second
+kill-master      SIGKILL to app1's Gunicorn arbiter; systemd starts it again
+host-down        app1's container stopped for 15 s, then started again
+redis-restart    Redis restarted under load on /counter (LB -> app -> Redis)
+broken-template  site.yml --tags lb with a broken nginx.conf template
+
+Targets only the sandbox's own containers; every load stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from webtier import ROOT, wrk
+
+PREFIX = "webtier-sandbox"
+LOADGEN = f"{PREFIX}-loadgen"
+CONNECTIONS = 64
+TIMEOUT = 10  # seconds: a request unanswered after this counts as a timeout
+
+
+def sh(*argv: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        argv, capture_output=True, text=True, cwd=ROOT, check=check, timeout=timeout
+    )
+
+
+def in_container(host: str, *argv: str, check: bool = True) -> str:
+    return sh("docker", "exec", f"{PREFIX}-{host}", *argv, check=check).stdout.strip()
+
+
+def under_load(url: str, seconds: int, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run wrk against ``url`` for ``seconds`` while ``action`` runs (it starts 2 s in)."""
+    out: dict[str, Any] = {}
+
+    def act() -> None:
+        time.sleep(2)
+        started = time.monotonic()
+        try:
+            out["action"] = action()
+        except (subprocess.CalledProcessError, RuntimeError) as error:
+            out["action"] = {"error": str(error), "output": getattr(error, "stdout", "")[-2000:]}
+        out["action_seconds"] = round(time.monotonic() - started, 1)
+
+    thread = threading.Thread(target=act)
+    thread.start()
+    load = wrk.run(
+        url, CONNECTIONS, seconds, target=["docker", "exec", "-i", LOADGEN], timeout=TIMEOUT
+    )
+    thread.join()
+    failed = load["socket_errors"] + load["non_2xx_3xx"]
+    out["load"] = {
+        "url": url,
+        "connections": CONNECTIONS,
+        "seconds": load["seconds"],
+        "sent": load["requests"],
+        "failed": failed,
+        "failed_percent": round(100 * failed / load["requests"], 3) if load["requests"] else None,
+        "by_kind": {
+            **{k: v for k, v in load["errors"].items() if k != "status"},
+            "non_2xx": load["errors"]["status"],
+        },
+        "latency_ms": {k: round(v / 1000, 1) for k, v in load["latency_us"].items()},
+        "covered_the_action": out.get("action_seconds", 0) + 2 < load["seconds"],
+    }
+    return out
+
+
+def _wait_active(host: str, unit: str, limit: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if in_container(host, "systemctl", "is-active", unit, check=False) == "active":
+            return round(time.monotonic() - started, 1)
+        time.sleep(0.2)
+    raise RuntimeError(f"{unit} on {host} not active after {limit} s")
+
+
+def rolling() -> dict[str, Any]:
+    release = time.strftime("drill-%Y%m%d%H%M%S")
+
+    def deploy() -> dict[str, Any]:
+        proc = sh(
+            "ansible-playbook",
+            "playbooks/deploy.yml",
+            "-e",
+            f"deploy_release={release}",
+            check=False,
+        )
+        recap = [line for line in proc.stdout.splitlines() if " : ok=" in line]
+        return {"release": release, "rc": proc.returncode, "recap": recap}
+
+    return under_load("http://lb1/", 420, deploy)
+
+
+def reloads() -> dict[str, Any]:
+    def ten() -> dict[str, Any]:
+        for _ in range(10):
+            in_container("lb1", "sh", "-c", "nginx -t -q && systemctl reload nginx")
+            time.sleep(1)
+        return {"reloads": 10}
+
+    return under_load("http://lb1/", 20, ten)
+
+
+def kill_master() -> dict[str, Any]:
+    def kill() -> dict[str, Any]:
+        before = in_container(
+            "app1", "systemctl", "show", "-p", "MainPID", "--value", "gunicorn-demo"
+        )
+        in_container("app1", "kill", "-KILL", before)
+        time.sleep(0.5)
+        back = _wait_active("app1", "gunicorn-demo")
+        after = in_container(
+            "app1", "systemctl", "show", "-p", "MainPID", "--value", "gunicorn-demo"
+        )
+        return {"killed_pid": before, "new_pid": after, "active_again_after_s": back}
+
+    return under_load("http://lb1/", 20, kill)
+
+
+def host_down() -> dict[str, Any]:
+    def stop_start() -> dict[str, Any]:
+        sh("docker", "stop", "-t", "5", f"{PREFIX}-app1")
+        time.sleep(15)
+        sh("docker", "start", f"{PREFIX}-app1")
+        sh(
+            "docker",
+            "exec",
+            f"{PREFIX}-app1",
+            "systemctl",
+            "is-system-running",
+            "--wait",
+            check=False,
+        )
+        return {"stopped_s": 15, "back_after_s": _wait_active("app1", "gunicorn-demo")}
+
+    return under_load("http://lb1/", 40, stop_start)
+
+
+def redis_restart() -> dict[str, Any]:
+    def restart() -> dict[str, Any]:
+        pids = {
+            h: in_container(h, "systemctl", "show", "-p", "MainPID", "--value", u) for h, u in APPS
+        }
+        in_container("redis1", "systemctl", "restart", "redis-server")
+        started = time.monotonic()
+        recovered = None
+        while time.monotonic() - started < 30:
+            code = in_container(
+                "lb1",
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "http://127.0.0.1/counter",
+                check=False,
+            )
+            if code == "200":
+                recovered = round(time.monotonic() - started, 1)
+                break
+            time.sleep(0.2)
+        after = {
+            h: in_container(h, "systemctl", "show", "-p", "MainPID", "--value", u) for h, u in APPS
+        }
+        return {"counter_200_again_after_s": recovered, "app_processes_restarted": pids != after}
+
+    return under_load("http://lb1/counter", 20, restart)
+
+
+APPS = (("app1", "gunicorn-demo"), ("app2", "uwsgi-demo"), ("app3", "gunicorn-demo"))
+
+
+def broken_template() -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="webtier-broken-"))
+    try:
+        shutil.copytree(ROOT / "templates", work / "templates")
+        conf = work / "templates/etc/nginx/nginx.conf.j2"
+        conf.write_text(
+            conf.read_text().replace("events {", "events {\n    this_is_not_a_directive on;", 1)
+        )
+
+        def push() -> dict[str, Any]:
+            before = in_container("lb1", "sha256sum", "/etc/nginx/nginx.conf")
+            proc = sh(
+                "ansible-playbook",
+                "site.yml",
+                "--tags",
+                "lb",
+                "-e",
+                f"__nginx_templates={work}/templates",
+                check=False,
+            )
+            after = in_container("lb1", "sha256sum", "/etc/nginx/nginx.conf")
+            refused = "this_is_not_a_directive" in proc.stdout + proc.stderr
+            return {
+                "play_rc": proc.returncode,
+                "nginx_t_refused_it": refused,
+                "live_config_unchanged": before == after,
+            }
+
+        return under_load("http://lb1/", 60, push)
+    finally:
+        shutil.rmtree(work)
+
+
+DRILLS: dict[str, Callable[[], dict[str, Any]]] = {
+    "rolling": rolling,
+    "reloads": reloads,
+    "kill-master": kill_master,
+    "host-down": host_down,
+    "redis-restart": redis_restart,
+    "broken-template": broken_template,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m webtier.drills", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("drill", choices=[*DRILLS, "all"])
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "drills")
+    args = parser.parse_args(argv)
+    sh("ansible-playbook", "playbooks/loadtest.yml", "--tags", "loadgen")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in DRILLS if args.drill == "all" else [args.drill]:
+        result = {"drill": name, **DRILLS[name]()}
+        (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        load = result["load"]
+        print(
+            f"{name}: sent {load['sent']}, failed {load['failed']} ({load['failed_percent']}%), "
+            f"by kind {load['by_kind']}, max latency {load['latency_ms']['max']} ms; "
+            f"action {json.dumps(result['action'])} in {result.get('action_seconds')} s",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
