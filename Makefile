@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup lint unit molecule test deploy pyinfra noop-times render capacity loadtest benchmark sandbox-down clean
+.PHONY: help setup lint unit molecule test deploy pyinfra drills noop-times render capacity loadtest benchmark sandbox-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ deploy: setup ## converge the local sandbox and show it serving
 
 pyinfra: ## converge the sandbox (or WEBTIER_INVENTORY=inventory/<env>) with the pyinfra engine
 	@WEBTIER_INVENTORY=$(or $(WEBTIER_INVENTORY),inventory/sandbox) pyinfra -y pyinfra_deploy/inventory.py pyinfra_deploy/deploy.py
+
+drills: ## failure drills under load on the deployed sandbox (DRILL=all|rolling|reloads|...)
+	@python -m webtier.drills $(or $(DRILL),all)
 
 noop-times: ## no-op re-run time of pyinfra and of Ansible on the deployed sandbox, one run
 	@scripts/noop-times.sh
