@@ -69,10 +69,12 @@ def main() -> None:
     port, concurrency, deadline = int(port), int(concurrency), time.monotonic() + float(duration)
     lock = threading.Lock()
     counts: Counter[str] = Counter()
+    slowest = [0.0]  # seconds: the longest request, answered or failed
 
-    def record(kind: str) -> None:
+    def record(kind: str, started: float) -> None:
         with lock:
             counts[kind] += 1
+            slowest[0] = max(slowest[0], time.monotonic() - started)
 
     retried = Counter()
 
@@ -87,6 +89,7 @@ def main() -> None:
     def worker() -> None:
         conn = None
         while time.monotonic() < deadline:
+            started = time.monotonic()
             try:
                 if mode == "uwsgi":
                     status = uwsgi_request(host, port, path)
@@ -101,9 +104,9 @@ def main() -> None:
                         with lock:
                             retried["keep-alive closed" if reused else "new connection reset"] += 1
                         status = http_get(conn)
-                record("ok" if 200 <= status < 300 else f"status {status}")
+                record("ok" if 200 <= status < 300 else f"status {status}", started)
             except (OSError, http.client.HTTPException) as exc:
-                record(type(exc).__name__)
+                record(type(exc).__name__, started)
                 if conn is not None:
                     conn.close()
                     conn = None
@@ -113,11 +116,16 @@ def main() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    sent = sum(counts.values())
-    failed = sent - counts["ok"]
+    sent, failed = sum(counts.values()), sum(counts.values()) - counts["ok"]
     kinds = {k: v for k, v in counts.items() if k != "ok"}
-    result = {"sent": sent, "ok": counts["ok"], "failed": failed, "errors": kinds}
-    print(json.dumps({**result, "retried": dict(retried)}))
+    result = {
+        "sent": sent,
+        "ok": counts["ok"],
+        "failed": failed,
+        "errors": kinds,
+        "retried": retried,
+    }
+    print(json.dumps({**result, "max_ms": round(slowest[0] * 1000, 1)}))
 
 
 if __name__ == "__main__":
