@@ -134,7 +134,7 @@ def reloads() -> dict[str, Any]:
             time.sleep(1)
         return {"reloads": 10}
 
-    return under_load("http://lb1/", 20, ten)
+    return under_load("http://lb1/", 30, ten)
 
 
 def kill_master() -> dict[str, Any]:
