@@ -8,8 +8,10 @@ but SSH:
 - a Redis host: redis_port from the app servers and the other Redis hosts (replicas),
   and Sentinel's port from the same hosts when Sentinel runs.
 
-Sources are named by the address the inventory reaches each host at (``ansible_host``,
-else its name); nftables resolves them when the rules are loaded. Every table of
+Sources are named by their inventory names, as the load balancers' upstreams name the
+app servers; nftables resolves them when the rules are loaded. (Not ``ansible_host``:
+that is how the controller reaches a host, which may be another network, or a value a
+run overrides for every host with ``-e``.) Every table of
 ``plan()`` also has an empty set, ``extra_sources``, that a test may fill at run time
 (the load test's own load generator, hitting an app server directly).
 """
@@ -23,10 +25,6 @@ from webtier import nginx
 
 Groups = Mapping[str, Sequence[str]]
 HostVars = Mapping[str, Mapping[str, Any]]
-
-
-def _address(host: str, hostvars: HostVars) -> str:
-    return str(hostvars[host].get("ansible_host", host))
 
 
 def _site_ports(sites: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -52,7 +50,7 @@ def plan(host: str, groups: Groups, hostvars: HostVars) -> list[dict[str, Any]]:
         found: dict[str, None] = {}
         for name in names:
             found.update(dict.fromkeys(h for h in groups.get(name, ()) if h != host))
-        return [_address(h, hostvars) for h in found]
+        return list(found)
 
     if host in groups.get("loadbalancers", ()):
         rules.append(
