@@ -130,7 +130,7 @@ def helper(role: str) -> None:
 def kernel_tuning(mine: list[configs.File], facts: configs.Facts) -> None:
     sysctl, limits, pam = mine
     put(sysctl)
-    netns = set(configs._role_file("kernel_tuning", "vars")["__kernel_tuning_netns_keys"])
+    netns = set(V["__kernel_tuning_netns_keys"])
     for line in sysctl.content.splitlines():
         key, sep, value = line.partition("=")
         key, value = key.strip(), value.strip()

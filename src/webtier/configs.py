@@ -267,7 +267,6 @@ def redis_derived(
     facts: Facts,
     groups: Groups,
     hostvars: HostVars,
-    sentinel_says: list[str] | None = None,
 ) -> dict[str, Any]:
     """The Redis role's paths, units, addresses, primary and ACL password hashes."""
     paths = v["__redis_engines"][v["redis_engine"]]
@@ -294,7 +293,6 @@ def redis_derived(
             v["redis_announce_host"],
             groups,
             hostvars,
-            sentinel_says,
         )
         out |= {"__redis_replicaof": replicaof, "__redis_sentinel_seed_primary": seed}
     return out
@@ -326,18 +324,18 @@ def host_files(
     inventory: Inventory,
     host: str,
     facts: Facts | None = None,
-    live: dict[str, Any] | None = None,
+    hostvars: HostVars | None = None,
 ) -> list[File]:
-    """Every config file of ``host``, rendered. ``live`` overrides derived values read
-    from the running host (Redis' primary as Sentinel sees it)."""
+    """Every config file of ``host``, rendered. ``hostvars``: the whole inventory's
+    resolved variables, when the caller already has them (one resolution per render)."""
     roles = roles_of(host, inventory.members)
     v = variables(inventory, host, roles)
     facts = facts or Facts.assumed(v)
-    hostvars = inventory.all_host_vars()
+    hostvars = inventory.all_host_vars() if hostvars is None else hostvars
     env = environment()
     files = []
     for role in roles:
-        for spec in role_files(role, v, facts, inventory.members, hostvars, live=live):
+        for spec in role_files(role, v, facts, inventory.members, hostvars):
             template = env.get_template(spec["template"])
             source = (TEMPLATES / spec["template"]).read_text()
             scope = _Context(v, spec["vars"])
@@ -347,20 +345,14 @@ def host_files(
     return files
 
 
-def role_files(  # noqa: PLR0913 (the host, its facts, the whole inventory, live values)
-    role: str,
-    v: Mapping[str, Any],
-    facts: Facts,
-    groups: Groups,
-    hostvars: HostVars,
-    *,
-    live: dict[str, Any] | None = None,
+def role_files(
+    role: str, v: Mapping[str, Any], facts: Facts, groups: Groups, hostvars: HostVars
 ) -> list[dict[str, Any]]:
     """``role``'s files for a host whose variables are ``v``: template, dest, owner,
     group, mode, secret, and ``vars``, the variables to render it with on top of ``v``
     (derived values, the loop element, the file's own vars)."""
     env = environment()
-    context = _Context(v, {**derived(role, v, facts, groups, hostvars), **(live or {})})
+    context = _Context(v, derived(role, v, facts, groups, hostvars))
 
     def expression(text: str, scope: Mapping[str, Any]) -> Any:
         return env.compile_expression(text)(**_needed(env, "{{ " + text + " }}", scope))
@@ -396,8 +388,9 @@ def role_files(  # noqa: PLR0913 (the host, its facts, the whole inventory, live
 def render(inventory: Inventory, out: Path) -> list[tuple[str, File]]:
     """Write every file of every host to ``out/<host>/<dest>``; touches no host."""
     written = []
+    hostvars = inventory.all_host_vars()
     for host in inventory.hosts:
-        for file in host_files(inventory, host):
+        for file in host_files(inventory, host, hostvars=hostvars):
             path = out / host / file.dest.lstrip("/")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(file.content)

@@ -39,6 +39,8 @@ PREFIX = "webtier-sandbox"
 LOADGEN = f"{PREFIX}-loadgen"
 CONNECTIONS = 64
 PROBE = ROOT / "tests" / "support" / "loadprobe.py"
+#: The app servers' units (redis-restart checks none was restarted).
+APPS = (("app1", "gunicorn-demo"), ("app2", "uwsgi-demo"), ("app3", "gunicorn-demo"))
 
 
 def sh(*argv: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -202,9 +204,6 @@ def redis_restart() -> dict[str, Any]:
         return {"counter_200_again_after_s": recovered, "app_processes_restarted": pids != after}
 
     return under_load("http://lb1/counter", 20, restart)
-
-
-APPS = (("app1", "gunicorn-demo"), ("app2", "uwsgi-demo"), ("app3", "gunicorn-demo"))
 
 
 def broken_template() -> dict[str, Any]:
