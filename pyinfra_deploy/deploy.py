@@ -349,7 +349,7 @@ def _serve(unit: str, restart, reload, unit_changed) -> None:
 
 def nginx(mine: list[configs.File]) -> None:
     self_signed = [s for s in V["nginx_sites"] if (s.get("tls") or {}).get("self_signed")]
-    packages("Install nginx", ["nginx"] + (["openssl"] if self_signed else []))
+    packages("Install nginx", ["nginx", "logrotate"] + (["openssl"] if self_signed else []))
     for site in self_signed:
         tls = site["tls"]
         files.directory(

@@ -63,11 +63,18 @@ else
   # that apt's cache_valid_time (Ansible) and similar checks see a stale cache.
   touch -d @0 "$rootfs"/var/lib/apt/lists
 
-  tar -C "$rootfs" -c . | docker import \
-    -c 'ENV container=docker' \
-    -c 'CMD ["/lib/systemd/systemd"]' \
-    -m "webtier base image, Debian $suite, recipe $hash" \
-    - "$tag" >/dev/null
+  rootfs_tag="$image-rootfs:$target-$hash"
+  tar -C "$rootfs" -c . | docker import -m "webtier base image, Debian $suite, recipe $hash" \
+    - "$rootfs_tag" >/dev/null
+  # Image settings on top (`docker import -c` knows no STOPSIGNAL). `docker stop` sends
+  # SIGRTMIN+3, which halts systemd: services stop as on a real shutdown (Gunicorn
+  # drains its requests). systemd takes Docker's default SIGTERM as "re-execute", so
+  # nothing would stop until the engine's SIGKILL: a power cut, not a shutdown.
+  printf '%s\n' "FROM $rootfs_tag" 'ENV container=docker' 'STOPSIGNAL SIGRTMIN+3' \
+    'CMD ["/lib/systemd/systemd"]' | docker build -q -t "$tag" - >/dev/null 2>"$rootfs.log" \
+    || { cat "$rootfs.log" >&2; die "docker build of $tag failed"; }
+  rm -f "$rootfs.log"
+  docker rmi "$rootfs_tag" >/dev/null
   changed "built $tag in $((SECONDS - start)) s"
 fi
 

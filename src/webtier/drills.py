@@ -7,12 +7,13 @@ keep-alive connection before reading it (RFC 9112, 9.3.1); those are counted as
 retried, not failed. Nothing is asserted here: the counts are the result (see
 README.md, "Releases, drills and security").
 
-    python -m webtier.drills rolling|reloads|kill-master|host-down|redis-restart|broken-template|all
+    python -m webtier.drills DRILL|all
 
 rolling          playbooks/deploy.yml releases every app host, one at a time
 reloads          ten nginx reloads (nginx -t first), one a second
 kill-master      SIGKILL to app1's Gunicorn arbiter; systemd starts it again
-host-down        app1's container stopped for 15 s, then started again
+host-down        app1 shut down (systemd halts its services) for 15 s, then started again
+host-crash       app1's container killed (SIGKILL to every process, a power cut), then started
 redis-restart    Redis restarted under load on /counter (LB -> app -> Redis)
 broken-template  site.yml --tags lb with a broken nginx.conf template
 
@@ -155,9 +156,13 @@ def kill_master() -> dict[str, Any]:
     return under_load("http://lb1/", 20, kill)
 
 
-def host_down() -> dict[str, Any]:
-    def stop_start() -> dict[str, Any]:
-        sh("docker", "stop", "-t", "5", f"{PREFIX}-app1")
+def _down_and_up(stop: tuple[str, ...]) -> Callable[[], dict[str, Any]]:
+    """Take app1's container down with ``stop``, keep it down 15 s, start it again."""
+
+    def down_up() -> dict[str, Any]:
+        started = time.monotonic()
+        sh(*stop, f"{PREFIX}-app1")
+        stopping = round(time.monotonic() - started, 1)
         time.sleep(15)
         sh("docker", "start", f"{PREFIX}-app1")
         sh(
@@ -169,9 +174,20 @@ def host_down() -> dict[str, Any]:
             "--wait",
             check=False,
         )
-        return {"stopped_s": 15, "back_after_s": _wait_active("app1", "gunicorn-demo")}
+        back = _wait_active("app1", "gunicorn-demo")
+        return {"stop": " ".join(stop), "stopping_s": stopping, "down_s": 15, "back_after_s": back}
 
-    return under_load("http://lb1/", 40, stop_start)
+    return down_up
+
+
+def host_down() -> dict[str, Any]:
+    # The image's stop signal is SIGRTMIN+3: systemd halts, Gunicorn drains (TERM,
+    # graceful_timeout 30 s) before the container exits; docker kills after 60 s.
+    return under_load("http://lb1/", 45, _down_and_up(("docker", "stop", "-t", "60")))
+
+
+def host_crash() -> dict[str, Any]:
+    return under_load("http://lb1/", 40, _down_and_up(("docker", "kill")))
 
 
 def redis_restart() -> dict[str, Any]:
@@ -244,6 +260,7 @@ DRILLS: dict[str, Callable[[], dict[str, Any]]] = {
     "reloads": reloads,
     "kill-master": kill_master,
     "host-down": host_down,
+    "host-crash": host_crash,
     "redis-restart": redis_restart,
     "broken-template": broken_template,
 }

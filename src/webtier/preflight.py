@@ -47,6 +47,7 @@ def arguments(
 ) -> list[Finding]:
     """The host's variables against the argument spec of every role it runs."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # noqa: PLC0415
+    from ansible.module_utils.parsing.convert_bool import boolean  # noqa: PLC0415
 
     findings = []
     for role in roles_of(host, groups):
@@ -82,6 +83,23 @@ def arguments(
                     f"see {spec_file}",
                 )
             )
+        refused = {f.variable for f in findings}
+        for name, value in sorted(params.items()):
+            # The spec accepts "false" as False, but a template sees a non-empty string.
+            bool_as_string = options[name].get("type") == "bool" and isinstance(value, str)
+            if bool_as_string and name not in refused:
+                meant = str(boolean(value)).lower()
+                findings.append(
+                    Finding(
+                        host,
+                        name,
+                        value,
+                        "a string where the role wants a boolean, and a template takes "
+                        "any non-empty string as true",
+                        f"write {name}: {meant} in YAML; on the command line "
+                        f"-e '{{\"{name}\": {meant}}}' (-e {name}={value} passes a string)",
+                    )
+                )
     return findings
 
 

@@ -172,6 +172,12 @@ CASES = [
         "argument 'nginx_reuseport' is of type str",
     ),
     (
+        # What `-e nginx_access_log=false` gives: the string, which a template takes as true.
+        "boolean given as a string",
+        {"loadbalancers": {"nginx_access_log": "false"}},
+        "lb1: nginx_access_log=false breaks a string where the role wants a boolean",
+    ),
+    (
         "ASGI app on a WSGI worker class",
         {"app1": {"python_app_interface": "asgi"}},
         "app1: gunicorn_worker_class=gthread breaks the app's interface python_app_interface=asgi",

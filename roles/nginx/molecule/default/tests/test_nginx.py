@@ -66,6 +66,16 @@ def test_access_log_is_json_with_upstream_timing(host):
     assert float(last["request_time"]) >= 0
 
 
+def test_logs_are_rotated_and_nginx_writes_the_new_file(host):
+    curl(host, f"http://127.0.0.1:{API_PORT}/")
+    host.check_output("sleep 1.5")  # an empty log is not rotated (notifempty)
+    host.check_output("logrotate -f /etc/logrotate.d/nginx")
+    assert host.file("/var/log/nginx/access.log.1").exists
+    curl(host, f"http://127.0.0.1:{API_PORT}/")
+    host.check_output("sleep 1.5")  # the log buffer is flushed every second
+    assert host.file("/var/log/nginx/access.log").size > 0
+
+
 def test_rate_limit_answers_429_above_the_rate(host):
     # 1 r/s with a burst of 5: 30 requests at once get a few 200 and many 429.
     statuses = Counter(
