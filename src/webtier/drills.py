@@ -1,5 +1,5 @@
 """Failure drills on the deployed sandbox: each runs a bounded load through the load
-balancer (tests/support/loadprobe.py, 64 keep-alive clients, from the load generator
+balancer (playbooks/files/webtier_probe.py, 64 keep-alive clients, from the load generator
 container on the sandbox's network) while it does one thing to the stack, then prints
 every request counted: sent, answered, failed by kind, and the slowest. Like a browser
 or nginx itself, a client retries a GET once when the server closed its idle
@@ -39,7 +39,7 @@ from webtier import ROOT
 PREFIX = "webtier-sandbox"
 LOADGEN = f"{PREFIX}-loadgen"
 CONNECTIONS = 64
-PROBE = ROOT / "tests" / "support" / "loadprobe.py"
+PROBE = ROOT / "playbooks" / "files" / "webtier_probe.py"
 #: The app servers' units (redis-restart checks none was restarted).
 APPS = (("app1", "gunicorn-demo"), ("app2", "uwsgi-demo"), ("app3", "gunicorn-demo"))
 

@@ -19,7 +19,7 @@ VARS = yaml.safe_load((SCENARIO / "vars" / "scenario.yml").read_text())
 PLATFORMS = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["provisioner"]["inventory"][
     "host_vars"
 ]
-LOADPROBE = (ROLES.parent / "tests" / "support" / "loadprobe.py").read_text()
+PROBE = (ROLES.parent / "playbooks" / "files" / "webtier_probe.py").read_text()
 UNIT = "gunicorn-demo"
 
 
@@ -43,7 +43,7 @@ def get(host, path: str) -> tuple[int, str, float]:
 def load(host, *, path: str = "/", concurrency: int = 16, seconds: float = 5) -> dict:
     """Run the bounded HTTP load probe inside the container; its JSON result."""
     args = f"http 127.0.0.1 8000 {path} {concurrency} {seconds}"
-    out = host.check_output(f"python3 - {args} <<'PROBE'\n{LOADPROBE}\nPROBE")
+    out = host.check_output(f"python3 - {args} <<'PROBE'\n{PROBE}\nPROBE")
     return json.loads(out.strip().splitlines()[-1])
 
 

@@ -16,7 +16,7 @@ from scenario import molecule_hosts, playbook_runner
 SCENARIO = Path(__file__).resolve().parents[1]
 ROLES = SCENARIO.parents[2]
 VARS = yaml.safe_load((SCENARIO / "vars" / "scenario.yml").read_text())
-LOADPROBE = (ROLES.parent / "tests" / "support" / "loadprobe.py").read_text()
+PROBE = (ROLES.parent / "playbooks" / "files" / "webtier_probe.py").read_text()
 LOAD_BALANCERS = ["lb13", "lb12"]
 API_PORT = 8088  # the site that passes to Gunicorn alone
 
@@ -55,7 +55,7 @@ def served_by(host, url: str, count: int) -> list[str]:
 def load(host, *, port: int = 80, path: str = "/", concurrency: int = 16, seconds: float = 5):
     """The bounded HTTP load probe, run inside the host against its own nginx."""
     args = f"http 127.0.0.1 {port} {path} {concurrency} {seconds}"
-    out = host.check_output(f"python3 - {args} <<'PROBE'\n{LOADPROBE}\nPROBE")
+    out = host.check_output(f"python3 - {args} <<'PROBE'\n{PROBE}\nPROBE")
     return json.loads(out.strip().splitlines()[-1])
 
 

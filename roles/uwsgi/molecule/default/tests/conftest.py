@@ -17,7 +17,7 @@ from scenario import molecule_hosts, playbook_runner
 SCENARIO = Path(__file__).resolve().parents[1]
 ROLES = SCENARIO.parents[2]
 VARS = yaml.safe_load((SCENARIO / "vars" / "scenario.yml").read_text())
-LOADPROBE = (ROLES.parent / "tests" / "support" / "loadprobe.py").read_text()
+PROBE = (ROLES.parent / "playbooks" / "files" / "webtier_probe.py").read_text()
 UNIT = "uwsgi-demo"
 PORT = 8001
 
@@ -27,9 +27,9 @@ def main_pid(host) -> int:
 
 
 def probe(host, *, path: str = "/", concurrency: int = 1, seconds: float = 0.2) -> dict:
-    """Requests over the uwsgi protocol from inside the container (tests/support/loadprobe.py)."""
+    """Requests over the uwsgi protocol from inside the container (webtier_probe.py)."""
     args = f"uwsgi 127.0.0.1 {PORT} {path} {concurrency} {seconds}"
-    out = host.check_output(f"python3 - {args} <<'PROBE'\n{LOADPROBE}\nPROBE")
+    out = host.check_output(f"python3 - {args} <<'PROBE'\n{PROBE}\nPROBE")
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -37,7 +37,7 @@ def uwsgi_get(host, path: str) -> tuple[int, str, float]:
     """One request over the uwsgi protocol: (status, body, seconds)."""
     start = time.monotonic()
     out = host.check_output(
-        f"python3 - uwsgi-once 127.0.0.1 {PORT} {path} <<'PROBE'\n{LOADPROBE}\nPROBE"
+        f"python3 - uwsgi-once 127.0.0.1 {PORT} {path} <<'PROBE'\n{PROBE}\nPROBE"
     )
     seconds = time.monotonic() - start
     reply = json.loads(out.strip().splitlines()[-1])

@@ -1,6 +1,12 @@
-"""A small, bounded load generator run inside a test container (system python3 only).
+#!/usr/bin/env python3
+"""GETs to an app server or a load balancer, over HTTP or the uwsgi protocol (what
+nginx's uwsgi_pass speaks), with the system python3 only. Two uses:
 
-Sends GET requests for DURATION seconds from CONCURRENCY threads and prints one JSON
+- the health check of playbooks/deploy.yml, run on the app host itself before the
+  host is put back behind the load balancers (``check``: exit 0 when it answers 200);
+- a small, bounded load generator for the tests and drills, run inside a container.
+
+Under load it sends GET requests for DURATION seconds from CONCURRENCY threads and prints one JSON
 line: requests sent, answered 2xx, failed, and failures by kind. Speaks HTTP/1.1 with
 keep-alive, or the uwsgi protocol (what nginx's uwsgi_pass speaks) to a uWSGI socket.
 It targets the address given (the test's own container) and stops by itself.
@@ -12,8 +18,9 @@ worker had accepted but not read) is sent again, once, on a new connection
 (RFC 9112, 9.3.1). It is counted in "retried", not as a failure; a request whose
 retry fails too is a failure.
 
-usage: python3 loadprobe.py http|uwsgi HOST PORT PATH CONCURRENCY DURATION
-       python3 loadprobe.py uwsgi-once HOST PORT PATH   (one request: status and body as JSON)
+usage: webtier_probe.py http|uwsgi HOST PORT PATH CONCURRENCY DURATION
+       webtier_probe.py uwsgi-once HOST PORT PATH   (one request: status and body as JSON)
+       webtier_probe.py check http|uwsgi HOST PORT PATH   (one request: exit 0 on 200)
 """
 
 from __future__ import annotations
@@ -60,13 +67,24 @@ def uwsgi_request(host: str, port: int, path: str) -> int:
     return uwsgi_exchange(host, port, path)[0]
 
 
-def main() -> None:
-    if sys.argv[1] == "uwsgi-once":
-        status, content = uwsgi_exchange(sys.argv[2], int(sys.argv[3]), sys.argv[4])
-        print(json.dumps({"status": status, "body": content.decode(errors="replace")}))
-        return
-    mode, host, port, path, concurrency, duration = sys.argv[1:7]
-    port, concurrency, deadline = int(port), int(concurrency), time.monotonic() + float(duration)
+def check(protocol: str, host: str, port: int, path: str) -> int:
+    try:
+        if protocol == "uwsgi":
+            status = uwsgi_request(host, port, path)
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=5)
+            connection.request("GET", path)
+            status = connection.getresponse().status
+    except (OSError, http.client.HTTPException) as error:
+        print(f"{protocol}://{host}:{port}{path}: {error}")
+        return 1
+    print(f"{protocol}://{host}:{port}{path}: {status}")
+    return 0 if status == 200 else 1
+
+
+def load(mode: str, address: tuple[str, int], path: str, concurrency: int, duration: float) -> dict:
+    """``concurrency`` clients GET ``path`` for ``duration`` seconds: the counts."""
+    (host, port), deadline = address, time.monotonic() + duration
     lock = threading.Lock()
     counts: Counter[str] = Counter()
     slowest = [0.0]  # seconds: the longest request, answered or failed
@@ -125,8 +143,21 @@ def main() -> None:
         "errors": kinds,
         "retried": retried,
     }
-    print(json.dumps({**result, "max_ms": round(slowest[0] * 1000, 1)}))
+    return {**result, "max_ms": round(slowest[0] * 1000, 1)}
+
+
+def main() -> int:
+    if sys.argv[1] == "check":
+        return check(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+    if sys.argv[1] == "uwsgi-once":
+        status, content = uwsgi_exchange(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        print(json.dumps({"status": status, "body": content.decode(errors="replace")}))
+        return 0
+    mode, host, port, path, concurrency, duration = sys.argv[1:7]
+    result = load(mode, (host, int(port)), path, int(concurrency), float(duration))
+    print(json.dumps(result))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
