@@ -14,7 +14,9 @@ they were. Services are reloaded or restarted only when a file they read changed
 a second run changes nothing.
 
 Not done here (Ansible only): Redis Sentinel (redis_sentinel: true), Redis settings
-applied at run time with CONFIG SET (pyinfra restarts Redis instead), check mode.
+applied at run time with CONFIG SET (pyinfra restarts Redis instead), check mode,
+rolling releases (playbooks/deploy.yml and its python_app_switch_only rollback). Like
+the role, an empty python_app_release keeps the release the host runs.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ def read_facts() -> configs.Facts:
         in_container,
         None if pid1 in ("", "unlimited") else int(pid1),
     )
+    running = (
+        _fact(f"readlink {V['python_app_root']}/current || true") if "python_app" in ROLES else ""
+    )
     return configs.Facts(
         cpus=int(_fact("nproc")),
         pid1_nofile_hard=None if pid1 in ("", "unlimited") else int(pid1),
@@ -75,6 +80,7 @@ def read_facts() -> configs.Facts:
         memtotal_mb=int(_fact("awk '/^MemTotal/ {print int($2 / 1024)}' /proc/meminfo")),
         ipv4=source[1] if source else None,
         uwsgi_max_requests_delta=uwsgi_help not in ("", "0"),
+        running_release=running.rsplit("/", 1)[-1] or None,
     )
 
 
@@ -214,6 +220,8 @@ def redis(mine: list[configs.File], facts: configs.Facts) -> None:
 
 def python_app(mine: list[configs.File]) -> dict:
     """The release the app servers run; returns what they need to know about it."""
+    if V["python_app_switch_only"]:
+        raise DeployError(f"{NAME}: python_app_switch_only (deploy.yml's rollback) is Ansible only")
     name, user, root = V["python_app_name"], V["python_app_user"], V["python_app_root"]
     release = V["__python_app_release_dir"]
     venv = V["__python_app_venv"]
@@ -407,7 +415,9 @@ def nginx(mine: list[configs.File]) -> None:
 
 
 def main() -> None:
+    global V  # noqa: PLW0603 (the host's variables, now with what was read from it)
     facts = read_facts()
+    V = configs.variables(INVENTORY, NAME, ROLES, facts)
     rendered = configs.host_files(INVENTORY, NAME, facts)
     by_role = {role: [f for f in rendered if f.role == role] for role in ROLES}
     app = None

@@ -103,6 +103,14 @@ class Facts:
     ipv4: str | None
     #: Whether this uWSGI knows --max-requests-delta (2.0.22 and later).
     uwsgi_max_requests_delta: bool = True
+    #: The app release the host runs (its ``current`` link), if any.
+    running_release: str | None = None
+
+    def variables(self) -> dict[str, Any]:
+        """The facts the roles' variables read (Ansible: set by a task, above role vars)."""
+        return (
+            {"__python_app_running_release": self.running_release} if self.running_release else {}
+        )
 
     @classmethod
     def assumed(cls, hostvars: Mapping[str, Any]) -> Facts:
@@ -175,15 +183,18 @@ def inputs(role: str) -> list[str]:
     return sorted(names)
 
 
-def variables(inventory: Inventory, host: str, roles: list[str]) -> Mapping[str, Any]:
+def variables(
+    inventory: Inventory, host: str, roles: list[str], facts: Facts | None = None
+) -> Mapping[str, Any]:
     """``host``'s variables as its roles see them: every role's defaults, then the
-    inventory, then every role's vars (Ansible's precedence for these three)."""
+    inventory, then every role's vars (Ansible's precedence for these three), then what
+    the roles read from the host (``facts``; none in a render)."""
     below: dict[str, Any] = {}
     above: dict[str, Any] = {"role_path": str(ROOT / "roles" / roles[-1])}
     for role in roles:
         below.update(_role_file(role, "defaults"))
         above.update(_role_file(role, "vars"))
-    return inventory.variables(host, below, above)
+    return inventory.variables(host, below, {**above, **(facts.variables() if facts else {})})
 
 
 def nofile_effective(nofile: int, nr_open: int, in_container: bool, pid1_hard: int | None) -> int:
@@ -329,7 +340,7 @@ def host_files(
     """Every config file of ``host``, rendered. ``hostvars``: the whole inventory's
     resolved variables, when the caller already has them (one resolution per render)."""
     roles = roles_of(host, inventory.members)
-    v = variables(inventory, host, roles)
+    v = variables(inventory, host, roles, facts)
     facts = facts or Facts.assumed(v)
     hostvars = inventory.all_host_vars() if hostvars is None else hostvars
     env = environment()
