@@ -6,10 +6,10 @@ nginx's uwsgi_pass speaks), with the system python3 only. Two uses:
   host is put back behind the load balancers (``check``: exit 0 when it answers 200);
 - a small, bounded load generator for the tests and drills, run inside a container.
 
-Under load it sends GET requests for DURATION seconds from CONCURRENCY threads and prints one JSON
-line: requests sent, answered 2xx, failed, and failures by kind. Speaks HTTP/1.1 with
-keep-alive, or the uwsgi protocol (what nginx's uwsgi_pass speaks) to a uWSGI socket.
-It targets the address given (the test's own container) and stops by itself.
+Under load it sends GET requests for DURATION seconds from CONCURRENCY threads and
+prints one JSON line: requests sent, answered 2xx, failed, and failures by kind, over
+HTTP/1.1 with keep-alive or to a uWSGI socket. It targets the address given (the
+test's own container) and stops by itself.
 
 Like nginx in front of the app servers (proxy_next_upstream error, for idempotent
 requests), a GET whose connection fails before any byte of the response arrived (a
@@ -134,16 +134,15 @@ def load(mode: str, address: tuple[str, int], path: str, concurrency: int, durat
         thread.start()
     for thread in threads:
         thread.join()
-    sent, failed = sum(counts.values()), sum(counts.values()) - counts["ok"]
-    kinds = {k: v for k, v in counts.items() if k != "ok"}
-    result = {
+    sent = sum(counts.values())
+    return {
         "sent": sent,
         "ok": counts["ok"],
-        "failed": failed,
-        "errors": kinds,
+        "failed": sent - counts["ok"],
+        "errors": {k: v for k, v in counts.items() if k != "ok"},
         "retried": retried,
+        "max_ms": round(slowest[0] * 1000, 1),
     }
-    return {**result, "max_ms": round(slowest[0] * 1000, 1)}
 
 
 def main() -> int:

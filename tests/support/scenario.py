@@ -9,7 +9,8 @@
   ``(returncode, flat output)``;
 - ``assert_refused_before_any_change``: a play with bad input fails with the expected
   message, changes nothing, and leaves the hosts' fingerprint as it was;
-- ``nofile_limits``: (soft, hard) NOFILE from the text of ``/proc/PID/limits``.
+- ``nofile_limits``: (soft, hard) NOFILE from the text of ``/proc/PID/limits``;
+- ``run_probe``: playbooks/files/webtier_probe.py run inside a host, its JSON answer.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import testinfra
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
+PROBE = (ROLES.parent / "playbooks" / "files" / "webtier_probe.py").read_text()
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -96,3 +98,11 @@ def nofile_limits(limits_text: str) -> tuple[int, int]:
     match = re.search(r"^Max open files\s+(\d+)\s+(\d+)", limits_text, re.MULTILINE)
     assert match, f"no 'Max open files' line in:\n{limits_text}"
     return int(match.group(1)), int(match.group(2))
+
+
+def run_probe(host, *args: object) -> dict:
+    """webtier_probe.py with ``args``, run by the host's python3 (it needs nothing else);
+    the JSON line it prints last."""
+    argv = " ".join(map(str, args))
+    out = host.check_output(f"python3 - {argv} <<'WEBTIER_PROBE'\n{PROBE}\nWEBTIER_PROBE")
+    return json.loads(out.strip().splitlines()[-1])

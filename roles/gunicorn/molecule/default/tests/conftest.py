@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -11,15 +10,13 @@ import yaml
 
 # The helpers every scenario shares: tests/support/scenario.py.
 sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
-from scenario import molecule_hosts, playbook_runner
+from scenario import molecule_hosts, playbook_runner, run_probe
 
 SCENARIO = Path(__file__).resolve().parents[1]
-ROLES = SCENARIO.parents[2]
 VARS = yaml.safe_load((SCENARIO / "vars" / "scenario.yml").read_text())
 PLATFORMS = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["provisioner"]["inventory"][
     "host_vars"
 ]
-PROBE = (ROLES.parent / "playbooks" / "files" / "webtier_probe.py").read_text()
 UNIT = "gunicorn-demo"
 
 
@@ -42,9 +39,7 @@ def get(host, path: str) -> tuple[int, str, float]:
 
 def load(host, *, path: str = "/", concurrency: int = 16, seconds: float = 5) -> dict:
     """Run the bounded HTTP load probe inside the container; its JSON result."""
-    args = f"http 127.0.0.1 8000 {path} {concurrency} {seconds}"
-    out = host.check_output(f"python3 - {args} <<'PROBE'\n{PROBE}\nPROBE")
-    return json.loads(out.strip().splitlines()[-1])
+    return run_probe(host, "http", "127.0.0.1", 8000, path, concurrency, seconds)
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,10 @@ import yaml
 
 # The helpers every scenario shares: tests/support/scenario.py.
 sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
-from scenario import molecule_hosts, playbook_runner
+from scenario import molecule_hosts, playbook_runner, run_probe
 
 SCENARIO = Path(__file__).resolve().parents[1]
-ROLES = SCENARIO.parents[2]
 VARS = yaml.safe_load((SCENARIO / "vars" / "scenario.yml").read_text())
-PROBE = (ROLES.parent / "playbooks" / "files" / "webtier_probe.py").read_text()
 LOAD_BALANCERS = ["lb13", "lb12"]
 API_PORT = 8088  # the site that passes to Gunicorn alone
 
@@ -54,9 +52,7 @@ def served_by(host, url: str, count: int) -> list[str]:
 
 def load(host, *, port: int = 80, path: str = "/", concurrency: int = 16, seconds: float = 5):
     """The bounded HTTP load probe, run inside the host against its own nginx."""
-    args = f"http 127.0.0.1 {port} {path} {concurrency} {seconds}"
-    out = host.check_output(f"python3 - {args} <<'PROBE'\n{PROBE}\nPROBE")
-    return json.loads(out.strip().splitlines()[-1])
+    return run_probe(host, "http", "127.0.0.1", port, path, concurrency, seconds)
 
 
 def fingerprint(hosts) -> dict:

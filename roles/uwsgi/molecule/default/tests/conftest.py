@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -12,12 +11,10 @@ import yaml
 
 # The helpers every scenario shares: tests/support/scenario.py.
 sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
-from scenario import molecule_hosts, playbook_runner
+from scenario import molecule_hosts, playbook_runner, run_probe
 
 SCENARIO = Path(__file__).resolve().parents[1]
-ROLES = SCENARIO.parents[2]
 VARS = yaml.safe_load((SCENARIO / "vars" / "scenario.yml").read_text())
-PROBE = (ROLES.parent / "playbooks" / "files" / "webtier_probe.py").read_text()
 UNIT = "uwsgi-demo"
 PORT = 8001
 
@@ -28,19 +25,14 @@ def main_pid(host) -> int:
 
 def probe(host, *, path: str = "/", concurrency: int = 1, seconds: float = 0.2) -> dict:
     """Requests over the uwsgi protocol from inside the container (webtier_probe.py)."""
-    args = f"uwsgi 127.0.0.1 {PORT} {path} {concurrency} {seconds}"
-    out = host.check_output(f"python3 - {args} <<'PROBE'\n{PROBE}\nPROBE")
-    return json.loads(out.strip().splitlines()[-1])
+    return run_probe(host, "uwsgi", "127.0.0.1", PORT, path, concurrency, seconds)
 
 
 def uwsgi_get(host, path: str) -> tuple[int, str, float]:
     """One request over the uwsgi protocol: (status, body, seconds)."""
     start = time.monotonic()
-    out = host.check_output(
-        f"python3 - uwsgi-once 127.0.0.1 {PORT} {path} <<'PROBE'\n{PROBE}\nPROBE"
-    )
+    reply = run_probe(host, "uwsgi-once", "127.0.0.1", PORT, path)
     seconds = time.monotonic() - start
-    reply = json.loads(out.strip().splitlines()[-1])
     return reply["status"], reply["body"], seconds
 
 
