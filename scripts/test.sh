@@ -8,16 +8,28 @@ cd "$WEBTIER_ROOT"
 export PATH="$VENV/bin:$PATH"
 export PY_COLORS=0 ANSIBLE_NOCOLOR=1
 
-declare -a names=() times=() results=()
+declare -a names=() times=() results=() logs=()
 failed=0
+# Each stage's whole output is also kept in reports/test/<stage>.log; the summary
+# repeats what failed, so a CI page that shows only the end of the run says why.
+LOGS="$WEBTIER_ROOT/reports/test"
+mkdir -p "$LOGS"
 
-stage() { # stage NAME COMMAND...: run, time and record one stage
-  local name="$1" start=$SECONDS rc=0
+stage() { # stage NAME COMMAND...: run, time, log and record one stage
+  local name="$1" start=$SECONDS rc=0 log
   shift
+  log="$LOGS/${name//[ \/]/_}.log"
   say "stage: $name"
-  "$@" || rc=$?
-  names+=("$name"); times+=("$((SECONDS - start))")
+  "$@" 2>&1 | tee "$log" || rc=$?
+  names+=("$name"); times+=("$((SECONDS - start))"); logs+=("$log")
   if [ "$rc" -eq 0 ]; then results+=(passed); else results+=("FAILED (rc=$rc)"); failed=$((failed + 1)); fi
+}
+
+why() { # why LOG: the lines of a failed stage that say what failed, else its last lines
+  local lines
+  lines="$(grep -E '^(FAILED|ERROR) |^E  |^(fatal|failed): \[|^CRITICAL|^ERROR[: ]|^[^ ]+ +: ok=.* failed=[1-9]' "$1" || true)"
+  [ -n "$lines" ] || lines="$(tail -n 15 "$1")"
+  cut -c1-240 <<<"$lines" | tail -n 40
 }
 
 lint() {
@@ -65,5 +77,10 @@ for i in "${!names[@]}"; do
   total=$((total + times[i]))
 done
 printf '    %-48s %6s s\n' "total" "$total"
+for i in "${!names[@]}"; do
+  [ "${results[$i]}" = passed ] && continue
+  say "why ${names[$i]} failed (whole log: ${logs[$i]#"$WEBTIER_ROOT"/})"
+  why "${logs[$i]}"
+done
 echo "stages: $(( ${#names[@]} - failed )) passed, $failed failed"
 [ "$failed" -eq 0 ]

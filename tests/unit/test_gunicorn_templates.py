@@ -3,6 +3,11 @@ each worker class needs."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
+import types
+
 import pytest
 import yaml
 
@@ -54,6 +59,46 @@ def test_a_gthread_worker_told_to_stop_accepts_no_more_connections():
     assert worker.accepted == ["first"]
 
 
-@pytest.mark.parametrize("worker_class", ["sync", "gevent", "asgi"])
+def test_a_uvicorn_worker_told_to_stop_closes_its_listeners_at_once(monkeypatch):
+    """The asgi hook wraps uvicorn's signal handler: the stop request is kept, and the
+    listeners close on the loop's next turn, not at uvicorn's next 0.1 s tick."""
+
+    class Listener:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    class Server:  # what the hook touches of uvicorn.server.Server
+        def __init__(self):
+            self.should_exit = False
+            self.servers = [Listener(), Listener()]
+
+        def handle_exit(self, sig, frame):
+            self.should_exit = True
+
+    module = types.ModuleType("uvicorn.server")
+    module.Server = Server
+    monkeypatch.setitem(sys.modules, "uvicorn", types.ModuleType("uvicorn"))
+    monkeypatch.setitem(sys.modules, "uvicorn.server", module)
+    settings: dict = {}
+    exec(compile(rendered("asgi"), "gunicorn.conf.py", "exec"), settings)
+    settings["post_worker_init"](FakeWorker())
+
+    server = Server()
+    Server.handle_exit(server, signal.SIGTERM, None)  # outside a loop: nothing to close
+    assert server.should_exit
+    assert not any(listener.closed for listener in server.servers)
+
+    async def serving():
+        server.handle_exit(signal.SIGTERM, None)
+        assert not any(listener.closed for listener in server.servers)  # not in the handler
+        await asyncio.sleep(0)
+        return [listener.closed for listener in server.servers]
+
+    assert asyncio.run(serving()) == [True, True]
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gevent"])
 def test_other_worker_classes_get_no_accept_hook(worker_class):
     assert "post_worker_init" not in rendered(worker_class)

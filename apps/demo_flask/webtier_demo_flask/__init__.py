@@ -16,6 +16,8 @@ import socket
 
 import redis
 from flask import Flask, jsonify
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def create_app() -> Flask:
@@ -26,6 +28,10 @@ def create_app() -> Flask:
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         health_check_interval=30,
+        # A pooled connection that Redis closed (a restart) fails on first use:
+        # reconnect and send again, once, at once. Only a dropped connection is
+        # retried, so a Redis that does not answer still costs one timeout.
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
     )
     served_by = {"server": os.environ.get("WEBTIER_SERVER", "?"), "host": socket.gethostname()}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 from conftest import UNIT, VARS, get, host_vars, load, main_pid
 
 
@@ -48,7 +47,8 @@ def test_redis_counter_moves(host):
 
 
 def test_healthz_answers_503_fast_when_redis_is_down(host):
-    assert get(host, "/healthz")[0] == 200
+    status, body, _ = get(host, "/healthz")
+    assert status == 200, body
     host.check_output("systemctl stop redis-server")
     try:
         status, body, seconds = get(host, "/healthz")
@@ -59,27 +59,27 @@ def test_healthz_answers_503_fast_when_redis_is_down(host):
         host.check_output("systemctl start redis-server")
     # The app reconnects by itself: no restart of the app.
     deadline = time.monotonic() + 20
-    while get(host, "/healthz")[0] != 200 and time.monotonic() < deadline:
+    while (reply := get(host, "/healthz"))[0] != 200 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert get(host, "/healthz")[0] == 200
+    assert reply[0] == 200, reply
+    # ... in every worker: none answers 503 on its first request after Redis is back
+    # (each held a connection the restart closed).
+    replies = [get(host, "/counter") for _ in range(20)]
+    assert [r for r in replies if r[0] != 200] == []
 
 
 def test_hup_under_load_loses_no_request(host):
-    """A reload (HUP: new workers, old ones finish gracefully) during a bounded load."""
+    """A reload (HUP: new workers, old ones finish gracefully) during a bounded load.
+
+    gthread and uvicorn workers each took connections in the moment after they were
+    told to stop, then closed them unread: the rendered config's post_worker_init
+    hooks close that race (before them: up to 11 of ~20,000 requests lost per reload).
+    """
     pid = main_pid(host)
     host.check_output(f"(sleep 1.5; systemctl reload {UNIT}) >/dev/null 2>&1 &")
     result = load(host, concurrency=16, seconds=5)
     print(f"HUP under load on {host.backend.get_hostname()}: {result}")
     assert result["sent"] > 100, result
-    if result["failed"] and host_vars(host)["gunicorn_worker_class"] == "asgi":
-        # uvicorn's worker, told to stop, still accepts for up to one 0.1 s tick of
-        # its loop, then closes those connections unread (their requests reset even
-        # after one retry). Measured hitting Gunicorn directly: 0 to 11 of ~22,000
-        # requests. Reported with its counts while under 0.1 %; more fails. nginx in
-        # front retries them on another upstream (the nginx scenario: 0 lost). gthread
-        # had the same race: the rendered config's post_worker_init hook closes it.
-        assert result["failed"] <= result["sent"] / 1000, result
-        pytest.xfail(f"uvicorn workers dropped requests on HUP: {result}")
     assert result["failed"] == 0, result
     assert main_pid(host) == pid, "the arbiter stayed; only workers were replaced"
     log = host.check_output(
