@@ -27,7 +27,7 @@ stage() { # stage NAME COMMAND...: run, time, log and record one stage
 
 why() { # why LOG: the lines of a failed stage that say what failed, else its last lines
   local lines
-  lines="$(grep -E '^(FAILED|ERROR) |^E  |^(fatal|failed): \[|^CRITICAL|^ERROR[: ]|^[^ ]+ +: ok=.* failed=[1-9]' "$1" || true)"
+  lines="$(grep -E '^(FAILED|ERROR) [^-]|^E  |^(fatal|failed): \[|^CRITICAL|^ERROR[: ]|^[^ ]+ +: ok=.* failed=[1-9]' "$1" || true)"
   [ -n "$lines" ] || lines="$(tail -n 15 "$1")"
   cut -c1-240 <<<"$lines" | tail -n 40
 }
