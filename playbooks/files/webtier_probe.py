@@ -88,11 +88,15 @@ def load(mode: str, address: tuple[str, int], path: str, concurrency: int, durat
     lock = threading.Lock()
     counts: Counter[str] = Counter()
     slowest = [0.0]  # seconds: the longest request, answered or failed
+    failing: list[float] = []  # when the first and the latest failed request ended
 
     def record(kind: str, started: float) -> None:
+        now = time.monotonic()
         with lock:
             counts[kind] += 1
-            slowest[0] = max(slowest[0], time.monotonic() - started)
+            slowest[0] = max(slowest[0], now - started)
+            if kind != "ok":
+                failing[:] = [failing[0] if failing else now, now]
 
     retried = Counter()
 
@@ -142,6 +146,8 @@ def load(mode: str, address: tuple[str, int], path: str, concurrency: int, durat
         "errors": {k: v for k, v in counts.items() if k != "ok"},
         "retried": retried,
         "max_ms": round(slowest[0] * 1000, 1),
+        # Seconds from the first failed request to the last: how long failures lasted.
+        "failing_s": round(failing[-1] - failing[0], 2) if failing else 0,
     }
 
 

@@ -281,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         load = result["load"]
         print(
             f"{name}: sent {load['sent']}, failed {load['failed']} ({load['failed_percent']}%), "
-            f"by kind {load['errors']}, retried {load['retried']}, slowest {load['max_ms']} ms; "
+            f"by kind {load['errors']} over {load['failing_s']} s, retried {load['retried']}, "
+            f"slowest {load['max_ms']} ms; "
             f"action {json.dumps(result['action'])} in {result.get('action_seconds')} s",
             flush=True,
         )
