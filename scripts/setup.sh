@@ -5,7 +5,8 @@
 #   2. the virtualenv .venv from requirements.txt (re-installed only when it changes);
 #   3. a running Docker engine (scripts/ensure-docker.sh) and the kernel settings its
 #      containers need from their host (scripts/container-host.sh);
-#   4. the systemd base images for Debian 13 and Debian 12 (images/base/build.sh).
+#   4. the download caches the containers share (scripts/ensure-caches.sh);
+#   5. the systemd base images for Debian 13 and Debian 12 (images/base/build.sh).
 source "$(dirname "$0")/lib.sh"
 cd "$WEBTIER_ROOT"
 start=$SECONDS
@@ -32,6 +33,7 @@ fi
 
 "$WEBTIER_ROOT/scripts/ensure-docker.sh"
 "$WEBTIER_ROOT/scripts/container-host.sh"
+"$WEBTIER_ROOT/scripts/ensure-caches.sh"
 for target in debian13 debian12; do
   "$WEBTIER_ROOT/images/base/build.sh" "$target"
 done
