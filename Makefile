@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup lint unit molecule test deploy pyinfra drills noop-times render capacity loadtest benchmark sandbox-down clean
+.PHONY: help setup lint unit engines molecule test deploy pyinfra drills noop-times render capacity loadtest benchmark sandbox-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -14,13 +14,16 @@ setup: ## venv, container engine, base images (idempotent)
 lint: ## yamllint, ansible-lint (production profile), ruff
 	@scripts/test.sh lint
 
-unit: ## unit tests of templates, package and toolchain
+unit: ## unit tests of templates, package and toolchain (under a minute)
 	@scripts/test.sh unit
+
+engines: ## both engines over every inventory, no host contacted (parity, preflight)
+	@scripts/test.sh engines
 
 molecule: ## molecule test of every role scenario, Debian 13 and 12
 	@scripts/test.sh molecule
 
-test: ## everything CI runs: setup, lint, unit, molecule (prints stage times)
+test: ## everything CI runs: setup, lint, unit, engines, molecule (prints stage times)
 	@scripts/test.sh all
 
 deploy: setup ## converge the local sandbox and show it serving

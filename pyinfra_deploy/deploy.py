@@ -27,6 +27,7 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import Sha1File
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
@@ -85,15 +86,19 @@ def read_facts() -> configs.Facts:
 
 
 def packages(name: str, names: list[str]) -> None:
-    """Install Debian packages, refreshing the package lists first when they are older
-    than an hour (the roles' cache_valid_time: 3600, read from the lists themselves)."""
+    """Install Debian packages. The package lists are refreshed first only when a package
+    is missing and the lists are older than an hour (the roles' cache_valid_time:
+    3600, read from the lists themselves): a host that has every package changes
+    nothing, however old its lists."""
     if not host.data.get("_webtier_apt_fresh"):
-        fresh = _fact(
-            "find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 | head -n1"
-        )
-        if not fresh:
-            apt.update(name="Refresh the package lists (older than an hour)")
-        host.data._webtier_apt_fresh = True
+        installed = host.get_fact(DebPackages)
+        if any(package not in installed for package in names):
+            fresh = _fact(
+                "find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 | head -n1"
+            )
+            if not fresh:
+                apt.update(name="Refresh the package lists (older than an hour)")
+            host.data._webtier_apt_fresh = True
     apt.packages(name=name, packages=names)
 
 

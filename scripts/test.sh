@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command (`make test`, which .ci/run calls): set-up, then every stage, each
-# timed. Stages: setup, lint, unit, molecule (each role scenario on Debian 13 and 12).
+# timed. Stages: setup, lint, unit, engines, molecule (each scenario on Debian 13 and 12).
 #   scripts/test.sh all            # everything, in that order
-#   scripts/test.sh lint|unit|molecule [scenario-dir...]
+#   scripts/test.sh lint|unit|engines|molecule [scenario-dir...]
 source "$(dirname "$0")/lib.sh"
 cd "$WEBTIER_ROOT"
 export PATH="$VENV/bin:$PATH"
@@ -14,15 +14,36 @@ failed=0
 # repeats what failed, so a CI page that shows only the end of the run says why.
 LOGS="$WEBTIER_ROOT/reports/test"
 mkdir -p "$LOGS"
+: >"$LOGS/steps.tsv"
 
 stage() { # stage NAME COMMAND...: run, time, log and record one stage
   local name="$1" start=$SECONDS rc=0 log
   shift
   log="$LOGS/${name//[ \/]/_}.log"
   say "stage: $name"
-  "$@" 2>&1 | tee "$log" || rc=$?
+  "$@" 2>&1 | step_times "$log" || rc=$?
   names+=("$name"); times+=("$((SECONDS - start))"); logs+=("$log")
   if [ "$rc" -eq 0 ]; then results+=(passed); else results+=("FAILED (rc=$rc)"); failed=$((failed + 1)); fi
+}
+
+step_times() { # step_times LOG: copy stdin to stdout and LOG; after a Molecule
+  # scenario, the seconds each of its steps (create, converge, verify...) took, which
+  # also go to $LOGS/steps.tsv (stage, step, seconds) for the summary.
+  local log="$1" line step="" began=0 steps="" begin_re
+  begin_re='\[[^]]* > ([a-z_]+)\] Executing$'
+  : >"$log"
+  while IFS= read -r line || [ -n "$line" ]; do
+    printf '%s\n' "$line"
+    printf '%s\n' "$line" >>"$log"
+    if [[ $line =~ $begin_re ]]; then
+      step="${BASH_REMATCH[1]}" began=$SECONDS
+    elif [[ -n $step && $line == *"> $step] Executed"* ]]; then
+      steps+="$step $((SECONDS - began)) s, "
+      printf '%s\t%s\t%s\n' "${log##*/}" "$step" "$((SECONDS - began))" >>"$LOGS/steps.tsv"
+      step=""
+    fi
+  done
+  [ -z "$steps" ] || printf '    steps: %s\n' "${steps%, }" | tee -a "$log"
 }
 
 why() { # why LOG: the lines of a failed stage that say what failed, else its last lines
@@ -36,8 +57,15 @@ lint() {
   yamllint --strict . && ansible-lint --strict && ruff check . && ruff format --check .
 }
 
-unit() {
-  pytest tests/unit
+unit() { # the package, the templates, the probe: no engine run of any length
+  pytest -n auto tests/unit
+}
+
+engines() {
+  # Both engines over inventories, no host contacted: the parity of the files Ansible
+  # and pyinfra write, and preflight stopping site.yml on each bad inventory. Each case
+  # runs ansible-playbook on one CPU: one worker per CPU (pytest-xdist).
+  pytest -n auto tests/engines
 }
 
 scenarios() { # every Molecule scenario directory: roles first, then the whole stack
@@ -58,22 +86,26 @@ case "${1:-all}" in
     if [ "$failed" -eq 0 ]; then
       stage lint lint
       stage unit unit
+      stage engines engines
       for dir in $(scenarios); do stage "molecule $dir" molecule_one "$dir"; done
     fi
     ;;
   lint) stage lint lint ;;
   unit) stage unit unit ;;
+  engines) stage engines engines ;;
   molecule)
     shift
     for dir in "${@:-$(scenarios)}"; do stage "molecule $dir" molecule_one "$dir"; done
     ;;
-  *) die "unknown stage '$1' (all, lint, unit, molecule)" ;;
+  *) die "unknown stage '$1' (all, lint, unit, engines, molecule)" ;;
 esac
 
 say "summary"
 total=0
 for i in "${!names[@]}"; do
   printf '    %-48s %6s s  %s\n' "${names[$i]}" "${times[$i]}" "${results[$i]}"
+  steps="$(awk -F'\t' -v f="${logs[$i]##*/}" '$1 == f {printf "%s%s %s", sep, $2, $3; sep=", "}' "$LOGS/steps.tsv")"
+  [ -z "$steps" ] || printf '        %s\n' "$steps"
   total=$((total + times[i]))
 done
 printf '    %-48s %6s s\n' "total" "$total"

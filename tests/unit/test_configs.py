@@ -1,79 +1,20 @@
-"""Both engines write the same config files: parity of the Ansible path and the pyinfra
-path (webtier.configs) for every environment, both rendered to disk here."""
+"""The render path both engines share (webtier.configs): the render command, what it
+reads from the inventory, how the Ansible render task and pyinfra reach it. The parity
+of the two engines' files, which runs Ansible, is tests/engines/test_parity.py."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 import subprocess
-from pathlib import Path
 
-import pytest
 import yaml
+from inventories import CASES, tree, without_vault
 
 from webtier import ROOT, configs
 from webtier.capacity import roles_of
 from webtier.inventory import load
-
-ENVIRONMENTS = sorted(p.name for p in (ROOT / "inventory").iterdir() if (p / "hosts.yml").exists())
-#: (name, inventory sources): every environment, and the sandbox under the
-#: distro-defaults profile (the benchmark's other side).
-CASES = [(env, [f"inventory/{env}"]) for env in ENVIRONMENTS] + [
-    ("sandbox+distro-defaults", ["inventory/sandbox", "profiles/distro-defaults"])
-]
-VAULT_REFERENCE = re.compile(r"\bvault_\w+")
-
-
-def without_vault(source: Path, into: Path) -> Path:
-    """A copy of an inventory whose vault holds placeholders instead of secrets: what the
-    package renders for a vault variable (``<vault:NAME>``), now readable by Ansible."""
-    shutil.copytree(source, into)
-    vault = into / "group_vars/all/vault.yml"
-    if vault.exists():
-        names = sorted(
-            {
-                n
-                for p in source.rglob("*.yml")
-                if p.name != "vault.yml"
-                for n in VAULT_REFERENCE.findall(p.read_text())
-            }
-        )
-        vault.write_text(yaml.safe_dump({n: f"<vault:{n}>" for n in names}))
-    return into
-
-
-def ansible_render(sources: list[Path], out: Path) -> None:
-    argv = ["ansible-playbook", "playbooks/render.yml", "-e", f"webtier_render_dir={out}"]
-    for source in sources:
-        argv += ["-i", str(source)]
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
-
-
-@pytest.mark.parametrize(("name", "sources"), CASES, ids=[c[0] for c in CASES])
-def test_both_engines_write_byte_identical_files(tmp_path, name, sources):
-    copies = [without_vault(ROOT / s, tmp_path / "inventory" / s) for s in sources]
-    ansible_render(copies, tmp_path / "ansible")
-    inventory = load(ROOT / sources[0], *(ROOT / s for s in sources[1:]))
-    written = configs.render(inventory, tmp_path / "pyinfra")
-
-    ansible, pyinfra = tree(tmp_path / "ansible"), tree(tmp_path / "pyinfra")
-    assert sorted(ansible) == sorted(pyinfra)
-    different = [path for path in ansible if ansible[path] != pyinfra[path]]
-    assert not different, different
-    # Every host got every file of its roles: a config per tier, none left out by both.
-    for host in inventory.hosts:
-        roles = roles_of(host, inventory.members)
-        files = [f for h, f in written if h == host]
-        assert {f.role for f in files} == set(roles) & set(configs.manifest()), (host, roles)
 
 
 def test_a_change_in_the_inventory_reaches_the_rendered_files(tmp_path):

@@ -117,7 +117,12 @@ def test_expressions_resolve_like_ansible():
             "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
         },
     )
-    tasks = json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"]
+    # Each host's result, however the strategy groups them into task entries.
+    tasks = {
+        host: answer
+        for task in json.loads(result.stdout)["plays"][0]["tasks"]
+        for host, answer in task["hosts"].items()
+    }
     inventory = load(env)
     for host in inventory.hosts:
         assert inventory.host_vars(host)["ansible_host"] == tasks[host]["ansible_host"]

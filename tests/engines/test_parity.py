@@ -1,0 +1,42 @@
+"""Both engines write the same config files: Ansible's template module (through
+playbooks/render.yml) and the pyinfra path (webtier.configs) render every environment
+to disk here, byte for byte the same. (Runs ansible-playbook once per environment: it
+lives with the other tests that run the engines, not with the unit tests.)"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from inventories import CASES, tree, without_vault
+
+from webtier import ROOT, configs
+from webtier.capacity import roles_of
+from webtier.inventory import load
+
+
+def ansible_render(sources: list[Path], out: Path) -> None:
+    argv = ["ansible-playbook", "playbooks/render.yml", "-e", f"webtier_render_dir={out}"]
+    for source in sources:
+        argv += ["-i", str(source)]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize(("name", "sources"), CASES, ids=[c[0] for c in CASES])
+def test_both_engines_write_byte_identical_files(tmp_path, name, sources):
+    copies = [without_vault(ROOT / s, tmp_path / "inventory" / s) for s in sources]
+    ansible_render(copies, tmp_path / "ansible")
+    inventory = load(ROOT / sources[0], *(ROOT / s for s in sources[1:]))
+    written = configs.render(inventory, tmp_path / "pyinfra")
+
+    ansible, pyinfra = tree(tmp_path / "ansible"), tree(tmp_path / "pyinfra")
+    assert sorted(ansible) == sorted(pyinfra)
+    different = [path for path in ansible if ansible[path] != pyinfra[path]]
+    assert not different, different
+    # Every host got every file of its roles: a config per tier, none left out by both.
+    for host in inventory.hosts:
+        roles = roles_of(host, inventory.members)
+        files = [f for h, f in written if h == host]
+        assert {f.role for f in files} == set(roles) & set(configs.manifest()), (host, roles)
