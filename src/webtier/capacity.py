@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from webtier.model import MAX_BACKLOG, Finding, parse_count
 from webtier.nginx import role_defaults
 
 #: Descriptors a server process needs besides its connections (logs, libraries, pipes).
@@ -38,9 +39,6 @@ REDIS_FD_OVERHEAD = 32
 #: What Gunicorn and uWSGI use when a count is ``auto`` (mirrors the templates).
 AUTO_THREADS = 4
 AUTO_WORKER_CONNECTIONS = 1000
-#: Listen backlogs above this are cut by the kernel (somaxconn is at most 65535 on 5.4+
-#: kernels, the listen() argument is an int but the queue length a u16 before 5.x).
-MAX_BACKLOG = 65535
 #: CPU count assumed for ``auto`` when the inventory does not say (``webtier_cpus``).
 DEFAULT_CPUS = 2
 
@@ -61,20 +59,6 @@ def roles_of(host: str, groups: Mapping[str, Sequence[str]]) -> list[str]:
         if group == "all" or host in groups.get(group, ()):
             roles += [r for r in names if r not in roles]
     return roles
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One inconsistency: ``host``'s ``variable`` has ``value``, which breaks ``limit``."""
-
-    host: str
-    variable: str
-    value: Any
-    limit: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.host}: {self.variable}={self.value} breaks {self.limit}. Fix: {self.fix}"
 
 
 @dataclass
@@ -148,22 +132,15 @@ def _effective(role: str, hostvars: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _int(value: Any, host: str, name: str, findings: list[Finding], auto: int | None = None):
-    """An int >= 1 from ``value`` (``auto`` gives ``auto``); a finding and None otherwise."""
-    if auto is not None and value == "auto":
-        return auto
-    text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
-        findings.append(
-            Finding(
-                host,
-                name,
-                value,
-                "a count must be an int >= 1" + (" or auto" if auto is not None else ""),
-                f"set {name} to a positive int",
-            )
-        )
+    """``value`` as a count (``auto`` gives ``auto``), by the model's rule for counts; a
+    finding and None when it is not one (preflight stops such a value before this)."""
+    try:
+        count = parse_count(value, auto_allowed=auto is not None)
+    except ValueError as error:
+        rule, _, fix = str(error).partition("; ")
+        findings.append(Finding(host, name, value, rule, fix))
         return None
-    return int(text)
+    return auto if count == "auto" else count
 
 
 class _Host:
@@ -179,20 +156,6 @@ class _Host:
         self.nofile = self.count(kernel, "kernel_tuning_nofile") or 0
         self.nr_open = self.count(kernel, "kernel_tuning_nr_open") or 0
         self.cpus = self.count({"webtier_cpus": DEFAULT_CPUS, **hostvars}, "webtier_cpus") or 1
-        if self.somaxconn > MAX_BACKLOG:
-            self.flag(
-                "kernel_tuning_somaxconn",
-                self.somaxconn,
-                f"the kernel's maximum {MAX_BACKLOG}",
-                f"set kernel_tuning_somaxconn to at most {MAX_BACKLOG}",
-            )
-        if self.nofile > self.nr_open:
-            self.flag(
-                "kernel_tuning_nofile",
-                self.nofile,
-                f"fs.nr_open={self.nr_open} (no process may open more)",
-                "lower kernel_tuning_nofile or raise kernel_tuning_nr_open",
-            )
 
     def count(self, values: Mapping[str, Any], name: str, auto: int | None = None) -> int | None:
         """``values[name]`` as an int >= 1 (``auto`` gives ``auto``); None and a finding

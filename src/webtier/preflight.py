@@ -26,13 +26,21 @@ from typing import Any
 
 import yaml
 
-from webtier import ROOT, capacity
-from webtier.capacity import Finding, roles_of
+from webtier import ROOT, capacity, invariants, model
+from webtier.capacity import roles_of
+from webtier.model import Finding
 from webtier.nginx import role_defaults
 
-# Prefixed variables that are not role arguments: set by the roles or the inventory
-# for other purposes.
-NOT_ARGUMENTS = {"kernel_tuning_effective", "kernel_tuning_nofile_effective"}
+#: Every variable this project reads starts with one of these: its roles' prefixes and
+#: webtier_ (what the inventory says about a host). Both engines hand preflight these.
+PREFIXES = tuple(f"{role}_" for role in model.MODELS)
+# Prefixed variables that are not inventory input: set by the roles while they run
+# (facts), or given to a playbook on its command line.
+NOT_ARGUMENTS = {
+    "kernel_tuning_effective",
+    "kernel_tuning_nofile_effective",
+    "webtier_render_dir",
+}
 
 
 @cache
@@ -45,61 +53,32 @@ def role_options(role: str) -> dict[str, Any]:
 def arguments(
     host: str, hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
-    """The host's variables against the argument spec of every role it runs."""
-    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # noqa: PLC0415
-    from ansible.module_utils.parsing.convert_bool import boolean  # noqa: PLC0415
-
+    """The host's variables against the typed model of every role it runs
+    (:mod:`webtier.model`), and every project-prefixed variable known to one of them:
+    a typo such as ``gunicorn_worker`` would otherwise be ignored silently."""
     findings = []
-    for role in roles_of(host, groups):
-        options = role_options(role)
-        spec_file = f"roles/{role}/meta/argument_specs.yml"
-        prefix = f"{role}_"
-        given = {
-            k: v for k, v in hostvars.items() if k.startswith(prefix) and k not in NOT_ARGUMENTS
-        }
-        for name in sorted(set(given) - set(options)):
-            close = difflib.get_close_matches(name, options, n=1)
-            findings.append(
-                Finding(
-                    host,
-                    name,
-                    given[name],
-                    f"the {role} role has no such variable ({spec_file})",
-                    f"did you mean {close[0]}?" if close else "remove it",
-                )
+    roles = roles_of(host, groups)
+    known = {name for role in model.MODELS for name in model.MODELS[role].model_fields}
+    for name in sorted(hostvars):
+        if not name.startswith(PREFIXES) or name in known or name in NOT_ARGUMENTS:
+            continue
+        role = next((r for r in model.MODELS if name.startswith(f"{r}_")), "webtier")
+        close = difflib.get_close_matches(name, known, n=1)
+        where = f"roles/{role}/meta/argument_specs.yml" if role != "webtier" else "README.md"
+        findings.append(
+            Finding(
+                host,
+                name,
+                model.shown(name, hostvars[name]),
+                f"no {role} variable has this name ({where})",
+                f"did you mean {close[0]}?" if close else "remove it",
             )
-        values = {**role_defaults(role), **given}
-        params = {k: values[k] for k in options if k in values}
-        result = ArgumentSpecValidator(options).validate(params)
-        for error in result.errors:
-            names = [n for n in options if n in str(error)]
-            name = max(names, key=len) if names else role
-            findings.append(
-                Finding(
-                    host,
-                    name,
-                    params.get(name, "(unset)"),
-                    f"the {role} role's argument spec: {error}",
-                    f"see {spec_file}",
-                )
-            )
-        refused = {f.variable for f in findings}
-        for name, value in sorted(params.items()):
-            # The spec accepts "false" as False, but a template sees a non-empty string.
-            bool_as_string = options[name].get("type") == "bool" and isinstance(value, str)
-            if bool_as_string and name not in refused:
-                meant = str(boolean(value)).lower()
-                findings.append(
-                    Finding(
-                        host,
-                        name,
-                        value,
-                        "a string where the role wants a boolean, and a template takes "
-                        "any non-empty string as true",
-                        f"write {name}: {meant} in YAML; on the command line "
-                        f"-e '{{\"{name}\": {meant}}}' (-e {name}={value} passes a string)",
-                    )
-                )
+        )
+    for role in ["webtier", *roles]:
+        defaults = role_defaults(role) if role != "webtier" else {}
+        fields = model.MODELS[role].model_fields
+        values = {**defaults, **{k: v for k, v in hostvars.items() if k in fields}}
+        findings += model.findings(host, role, values)
     return findings
 
 
@@ -150,7 +129,7 @@ def run(
     ]
     if findings:  # the model reads the same values: type errors would only repeat
         return findings
-    return capacity.check(hostvars, groups)
+    return capacity.check(hostvars, groups) + invariants.check(hostvars, groups)
 
 
 def report(findings: Sequence[Finding]) -> str:

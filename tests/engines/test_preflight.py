@@ -1,14 +1,20 @@
-"""site.yml's preflight play refuses bad inventories before any host is contacted.
+"""Preflight refuses bad inventories, with both engines, before any host is contacted.
 
 Each case writes a small inventory whose hosts point at a closed port on 127.0.0.1
 (``ansible_port: 9``): any play that reached a host would report it UNREACHABLE. A bad
-inventory must stop ``ansible-playbook site.yml`` with its own message and no host
-contacted; the sound one passes preflight and only then fails to reach the hosts,
-which proves the harness would see a host being touched.
+inventory must stop ``playbooks/preflight.yml`` (Ansible) and the pyinfra deploy, each
+with rc != 0 and the case's own message naming host and variable, and the package
+(``webtier.preflight.run``) must give the same finding. ``site.yml`` runs that play
+first: the sound inventory passes it and only then fails to reach the hosts (which
+proves the harness would see a host being touched), and a bad one stops site.yml
+before its first tier.
 """
 
+# The expected messages are quoted whole, as a user reads them: some lines are long.
+# ruff: noqa: E501
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -40,7 +46,11 @@ HOSTS = {
 }
 GROUP_VARS = {
     "all": {"kernel_tuning_somaxconn": 4096, "kernel_tuning_tcp_max_syn_backlog": 4096},
-    "appservers": {"python_app_name": "demo", "python_app_src": "apps/demo_flask"},
+    "appservers": {
+        "python_app_name": "demo",
+        "python_app_src": "apps/demo_flask",
+        "python_app_entrypoint": "webtier_demo_flask:create_app()",
+    },
     "app_gunicorn": {
         "webtier_app_server": "gunicorn",
         "gunicorn_backlog": 2048,
@@ -87,7 +97,7 @@ CASES = [
     (
         "somaxconn above the kernel's maximum",
         {"all": {"kernel_tuning_somaxconn": 70000}},
-        "kernel_tuning_somaxconn=70000 breaks the kernel's maximum 65535",
+        "lb1: kernel_tuning_somaxconn=70000 breaks the kernel_tuning role's model: at most 65535",
     ),
     (
         "NOFILE above nr_open",
@@ -138,44 +148,48 @@ CASES = [
     (
         "zero gunicorn workers",
         {"app1": {"gunicorn_workers": 0}},
-        "app1: gunicorn_workers=0 breaks a count must be an int >= 1 or auto",
+        "app1: gunicorn_workers=0 breaks the gunicorn role's model: a count must be an int >= 1 or auto",
     ),
     (
         "uwsgi processes not a number",
         {"app_uwsgi": {"uwsgi_processes": "many"}},
-        "app2: uwsgi_processes=many breaks a count must be an int >= 1 or auto",
+        "app2: uwsgi_processes=many breaks the uwsgi role's model: a count must be an int >= 1 or auto",
     ),
     (
         "zero CPUs",
         {"app1": {"webtier_cpus": 0}},
-        "app1: webtier_cpus=0 breaks a count must be an int >= 1",
+        "app1: webtier_cpus=0 breaks the webtier role's model: a count must be an int >= 1",
     ),
     (
         "misspelt variable",
         {"app_gunicorn": {"gunicorn_worker": 3}},
-        "app1: gunicorn_worker=3 breaks the gunicorn role has no such variable",
+        "app1: gunicorn_worker=3 breaks no gunicorn variable has this name",
     ),
     (
         "unknown worker class",
         {"app1": {"gunicorn_worker_class": "eventlet"}},
-        "value of gunicorn_worker_class must be one of: sync, gthread, gevent, asgi",
+        "app1: gunicorn_worker_class=eventlet breaks the gunicorn role's model: Input should be 'sync', 'gthread', 'gevent' or 'asgi'",
     ),
     (
         "worker_connections not an int",
         {"loadbalancers": {"nginx_worker_connections": "lots"}},
-        "argument 'nginx_worker_connections' is of type str",
+        "lb1: nginx_worker_connections=lots breaks the nginx role's model: Input should be a valid integer",
     ),
-    ("port not an int", {"redis": {"redis_port": "six"}}, "argument 'redis_port' is of type str"),
+    (
+        "port not an int",
+        {"redis": {"redis_port": "six"}},
+        "redis1: redis_port=six breaks the redis role's model: Input should be a valid integer",
+    ),
     (
         "reuseport not a bool",
         {"loadbalancers": {"nginx_reuseport": "maybe"}},
-        "argument 'nginx_reuseport' is of type str",
+        "lb1: nginx_reuseport=maybe breaks the nginx role's model: Input should be a valid boolean",
     ),
     (
         # What `-e nginx_access_log=false` gives: the string, which a template takes as true.
         "boolean given as a string",
         {"loadbalancers": {"nginx_access_log": "false"}},
-        "lb1: nginx_access_log=false breaks a string where the role wants a boolean",
+        "lb1: nginx_access_log=false breaks the nginx role's model: Input should be a valid boolean",
     ),
     (
         "ASGI app on a WSGI worker class",
@@ -190,12 +204,545 @@ CASES = [
     (
         "uwsgi threads zero on one host",
         {"app2": {"uwsgi_threads": 0}},
-        "app2: uwsgi_threads=0 breaks a count must be an int >= 1",
+        "app2: uwsgi_threads=0 breaks the uwsgi role's model: at least 1",
     ),
     (
         "unknown redis profile",
         {"redis": {"redis_profile": "fast"}},
-        "value of redis_profile must be one of",
+        "redis1: redis_profile=fast breaks the redis role's model: Input should be 'cache' or 'store'",
+    ),
+]
+
+
+def redis_url(hostport: str, password: str = "x") -> str:
+    """An app's REDIS_URL (assembled here: the secret scan refuses literal credentials)."""
+    return "redis://app:" + password + "@" + hostport + "/0"
+
+
+#: Mistakes beyond the capacity model's: one per kind of value the model knows, per role,
+#: in each config language's syntax, and the rules between hosts (webtier.invariants).
+MISTAKES = [
+    # kernel_tuning
+    (
+        "somaxconn below the minimum",
+        {"all": {"kernel_tuning_somaxconn": 100}},
+        "lb1: kernel_tuning_somaxconn=100 breaks the kernel_tuning role's model: at least 128",
+    ),
+    (
+        "SYN backlog not a number",
+        {"all": {"kernel_tuning_tcp_max_syn_backlog": "lots"}},
+        "lb1: kernel_tuning_tcp_max_syn_backlog=lots breaks the kernel_tuning role's model: "
+        "Input should be a valid integer",
+    ),
+    (
+        "port range reversed",
+        {"all": {"kernel_tuning_ip_local_port_range": {"low": 60000, "high": 2000}}},
+        "lb1: kernel_tuning_ip_local_port_range={'high': 2000, 'low': 60000} breaks the kernel_tuning role's model: low below high",
+    ),
+    (
+        "port range with an unknown key",
+        {"all": {"kernel_tuning_ip_local_port_range": {"low": 1024, "high": 65000, "step": 2}}},
+        "lb1: kernel_tuning_ip_local_port_range.step=2 breaks",
+    ),
+    (
+        "FIN timeout too short",
+        {"all": {"kernel_tuning_tcp_fin_timeout": 1}},
+        "lb1: kernel_tuning_tcp_fin_timeout=1 breaks the kernel_tuning role's model: at least 5",
+    ),
+    (
+        "syncookies as a string",
+        {"all": {"kernel_tuning_tcp_syncookies": "yes"}},
+        "lb1: kernel_tuning_tcp_syncookies=yes breaks the kernel_tuning role's model: "
+        "Input should be a valid boolean",
+    ),
+    (
+        "timestamps switched off",
+        {"all": {"kernel_tuning_dependent_sysctl": {"net.ipv4.tcp_timestamps": 0}}},
+        "lb1: kernel_tuning_dependent_sysctl=",
+    ),
+    (
+        "sysctl key with a space",
+        {"redis": {"kernel_tuning_dependent_sysctl": {"vm overcommit": 1}}},
+        "redis1: kernel_tuning_dependent_sysctl.vm overcommit",
+    ),
+    (
+        "unknown host kind",
+        {"all": {"kernel_tuning_host_kind": "vm"}},
+        "lb1: kernel_tuning_host_kind=vm breaks",
+    ),
+    (
+        "drop-in name climbing out",
+        {"all": {"kernel_tuning_dropin_name": "../../etc/passwd"}},
+        "lb1: kernel_tuning_dropin_name=../../etc/passwd breaks the kernel_tuning role's model: NN-name",
+    ),
+    (
+        "nr_open below the minimum",
+        {"all": {"kernel_tuning_nr_open": 1000}},
+        "lb1: kernel_tuning_nr_open=1000 breaks the kernel_tuning role's model: at least 65536",
+    ),
+    # firewall
+    (
+        "SSH port out of range",
+        {"all": {"firewall_ssh_port": 70000}},
+        "lb1: firewall_ssh_port=70000 breaks the firewall role's model: at most 65535",
+    ),
+    (
+        "firewall rule that ends the ruleset",
+        {"all": {"firewall_extra_rules": ["accept; flush ruleset"]}},
+        "lb1: firewall_extra_rules[0]=accept; flush ruleset breaks the firewall role's model: one nftables rule",
+    ),
+    (
+        "firewall switch as a string",
+        {"all": {"firewall_enabled": "no"}},
+        "lb1: firewall_enabled=no breaks the firewall role's model: Input should be a valid boolean",
+    ),
+    (
+        "misspelt firewall variable",
+        {"all": {"firewall_ssh_prot": 2222}},
+        "lb1: firewall_ssh_prot=2222 breaks no firewall variable has this name",
+    ),
+    # python_app
+    (
+        "app name climbing out",
+        {"appservers": {"python_app_name": "../evil"}},
+        "app1: python_app_name=../evil breaks the python_app role's model: a lower-case name",
+    ),
+    (
+        "app name with a space",
+        {"appservers": {"python_app_name": "demo app"}},
+        "app1: python_app_name=demo app breaks the python_app role's model: a lower-case name",
+    ),
+    (
+        "app source climbing out",
+        {"appservers": {"python_app_src": "../../etc"}},
+        "app1: python_app_src=../../etc breaks the python_app role's model: a path without '..'",
+    ),
+    (
+        "app from a directory and from pip",
+        {"appservers": {"python_app_pip_spec": "demo==1.0"}},
+        "app1: python_app_src=apps/demo_flask breaks exactly one of python_app_src and python_app_pip_spec",
+    ),
+    (
+        "entry point without a callable",
+        {"appservers": {"python_app_entrypoint": "demo"}},
+        "app1: python_app_entrypoint=demo breaks the python_app role's model: module:callable",
+    ),
+    (
+        "release id climbing out",
+        {"app1": {"python_app_release": "../1"}},
+        "app1: python_app_release=../1 breaks the python_app role's model: a release id",
+    ),
+    (
+        "no release kept",
+        {"appservers": {"python_app_keep_releases": 0}},
+        "app1: python_app_keep_releases=0 breaks the python_app role's model: at least 1",
+    ),
+    (
+        "environment name with a space",
+        {"appservers": {"python_app_env": {"MY VAR": "1"}}},
+        "app1: python_app_env.MY VAR=1 breaks the python_app role's model: an environment variable name",
+    ),
+    (
+        "environment value on two lines",
+        {"appservers": {"python_app_env": {"MODE": "a\nEVIL=1"}}},
+        "app1: python_app_env.MODE=a EVIL=1 breaks the python_app role's model: a single line",
+    ),
+    (
+        "secret environment value a list",
+        {"appservers": {"python_app_secret_env": {"TOKEN": ["a"]}}},
+        "app1: python_app_secret_env.TOKEN=<hidden> breaks the python_app role's model: Input should be a valid string",
+    ),
+    (
+        "app running as root",
+        {"appservers": {"python_app_user": "root"}},
+        "app1: python_app_user=root breaks an app's own user",
+    ),
+    (
+        "app root relative",
+        {"appservers": {"python_app_root": "srv/demo"}},
+        "app1: python_app_root=srv/demo breaks",
+    ),
+    (
+        "requirement that is an option",
+        {"appservers": {"python_app_requirements": ["--index-url http://evil"]}},
+        "app1: python_app_requirements[0]=--index-url http://evil breaks the python_app role's model: one pip requirement",
+    ),
+    (
+        "package index not http",
+        {"appservers": {"python_app_pip_index_url": "ftp://mirror/simple"}},
+        "app1: python_app_pip_index_url=ftp://mirror/simple breaks",
+    ),
+    (
+        "unknown app interface",
+        {"appservers": {"python_app_interface": "rsgi"}},
+        "app1: python_app_interface=rsgi breaks the python_app role's model: Input should be 'wsgi' or 'asgi'",
+    ),
+    # gunicorn
+    (
+        "bind given as a string",
+        {"app_gunicorn": {"gunicorn_bind": "0.0.0.0:8000"}},
+        "app1: gunicorn_bind=0.0.0.0:8000 breaks the gunicorn role's model: Input should be a valid list",
+    ),
+    (
+        "bind port out of range",
+        {"app_gunicorn": {"gunicorn_bind": ["0.0.0.0:99999"]}},
+        "app1: gunicorn_bind[0]=0.0.0.0:99999 breaks the gunicorn role's model: a host:port with a port in 1..65535",
+    ),
+    (
+        "trusted proxy that is Python code",
+        {
+            "app_gunicorn": {
+                "gunicorn_forwarded_allow_ips": ['10.0.0.1"; import os; os.system("id"); x="']
+            }
+        },
+        'app1: gunicorn_forwarded_allow_ips[0]=10.0.0.1"; import os;',
+    ),
+    (
+        "worker timeout zero",
+        {"app_gunicorn": {"gunicorn_timeout": 0}},
+        "app1: gunicorn_timeout=0 breaks the gunicorn role's model: at least 1",
+    ),
+    (
+        "negative keep-alive",
+        {"app_gunicorn": {"gunicorn_keepalive": -1}},
+        "app1: gunicorn_keepalive=-1 breaks the gunicorn role's model: at least 0",
+    ),
+    (
+        "access log switch as a string",
+        {"app_gunicorn": {"gunicorn_access_log": "false"}},
+        "app1: gunicorn_access_log=false breaks the gunicorn role's model: Input should be a valid boolean",
+    ),
+    (
+        "Gunicorn version with a shell command",
+        {"app_gunicorn": {"gunicorn_version": "23.0.0; rm -rf /"}},
+        "app1: gunicorn_version=23.0.0; rm -rf / breaks the gunicorn role's model: a version number",
+    ),
+    (
+        "threads not a number",
+        {"app_gunicorn": {"gunicorn_threads": "many"}},
+        "app1: gunicorn_threads=many breaks the gunicorn role's model: a count must be an int >= 1 or auto",
+    ),
+    (
+        "negative max_requests",
+        {"app_gunicorn": {"gunicorn_max_requests": -5}},
+        "app1: gunicorn_max_requests=-5 breaks the gunicorn role's model: at least 0",
+    ),
+    # uwsgi
+    (
+        "uWSGI bind without a host",
+        {"app_uwsgi": {"uwsgi_bind": "8001"}},
+        "app2: uwsgi_bind=8001 breaks the uwsgi role's model: host:port",
+    ),
+    (
+        "uWSGI stats on every address",
+        {"app_uwsgi": {"uwsgi_stats": "0.0.0.0:9191"}},
+        "app2: uwsgi_stats=0.0.0.0:9191 breaks the uwsgi role's model: a loopback host:port",
+    ),
+    (
+        "uWSGI buffer too small",
+        {"app_uwsgi": {"uwsgi_buffer_size": 1024}},
+        "app2: uwsgi_buffer_size=1024 breaks the uwsgi role's model: at least 4096",
+    ),
+    (
+        "unknown uWSGI protocol",
+        {"app_uwsgi": {"uwsgi_protocol": "fastcgi"}},
+        "app2: uwsgi_protocol=fastcgi breaks the uwsgi role's model: Input should be 'uwsgi' or 'http'",
+    ),
+    (
+        "harakiri zero",
+        {"app_uwsgi": {"uwsgi_harakiri": 0}},
+        "app2: uwsgi_harakiri=0 breaks the uwsgi role's model: at least 1",
+    ),
+    # nginx: sites, strings in nginx's syntax
+    (
+        "server_name that injects a directive",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "server_name": "a.example; return 200 owned",
+                        "locations": [{"path": "/", "upstream": "app"}],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].server_name=a.example; return 200 owned breaks the nginx role's model: a host name",
+    ),
+    (
+        "two server names in one string",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "server_name": ["a.example b.example"],
+                        "locations": [{"path": "/", "upstream": "app"}],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].server_name[0]=a.example b.example breaks",
+    ),
+    (
+        "body size with a space",
+        {"loadbalancers": {"nginx_client_max_body_size": "10 MB"}},
+        "lb1: nginx_client_max_body_size=10 MB breaks the nginx role's model: an nginx size",
+    ),
+    (
+        "rate in an unknown unit",
+        {"loadbalancers": {"nginx_limit_req_zones": [{"name": "per_ip", "rate": "10r/x"}]}},
+        "lb1: nginx_limit_req_zones[0].rate=10r/x breaks the nginx role's model: an nginx rate",
+    ),
+    (
+        "location path that opens a block",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {"name": "app", "locations": [{"path": "/ { return 200; }", "upstream": "app"}]}
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].locations[0].path=/ { return 200; } breaks the nginx role's model: a location path",
+    ),
+    (
+        "location with two actions",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "locations": [{"path": "/", "upstream": "app", "return": "204"}],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].locations[0]={'path': '/', 'return': '204', 'upstream': 'app'} breaks the nginx role's model: exactly one of upstream, alias and return",
+    ),
+    (
+        "upstream name with capitals",
+        {"loadbalancers": {"nginx_upstreams": [{"name": "App-Servers", "group": "appservers"}]}},
+        "lb1: nginx_upstreams[0].name=App-Servers breaks the nginx role's model: a lower-case identifier",
+    ),
+    (
+        "upstream with an unknown key",
+        {
+            "loadbalancers": {
+                "nginx_upstreams": [{"name": "app", "group": "appservers", "weight": 3}]
+            }
+        },
+        "lb1: nginx_upstreams[0].weight=3 breaks",
+    ),
+    (
+        "site with an unknown key",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "root": "/var/www",
+                        "locations": [{"path": "/", "upstream": "app"}],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].root=/var/www breaks",
+    ),
+    (
+        "certificate at a relative path",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "tls": {"certificate": "site.crt", "certificate_key": "/etc/k"},
+                        "locations": [{"path": "/", "upstream": "app"}],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].tls.certificate=site.crt breaks the nginx role's model: an absolute path",
+    ),
+    (
+        "header value that closes its quotes",
+        {
+            "loadbalancers": {
+                "nginx_security_headers": {"X-Frame-Options": 'DENY" always; return 200 "x'}
+            }
+        },
+        'lb1: nginx_security_headers.X-Frame-Options=DENY" always;',
+    ),
+    (
+        "gzip level out of range",
+        {"loadbalancers": {"nginx_gzip_comp_level": 12}},
+        "lb1: nginx_gzip_comp_level=12 breaks the nginx role's model: at most 9",
+    ),
+    (
+        "unknown next-upstream condition",
+        {"loadbalancers": {"nginx_next_upstream": ["error", "http_999"]}},
+        "lb1: nginx_next_upstream[1]=http_999 breaks",
+    ),
+    (
+        "unknown TLS protocol",
+        {"loadbalancers": {"nginx_tls_protocols": ["SSLv3"]}},
+        "lb1: nginx_tls_protocols[0]=SSLv3 breaks",
+    ),
+    (
+        "keep-alive timeout with a unit",
+        {"loadbalancers": {"nginx_keepalive_timeout": "75s"}},
+        "lb1: nginx_keepalive_timeout=75s breaks the nginx role's model: Input should be a valid integer",
+    ),
+    (
+        "status port zero",
+        {"loadbalancers": {"nginx_status_port": 0}},
+        "lb1: nginx_status_port=0 breaks the nginx role's model: at least 1",
+    ),
+    (
+        "header buffers without a count",
+        {"loadbalancers": {"nginx_large_client_header_buffers": "4x8k"}},
+        "lb1: nginx_large_client_header_buffers=4x8k breaks the nginx role's model: a count and a size",
+    ),
+    (
+        "proxy timeout in words",
+        {"loadbalancers": {"nginx_proxy_timeout": "1 minute"}},
+        "lb1: nginx_proxy_timeout=1 minute breaks the nginx role's model: an nginx time",
+    ),
+    (
+        "zero nginx workers",
+        {"loadbalancers": {"nginx_worker_processes": 0}},
+        "lb1: nginx_worker_processes=0 breaks the nginx role's model: a count must be an int >= 1 or auto",
+    ),
+    (
+        "zone keyed on a bare word",
+        {
+            "loadbalancers": {
+                "nginx_limit_conn_zones": [{"name": "per_ip", "key": "binary_remote_addr"}]
+            }
+        },
+        "lb1: nginx_limit_conn_zones[0].key=binary_remote_addr breaks the nginx role's model: one nginx variable",
+    ),
+    # redis: secrets and safety
+    (
+        "Redis auth off on the private network",
+        {"redis": {"redis_auth": False, "redis_bind": ["127.0.0.1", "private"]}},
+        "redis1: redis_auth=False breaks authentication when Redis listens beyond loopback",
+    ),
+    (
+        "Redis admin password empty",
+        {"redis": {"redis_admin_password": ""}},
+        "redis1: redis_admin_password= breaks a password while redis_auth is true",
+    ),
+    (
+        "Redis app password a list",
+        {"redis": {"redis_app_password": ["x", "y"]}},
+        "redis1: redis_app_password=<hidden> breaks the redis role's model: Input should be a valid string",
+    ),
+    (
+        "Redis password on two lines",
+        {"redis": {"redis_app_password": "first\nuser evil on"}},
+        "redis1: redis_app_password=<hidden> breaks the redis role's model: a single line",
+    ),
+    (
+        "Redis memory in words",
+        {"redis": {"redis_maxmemory": "lots"}},
+        "redis1: redis_maxmemory=lots breaks",
+    ),
+    (
+        "cache without a memory limit",
+        {"redis": {"redis_profile": "cache", "redis_maxmemory": 0}},
+        "redis1: redis_maxmemory=0 breaks a limit for the cache profile",
+    ),
+    (
+        "Redis memory above 90 %",
+        {"redis": {"redis_maxmemory": "95%"}},
+        "redis1: redis_maxmemory=95% breaks at most 90% of RAM",
+    ),
+    (
+        "Redis bind given as a string",
+        {"redis": {"redis_bind": "0.0.0.0"}},
+        "redis1: redis_bind=0.0.0.0 breaks the redis role's model: Input should be a valid list",
+    ),
+    (
+        "Redis port zero",
+        {"redis": {"redis_port": 0}},
+        "redis1: redis_port=0 breaks the redis role's model: at least 1",
+    ),
+    (
+        "Sentinel without a replicated set",
+        {"redis": {"redis_sentinel": True}},
+        "redis1: redis_sentinel=True breaks a replicated set for Sentinel to watch",
+    ),
+    (
+        "replicated set without a password",
+        {
+            "redis": {
+                "redis_replication_group": "redis",
+                "redis_bind": ["127.0.0.1", "private"],
+                "redis_replication_role": "primary",
+            }
+        },
+        "redis1: redis_replication_password= breaks a password for a replicated set",
+    ),
+    (
+        "Redis directive on two lines",
+        {"redis": {"redis_extra_config": {"hz": "10\nrename-command FLUSHALL x"}}},
+        "redis1: redis_extra_config.hz=10",
+    ),
+    (
+        "Redis user name with a space",
+        {"redis": {"redis_app_user": "app user"}},
+        "redis1: redis_app_user=app user breaks the redis role's model: one word",
+    ),
+    (
+        "snapshot schedule in words",
+        {"redis": {"redis_save": "every hour"}},
+        "redis1: redis_save=every hour breaks the redis role's model: pairs of seconds and changes",
+    ),
+    # webtier (the host itself)
+    (
+        "unknown app server",
+        {"app1": {"webtier_app_server": "django"}},
+        "app1: webtier_app_server=django breaks the webtier role's model: Input should be 'gunicorn' or 'uwsgi'",
+    ),
+    (
+        "misspelt webtier variable",
+        {"app1": {"webtier_app_sever": "gunicorn"}},
+        "app1: webtier_app_sever=gunicorn breaks no webtier variable has this name",
+    ),
+    # between hosts and tiers (webtier.invariants)
+    (
+        "two listeners on one port",
+        {"app_gunicorn": {"gunicorn_bind": ["0.0.0.0:22"]}},
+        "app1: gunicorn_bind[0]=22 breaks firewall_ssh_port listens on port 22 on this host already",
+    ),
+    (
+        "status port on the site's port",
+        {"loadbalancers": {"nginx_status_port": 80}},
+        "lb1: nginx_sites[0].port=80 breaks nginx_status_port listens on port 80",
+    ),
+    (
+        "upstream keep-alive outlives Gunicorn's",
+        {"app_gunicorn": {"gunicorn_keepalive": 30}},
+        "lb1: nginx_upstreams[0].keepalive_timeout=60s breaks app1's gunicorn_keepalive=30",
+    ),
+    (
+        "app's Redis on a host outside the Redis tier",
+        {"appservers": {"python_app_secret_env": {"REDIS_URL": redis_url("cache9:6379")}}},
+        "app1: python_app_secret_env.REDIS_URL=redis://app:***@cache9:6379/0 breaks a host of the Redis tier",
+    ),
+    (
+        "app's Redis on the wrong port",
+        {"appservers": {"python_app_secret_env": {"REDIS_URL": redis_url("redis1:6380")}}},
+        "app1: python_app_secret_env.REDIS_URL=redis://app:***@redis1:6380/0 breaks redis1's redis_port=6379",
+    ),
+    (
+        "app's Redis password not URL-encoded",
+        {
+            "appservers": {
+                "python_app_secret_env": {"REDIS_URL": redis_url("redis1:6379", "pa/ss#w@rd")}
+            }
+        },
+        "app1: python_app_secret_env.REDIS_URL=redis://app:***@redis1:6379/0 breaks a password the URL can carry",
     ),
 ]
 
@@ -229,20 +776,37 @@ def load_hosts() -> list[str]:
     return found
 
 
-def site(inventory: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["ansible-playbook", "-i", str(inventory), "site.yml"],
-        capture_output=True,
+def ansible(inventory: Path, playbook: str = "playbooks/preflight.yml") -> subprocess.Popen:
+    return subprocess.Popen(
+        ["ansible-playbook", "-i", str(inventory), playbook],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         cwd=ROOT,
-        check=False,
-        timeout=300,
     )
 
 
-def test_there_are_at_least_twenty_cases_each_with_its_own_message():
+def pyinfra(inventory: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["pyinfra", "-y", "pyinfra_deploy/inventory.py", "pyinfra_deploy/deploy.py"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "WEBTIER_INVENTORY": str(inventory)},
+    )
+
+
+def finish(proc: subprocess.Popen) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=300)
+    return proc.returncode, " ".join(out.split())
+
+
+def test_there_are_the_cases_each_with_its_own_message():
     assert len(CASES) >= 20
-    assert len({expected for _, _, expected in CASES}) == len(CASES)
+    assert len(MISTAKES) >= 60
+    expected = [e for _, _, e in CASES + MISTAKES]
+    assert len(set(expected)) == len(expected)
 
 
 def test_sound_inventory_passes_preflight_then_reaches_for_the_hosts(tmp_path):
@@ -250,24 +814,34 @@ def test_sound_inventory_passes_preflight_then_reaches_for_the_hosts(tmp_path):
     inventory = write_inventory(tmp_path, {})
     found = load(inventory)
     assert preflight.run(found.all_host_vars(), found.members) == []
-    proc = site(inventory)
-    out = proc.stdout + proc.stderr
+    _, out = finish(ansible(inventory, "site.yml"))
     assert "Preflight passed for 4 hosts" in out, out
     assert "UNREACHABLE" in out, out
 
 
-@pytest.mark.parametrize(("case", "overrides", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_bad_inventory_stops_site_yml_before_any_host(tmp_path, case, overrides, expected):
-    inventory = write_inventory(tmp_path, overrides)
-    proc = site(inventory)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0, out
-    assert expected in out, (case, out)
-    assert "Preflight found" in out, out
-    # Nothing after the preflight play ran, and no host was contacted.
+def test_a_bad_inventory_stops_site_yml_before_its_first_tier(tmp_path):
+    inventory = write_inventory(tmp_path, {"app_gunicorn": {"gunicorn_backlog": 8192}})
+    rc, out = finish(ansible(inventory, "site.yml"))
+    assert rc != 0
+    assert "app1: gunicorn_backlog=8192 breaks net.core.somaxconn=4096" in out, out
     assert "PLAY [Kernel tuning" not in out, out
     assert "UNREACHABLE" not in out, out
-    # The package gives the same answer without Ansible (the pyinfra path).
+
+
+@pytest.mark.parametrize(
+    ("case", "overrides", "expected"), CASES + MISTAKES, ids=[c[0] for c in CASES + MISTAKES]
+)
+def test_bad_inventory_stops_both_engines_before_any_host(tmp_path, case, overrides, expected):
+    inventory = write_inventory(tmp_path, overrides)
+    runs = {"ansible": ansible(inventory), "pyinfra": pyinfra(inventory)}
+    for engine, proc in runs.items():
+        rc, out = finish(proc)
+        assert rc != 0, (engine, out)
+        assert expected in out, (engine, case, out)
+        assert "Preflight found" in out, (engine, out)
+        assert "UNREACHABLE" not in out, (engine, out)
+        assert "Connecting to hosts" not in out, (engine, out)
+    # The package gives the same finding without an engine.
     found = load(inventory)
     messages = [str(f) for f in preflight.run(found.all_host_vars(), found.members)]
-    assert any(expected in m for m in messages), messages
+    assert any(expected in " ".join(m.split()) for m in messages), messages

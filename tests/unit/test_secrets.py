@@ -26,9 +26,9 @@ PATTERNS = {
     "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36}\b"),
     "Slack token": re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
     # scheme://user:password@host with a literal password: not {{ ... }}, not $VAR, not
-    # the word "password" of a documented URL form.
+    # <placeholder>, not a *** mask, not the word "password" of a documented URL form.
     "credentials in a URL": re.compile(
-        r"\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:(?![{$<]|password@)[^@\s/'\"]+@"
+        r"\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:(?![{$<*]|password@)[^@\s/'\"]+@"
     ),
 }
 YAML_SUFFIXES = {".yml", ".yaml"}

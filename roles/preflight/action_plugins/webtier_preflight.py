@@ -8,8 +8,6 @@ from ansible.plugins.action import ActionBase
 
 from webtier import capacity, preflight
 
-PREFIXES = ("webtier_", "kernel_tuning_", "redis_", "python_app_", "gunicorn_", "uwsgi_", "nginx_")
-
 
 def _plain(value):
     """Ansible's lazy containers as plain Python values."""
@@ -30,7 +28,11 @@ class ActionModule(ActionBase):
         hostvars = task_vars["hostvars"]
         groups = {g: list(h) for g, h in task_vars["groups"].items()}
         values = {
-            host: {k: _plain(hostvars[host][k]) for k in hostvars[host] if k.startswith(PREFIXES)}
+            host: {
+                k: _plain(hostvars[host][k])
+                for k in hostvars[host]
+                if k.startswith(preflight.PREFIXES)
+            }
             for host in groups.get("all", [])
         }
         findings = preflight.run(values, groups)

@@ -1,0 +1,203 @@
+"""Rules between hosts and tiers that are not about capacity (that is webtier.capacity):
+
+- **ports**: two listeners of one host on one port (the second server would not start);
+- **keep-alive**: a load balancer keeps idle upstream connections open longer than the
+  Gunicorn servers behind it do (nginx would reuse a connection the server is closing,
+  and the request fails with a 502);
+- **the app's Redis**: the ``REDIS_URL`` an app is given names a host of the Redis tier,
+  on the port that host's Redis listens on, with a password its URL can carry.
+
+Each rule reads the variables the roles run with (role defaults under the inventory)
+and returns :class:`webtier.model.Finding` s. ``check()`` runs them all; preflight runs
+it for both engines after the per-role model passed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from webtier.capacity import roles_of
+from webtier.model import Finding
+from webtier.nginx import role_defaults
+
+#: A duration in nginx's units, in seconds (the model has checked its form).
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "": 1}
+#: What a URL's password must encode (it would end the user part or the URL): these
+#: characters, and a % that does not start an escape.
+_URL_SPECIAL = re.compile(r"[/#@?\s:]|%(?![0-9A-Fa-f]{2})")
+
+
+def seconds(value: Any) -> float:
+    number, unit = re.fullmatch(r"([0-9]+)(ms|s|m|h|d)?", str(value)).groups()
+    return int(number) * _UNITS[unit or ""]
+
+
+def _vars(host: str, hostvars: Mapping[str, Any], groups) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for role in roles_of(host, groups):
+        values.update(role_defaults(role))
+    return {**values, **hostvars}
+
+
+def _port(bind: str) -> int | None:
+    if bind.startswith(("unix:", "/")) or ":" not in bind:
+        return None
+    return int(bind.rsplit(":", 1)[1])
+
+
+def listeners(host: str, v: Mapping[str, Any], roles: Sequence[str]) -> list[tuple[int, str]]:
+    """(port, variable) of every TCP listener the host's roles start."""
+    found = [(int(v["firewall_ssh_port"]), "firewall_ssh_port")]
+    if "gunicorn" in roles:
+        found += [
+            (p, f"gunicorn_bind[{i}]") for i, b in enumerate(v["gunicorn_bind"]) if (p := _port(b))
+        ]
+    if "uwsgi" in roles:
+        for name in ("uwsgi_bind", "uwsgi_stats"):
+            if port := _port(str(v[name])):
+                found.append((port, name))
+    if "redis" in roles:
+        found.append((int(v["redis_port"]), "redis_port"))
+        if v["redis_sentinel"]:
+            found.append((int(v["redis_sentinel_port"]), "redis_sentinel_port"))
+    if "nginx" in roles:
+        found.append((int(v["nginx_status_port"]), "nginx_status_port"))
+        ports: dict[int, str] = {}
+        for i, site in enumerate(v["nginx_sites"]):
+            if site.get("port", 80) is not None:
+                ports.setdefault(int(site.get("port", 80)), f"nginx_sites[{i}].port")
+            if "tls" in site:
+                ports.setdefault(int(site["tls"].get("port", 443)), f"nginx_sites[{i}].tls.port")
+        found += [(p, name) for p, name in ports.items()]  # sites share their ports
+    return found
+
+
+def ports(host: str, v: Mapping[str, Any], roles: Sequence[str]) -> list[Finding]:
+    seen: dict[int, str] = {}
+    findings = []
+    for port, name in listeners(host, v, roles):
+        if port in seen:
+            findings.append(
+                Finding(
+                    host,
+                    name,
+                    port,
+                    f"{seen[port]} listens on port {port} on this host already",
+                    f"give {name} another port",
+                )
+            )
+        seen.setdefault(port, name)
+    return findings
+
+
+def keepalive(
+    host: str, v: Mapping[str, Any], hostvars, groups: Mapping[str, Sequence[str]]
+) -> list[Finding]:
+    """nginx's idle upstream connections must close before Gunicorn's side does."""
+    findings = []
+    for i, upstream in enumerate(v["nginx_upstreams"]):
+        pooled = int(upstream.get("keepalive", 32)) > 0
+        if upstream.get("protocol", "http") != "http" or "group" not in upstream or not pooled:
+            continue
+        timeout = seconds(upstream.get("keepalive_timeout", "60s"))
+        for app in groups.get(upstream["group"], []):
+            app_vars = _vars(app, hostvars[app], groups)
+            if app_vars.get("webtier_app_server") != "gunicorn":
+                continue
+            if timeout >= int(app_vars["gunicorn_keepalive"]):
+                findings.append(
+                    Finding(
+                        host,
+                        f"nginx_upstreams[{i}].keepalive_timeout",
+                        upstream.get("keepalive_timeout", "60s"),
+                        f"{app}'s gunicorn_keepalive={app_vars['gunicorn_keepalive']} (nginx "
+                        "would reuse connections Gunicorn is closing: 502s)",
+                        f"keep it below {app_vars['gunicorn_keepalive']}s, or raise "
+                        "gunicorn_keepalive",
+                    )
+                )
+                break
+    return findings
+
+
+def redis_endpoint(
+    host: str, v: Mapping[str, Any], hostvars, groups: Mapping[str, Sequence[str]]
+) -> list[Finding]:
+    """The app's REDIS_URL points at the Redis tier, on its port, with an encoded password."""
+    for kind in ("python_app_secret_env", "python_app_env"):
+        url = str((v.get(kind) or {}).get("REDIS_URL", ""))
+        if url:
+            break
+    else:
+        return []
+    where = f"{kind}.REDIS_URL"
+    match = re.fullmatch(
+        r"(?P<scheme>rediss?://)(?:(?P<user>[^:@]*)(?::(?P<pw>.*))?@)?(?P<hp>[^@/]+)(?P<db>/.*)?",
+        url,
+    )
+    if not match:
+        return [
+            Finding(host, where, "<hidden>", "a redis:// URL", "write redis://user:<password>@host:6379/0")
+        ]
+    # The finding shows the URL without its password (preflight's output reaches logs).
+    user = f"{match['user']}:***@" if match["pw"] is not None else ""
+    shown = f"{match['scheme']}{user}{match['hp']}{match['db'] or ''}"
+    password = match["pw"] or ""
+    if not password.startswith("<vault:") and _URL_SPECIAL.search(password):
+        return [
+            Finding(
+                host,
+                where,
+                shown,
+                "a password the URL can carry ('/', '#', '@', '?', '%', ':' and spaces end "
+                "its part of the URL)",
+                "URL-encode the password in REDIS_URL (%2F for /, %23 for #, %40 for @, "
+                "%20 for a space)",
+            )
+        ]
+    name, _, port = match["hp"].rpartition(":")
+    if not name:
+        name, port = match["hp"], "6379"
+    tier = groups.get("redis", [])
+    by_address = {str(hostvars[r].get("ansible_host", r)): r for r in tier} | {r: r for r in tier}
+    if name not in by_address:
+        return [
+            Finding(
+                host,
+                where,
+                shown,
+                f"a host of the Redis tier ({', '.join(tier) or 'the inventory has none'})",
+                "name a host of the redis group, e.g. {{ groups['redis'] | first }}",
+            )
+        ]
+    redis = by_address[name]
+    redis_port = int(_vars(redis, hostvars[redis], groups)["redis_port"])
+    if not port.isdigit() or int(port) != redis_port:
+        return [
+            Finding(
+                host,
+                where,
+                shown,
+                f"{redis}'s redis_port={redis_port}",
+                f"write {name}:{redis_port} in the URL",
+            )
+        ]
+    return []
+
+
+def check(
+    hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]
+) -> list[Finding]:
+    """Every rule of this module over the whole inventory."""
+    findings = []
+    for host in hostvars:
+        roles = roles_of(host, groups)
+        v = _vars(host, hostvars[host], groups)
+        findings += ports(host, v, roles)
+        if "nginx" in roles:
+            findings += keepalive(host, v, hostvars, groups)
+        if "python_app" in roles:
+            findings += redis_endpoint(host, v, hostvars, groups)
+    return findings

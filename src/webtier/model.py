@@ -1,0 +1,893 @@
+"""The typed model of every role's variables: one pydantic class per role.
+
+Each field is one inventory variable, named as the inventory names it (``nginx_sites``),
+with its type, its bounds and the form its value must have to be safe in the config
+file it ends up in (an nginx word cannot hold ``;``, a Gunicorn trusted address cannot
+hold Python, a path cannot climb out of its directory). Checks between the variables of
+one role live on its class (a Redis that listens beyond loopback needs authentication);
+checks across hosts and tiers are ``webtier.capacity.check``.
+
+The defaults stay where Ansible reads them (``roles/<role>/defaults/main.yml``): a host
+is validated with its role's defaults under its own variables. A value still holding a
+Jinja expression (``{{ python_app_name }}``) is resolved on the host and is not judged
+here. ``meta/argument_specs.yml`` (what ``ansible-doc`` shows and Ansible checks when a
+role is used alone) must agree with these classes: tests/unit/test_model.py holds them
+together.
+
+``findings(host, role, values)`` is what preflight runs, for both engines.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import jinja2
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
+
+#: Listen backlogs above this are cut by the kernel (somaxconn is at most 65535 on 5.4+
+#: kernels, the listen() argument is an int but the queue length a u16 before 5.x).
+MAX_BACKLOG = 65535
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One mistake: ``host``'s ``variable`` has ``value``, which breaks ``limit``."""
+
+    host: str
+    variable: str
+    value: Any
+    limit: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.host}: {self.variable}={self.value} breaks {self.limit}. Fix: {self.fix}"
+
+
+#: Variables whose values a finding does not show (preflight's output reaches logs).
+SECRET = re.compile(r"password|secret_env")
+HIDDEN = "<hidden>"
+
+
+def shown(variable: str, value: Any) -> Any:
+    """``value`` as a finding may show it: a secret's only as empty or not."""
+    return HIDDEN if SECRET.search(variable) and value not in ("", None) else value
+
+
+# --- Value forms ---------------------------------------------------------------------
+# Each checker raises ValueError("<what the value must be>; <how to write it>"): the
+# first half is the rule a finding names, the second its fix.
+
+
+def _matches(pattern: str, rule: str, fix: str):
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{rule}; {fix}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _port_of(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("a host:port with a port in 1..65535; write it as 0.0.0.0:8000")
+    return value
+
+
+def _address(value: str) -> str:
+    """An IP address or network (a trusted proxy), or ``*`` for any."""
+    if value != "*":
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(
+                "an IP address or network (10.0.0.5, 10.0.0.0/24) or *; "
+                "name the load balancers' addresses"
+            ) from None
+    return value
+
+
+def _no_climbing(value: str) -> str:
+    if ".." in value.split("/"):
+        raise ValueError("a path without '..'; give the directory itself")
+    return value
+
+
+def _bind_port(value: str) -> str:
+    return value if value.startswith("unix:") else _port_of(value)
+
+
+_VAULT_FIX = "set it in the environment's vault (inventory/<env>/group_vars/all/vault.yml)"
+
+
+class _Refusal(ValueError):
+    """A rule between a role's variables, raised by a model validator: names its variable."""
+
+    def __init__(self, variable: str, rule: str, fix: str):
+        super().__init__(f"{rule}; {fix}")
+        self.variable, self.rule, self.fix = variable, rule, fix
+
+
+def _finding(variable: str, rule: str, fix: str) -> _Refusal:
+    return _Refusal(variable, rule, fix)
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Count = Annotated[Any, BeforeValidator(lambda v: parse_count(v, auto_allowed=False))]
+Backlog = Annotated[int, Field(ge=1, le=MAX_BACKLOG)]
+
+
+def parse_count(value: Any, auto_allowed: bool = True) -> str | int:
+    """A count of workers, threads, connections or CPUs: an int >= 1, or ``auto``."""
+    if auto_allowed and value == "auto":
+        return value
+    if isinstance(value, bool) or not re.fullmatch(r"[0-9]+", str(value).strip()) or int(value) < 1:
+        either = " or auto" if auto_allowed else ""
+        raise ValueError(f"a count must be an int >= 1{either}; write a count such as 4{either}")
+    return int(value)
+
+
+#: A count, or ``auto`` (derived from the host's CPUs).
+AutoCount = Annotated[Any, BeforeValidator(parse_count)]
+#: Names that become file names, unit names, users and nginx identifiers.
+Name = Annotated[
+    str,
+    _matches(
+        r"[a-z][a-z0-9_-]{0,31}",
+        "a lower-case name of letters, digits, '_' and '-' (at most 32)",
+        "for example demo or shop_api",
+    ),
+]
+Identifier = Annotated[
+    str,
+    _matches(
+        r"[a-z][a-z0-9_]{0,63}",
+        "a lower-case identifier of letters, digits and '_'",
+        "for example flask_gunicorn",
+    ),
+]
+#: One word of an nginx directive: nothing that ends the word or the directive.
+NginxWord = Annotated[
+    str,
+    _matches(
+        r"[A-Za-z0-9_.*:~/-]+",
+        "one nginx word (letters, digits, '.', '-', '_', '*', ':', '/', '~'): a space, ';', "
+        "'{', '}', a quote or '#' would end the directive and start another",
+        "give each name as its own list entry",
+    ),
+]
+#: A server_name entry: a host name, a wildcard name, or _ (none).
+ServerName = Annotated[
+    str,
+    _matches(
+        r"_|(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(\.\*)?",
+        "a host name (www.example.com), a wildcard (*.example.com) or _; nothing that "
+        "ends the directive (a space, ';', '{', '}', a quote)",
+        "give each name as its own list entry",
+    ),
+]
+NginxSize = Annotated[
+    str,
+    _matches(r"[0-9]+[kKmMgG]?", "an nginx size (10m, 512k, 1024)", "write 10m, not '10 MB'"),
+]
+NginxTime = Annotated[
+    str,
+    _matches(
+        r"[0-9]+(ms|s|m|h|d)?", "an nginx time (500ms, 5s, 1m, 2h)", "write 60s, not '60 sec'"
+    ),
+]
+NginxRate = Annotated[
+    str,
+    _matches(r"[0-9]+r/[sm]", "an nginx rate (100r/s or 600r/m)", "write 100r/s"),
+]
+NginxBuffers = Annotated[
+    str,
+    _matches(r"[0-9]+ [0-9]+[kKmM]?", "a count and a size (16 16k)", "write 16 16k"),
+]
+#: An nginx variable a zone is keyed on ($binary_remote_addr, $server_name ...).
+NginxKey = Annotated[
+    str,
+    _matches(r"\$[a-z_][a-z0-9_]*", "one nginx variable", "write $binary_remote_addr"),
+]
+AbsPath = Annotated[
+    str,
+    _matches(
+        r"/[A-Za-z0-9._/+@-]*",
+        "an absolute path of letters, digits and ._/+@- (no spaces, quotes or ';')",
+        "for example /srv/demo",
+    ),
+    AfterValidator(_no_climbing),
+]
+#: A host:port to bind or reach (Gunicorn, uWSGI), or a unix socket path.
+Bind = Annotated[
+    str,
+    _matches(
+        r"unix:/[A-Za-z0-9._/-]+|(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):[0-9]+",
+        "host:port (0.0.0.0:8000, [::]:8000) or unix:/path",
+        "write 0.0.0.0:8000",
+    ),
+]
+TrustedAddress = Annotated[str, AfterValidator(_address)]
+HostName = Annotated[
+    str,
+    _matches(
+        r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:]+",
+        "a host name or an address",
+        "for example 10.0.1.5 or redis1.internal",
+    ),
+]
+BindAddress = Annotated[
+    str,
+    _matches(
+        r"-?([0-9.]+|[0-9A-Fa-f:]+|localhost|private)",
+        "an address to listen on (127.0.0.1, ::1, 10.0.0.5) or 'private' (the host's own)",
+        "for example [127.0.0.1, private]",
+    ),
+]
+#: A secret: any characters but a line break (it would end the line of its file).
+Secret = Annotated[
+    str,
+    _matches(r"[^\r\n\x00]*", "a single line", "remove the line break from the secret"),
+]
+#: An environment variable's name and value in a systemd EnvironmentFile.
+EnvName = Annotated[
+    str,
+    _matches(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name", "for example REDIS_URL"),
+]
+EnvValue = Annotated[
+    str,
+    _matches(r"[^\r\n\x00]*", "a single line", "remove the line break"),
+]
+#: A pip requirement: one line that is not an option (-e, --index-url ...).
+Requirement = Annotated[
+    str,
+    _matches(
+        r"[A-Za-z0-9][^\s#;]*( ?[;@] ?[^\r\n#]+)?",
+        "one pip requirement (flask==3.1.0, 'gunicorn[gevent]'), not an option or two lines",
+        "give options through python_app_pip_index_url",
+    ),
+]
+Url = Annotated[
+    str,
+    _matches(r"https?://[^\s\"']+", "an http(s) URL", "for example https://pypi.example/simple"),
+]
+Sysctl = Annotated[
+    str,
+    _matches(r"[a-z0-9_]+(\.[a-z0-9_-]+)+", "a sysctl key", "for example vm.overcommit_memory"),
+]
+Version = Annotated[
+    str,
+    _matches(r"[0-9]+(\.[0-9A-Za-z]+)*", "a version number", "for example 23.0.0"),
+]
+RedisSize = Annotated[
+    str,
+    _matches(
+        r"(?i)[0-9]+(k|kb|m|mb|g|gb)?|[0-9]+(\.[0-9]+)?%",
+        "bytes (1073741824), a Redis size (512mb) or a share of RAM (25%)",
+        "write 512mb or 25%",
+    ),
+]
+#: A word of a Redis config line (a user name, the master's name): no spaces.
+RedisWord = Annotated[
+    str,
+    _matches(r"[A-Za-z0-9_.-]+", "one word of letters, digits, '_', '.', '-'", "for example app"),
+]
+Release = Annotated[
+    str,
+    _matches(
+        r"|[A-Za-z0-9][A-Za-z0-9._-]*",
+        "a release id of letters, digits, '.', '_' and '-' (or empty: keep the running one)",
+        "for example 2026-12-01.1",
+    ),
+]
+Entrypoint = Annotated[
+    str,
+    _matches(
+        r"[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*(\(\))?",
+        "module:callable or module:factory()",
+        "for example demo_flask.app:app",
+    ),
+]
+
+
+Group = Annotated[
+    str, _matches(r"[A-Za-z0-9_-]+", "an inventory group", "name a group of the inventory")
+]
+
+
+class Role(BaseModel):
+    """A role's variables. Unknown names are reported by preflight with a suggestion."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Webtier(Role):
+    """What the inventory says about a host itself (no role of its own; all optional)."""
+
+    webtier_app_server: Literal["gunicorn", "uwsgi"] | None = None
+    webtier_app_address: HostName | None = None
+    webtier_app_weight: Count | None = None
+    webtier_app_backup: StrictBool | None = None
+    webtier_cpus: Count | None = None
+    webtier_memory_mb: Annotated[int, Field(ge=64)] | None = None
+
+
+class KernelTuning(Role):
+    class PortRange(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        low: Annotated[int, Field(ge=1024, le=65534)]
+        high: Annotated[int, Field(ge=1025, le=65535)]
+
+        @model_validator(mode="after")
+        def ordered(self):
+            if self.low >= self.high:
+                raise ValueError("low below high; for example {low: 1024, high: 65000}")
+            return self
+
+    kernel_tuning_somaxconn: Annotated[int, Field(ge=128, le=MAX_BACKLOG)]
+    kernel_tuning_tcp_max_syn_backlog: Annotated[int, Field(ge=128, le=1048576)]
+    kernel_tuning_netdev_max_backlog: Annotated[int, Field(ge=1000, le=1048576)]
+    kernel_tuning_ip_local_port_range: PortRange
+    kernel_tuning_tcp_fin_timeout: Annotated[int, Field(ge=5, le=120)]
+    kernel_tuning_tcp_syncookies: StrictBool
+    kernel_tuning_file_max: Annotated[int, Field(ge=65536, le=9223372036854775807)]
+    kernel_tuning_nr_open: Annotated[int, Field(ge=65536, le=1073741816)]
+    kernel_tuning_nofile: Annotated[int, Field(ge=1024)]
+    kernel_tuning_dependent_sysctl: dict[Sysctl, int | str]
+    kernel_tuning_host_kind: Literal["auto", "container", "machine"]
+    kernel_tuning_dropin_name: Annotated[
+        str, _matches(r"[0-9]{2}-[a-z0-9-]+", "NN-name", "for example 60-webtier")
+    ]
+
+    @model_validator(mode="after")
+    def relations(self):
+        if self.kernel_tuning_nofile > self.kernel_tuning_nr_open:
+            raise _finding(
+                "kernel_tuning_nofile",
+                f"fs.nr_open={self.kernel_tuning_nr_open} (no process may open more)",
+                "lower kernel_tuning_nofile or raise kernel_tuning_nr_open",
+            )
+        if str(self.kernel_tuning_dependent_sysctl.get("net.ipv4.tcp_timestamps", 1)) == "0":
+            raise _finding(
+                "kernel_tuning_dependent_sysctl",
+                "net.ipv4.tcp_timestamps=0 (TIME-WAIT reuse needs timestamps)",
+                "leave net.ipv4.tcp_timestamps out",
+            )
+        return self
+
+
+class Firewall(Role):
+    firewall_enabled: StrictBool
+    firewall_ssh_port: Port
+    firewall_extra_rules: list[
+        Annotated[
+            str,
+            _matches(
+                r"[^\r\n{}#;]+",
+                "one nftables rule (no line break, '{', '}', '#' or ';')",
+                "for example 'tcp dport 9100 ip saddr 10.0.0.0/24 accept'",
+            ),
+        ]
+    ]
+
+
+class PythonApp(Role):
+    python_app_name: Name
+    python_app_src: Annotated[
+        str,
+        _matches(
+            r"|[A-Za-z0-9._/+@-]+",
+            "a directory (relative to the project, or absolute) of letters, digits and ._/+@-",
+            "for example apps/demo_flask",
+        ),
+        AfterValidator(_no_climbing),
+    ]
+    python_app_pip_spec: Annotated[str, _matches(r"|[^\s]+", "one pip spec", "no spaces")]
+    python_app_requirements: list[Requirement]
+    python_app_server_requirements: list[Requirement]
+    python_app_entrypoint: Entrypoint
+    python_app_interface: Literal["wsgi", "asgi"]
+    python_app_release: Release
+    python_app_switch_only: StrictBool
+    python_app_keep_releases: Annotated[int, Field(ge=1, le=100)]
+    python_app_env: dict[EnvName, EnvValue | int | float | bool]
+    python_app_secret_env: dict[EnvName, EnvValue | int | float | bool]
+    python_app_user: Annotated[
+        str,
+        _matches(r"[a-z_][a-z0-9_-]{0,31}", "a user name", "for example demo"),
+    ]
+    python_app_root: AbsPath
+    python_app_pip_index_url: Literal[""] | Url
+
+    @model_validator(mode="after")
+    def one_source(self):
+        if bool(self.python_app_src) == bool(self.python_app_pip_spec):
+            raise _finding(
+                "python_app_src",
+                "exactly one of python_app_src and python_app_pip_spec",
+                "give the app's directory in python_app_src or a pip spec in "
+                "python_app_pip_spec, not both",
+            )
+        if self.python_app_user == "root":
+            raise _finding(
+                "python_app_user",
+                "an app's own user (root would run the app with every right)",
+                "leave python_app_user unset: it defaults to the app's name",
+            )
+        return self
+
+
+class Gunicorn(Role):
+    gunicorn_bind: Annotated[list[Annotated[Bind, AfterValidator(_bind_port)]], Field(min_length=1)]
+    gunicorn_worker_class: Literal["sync", "gthread", "gevent", "asgi"]
+    gunicorn_workers: AutoCount
+    gunicorn_threads: AutoCount
+    gunicorn_worker_connections: AutoCount
+    gunicorn_backlog: Backlog
+    gunicorn_timeout: Annotated[int, Field(ge=1, le=3600)]
+    gunicorn_graceful_timeout: Annotated[int, Field(ge=1, le=3600)]
+    gunicorn_keepalive: Annotated[int, Field(ge=0, le=3600)]
+    gunicorn_max_requests: Annotated[int, Field(ge=0, le=100000000)]
+    gunicorn_max_requests_jitter: Annotated[int, Field(ge=0, le=100000000)]
+    gunicorn_preload_app: StrictBool
+    gunicorn_forwarded_allow_ips: list[TrustedAddress]
+    gunicorn_access_log: StrictBool
+    gunicorn_version: Version
+    gunicorn_gevent_version: Version
+    gunicorn_uvicorn_worker_version: Version
+
+
+class Uwsgi(Role):
+    uwsgi_protocol: Literal["uwsgi", "http"]
+    uwsgi_bind: Annotated[Bind, AfterValidator(_bind_port)]
+    uwsgi_listen: Backlog
+    uwsgi_processes: AutoCount
+    uwsgi_threads: Annotated[int, Field(ge=1, le=1024)]
+    uwsgi_harakiri: Annotated[int, Field(ge=1, le=3600)]
+    uwsgi_max_requests: Annotated[int, Field(ge=0, le=100000000)]
+    uwsgi_max_requests_delta: Annotated[int, Field(ge=0, le=100000000)]
+    uwsgi_max_worker_lifetime: Annotated[int, Field(ge=0, le=31536000)]
+    uwsgi_buffer_size: Annotated[int, Field(ge=4096, le=65535)]
+    uwsgi_stats: Annotated[
+        str,
+        _matches(
+            r"(127\.[0-9.]+|localhost):[0-9]+|/[A-Za-z0-9._/-]+",
+            "a loopback host:port or a socket path (the stats server has no authentication)",
+            "write 127.0.0.1:9191",
+        ),
+    ]
+    uwsgi_access_log: StrictBool
+
+
+class Nginx(Role):
+    class Server(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        address: Annotated[
+            str,
+            AfterValidator(_port_of),
+            _matches(r"[A-Za-z0-9.:\[\]-]+", "host:port", "write 10.0.0.5:8000"),
+        ]
+        weight: Count = 1
+        backup: StrictBool = False
+        max_fails: Annotated[int, Field(ge=0)] = 1
+        fail_timeout: NginxTime = "10s"
+        max_conns: Annotated[int, Field(ge=0)] = 0
+
+    class Upstream(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: Identifier
+        group: Group | None = None
+        servers: list[Nginx.Server] = []
+        protocol: Literal["http", "uwsgi"] | None = None
+        method: Literal["round_robin", "least_conn", "ip_hash", "hash", "random"] = "least_conn"
+        hash_key: Annotated[
+            str, _matches(r"[$A-Za-z0-9_]+", "nginx variables", "write $request_uri")
+        ] = "$request_uri"
+        keepalive: Annotated[int, Field(ge=0)] = 32
+        keepalive_requests: Count = 1000
+        keepalive_timeout: NginxTime = "60s"
+        max_fails: Annotated[int, Field(ge=0)] = 1
+        fail_timeout: NginxTime = "10s"
+        max_conns: Annotated[int, Field(ge=0)] = 0
+
+    class LimitReq(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        zone: Identifier
+        burst: Annotated[int, Field(ge=0)] | None = None
+        nodelay: StrictBool = True
+
+    class LimitConn(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        zone: Identifier
+        limit: Count
+
+    class Tls(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        port: Port = 443
+        certificate: AbsPath
+        certificate_key: AbsPath
+        self_signed: StrictBool = False
+        redirect_http: StrictBool = False
+        hsts: StrictBool = True
+
+    class Location(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        path: Annotated[
+            str,
+            _matches(
+                r"(= |\^~ )?/[A-Za-z0-9._/~%+@-]*",
+                "a location path (/, /static/, = /healthz, ^~ /media/) without spaces, "
+                "quotes, '{', '}' or ';'",
+                "for example /api/",
+            ),
+        ]
+        upstream: (
+            Identifier | Annotated[list[Identifier], Field(min_length=1, max_length=2)] | None
+        ) = None
+        alias: AbsPath | None = None
+        expires: NginxTime | None = None
+        # `return` is a Python keyword: the inventory's key, read by alias.
+        return_: (
+            Annotated[
+                str,
+                _matches(
+                    r"[0-9]{3}( [^\r\n;{}\"']+)?", "a status and an optional URL or text", "404"
+                ),
+            ]
+            | None
+        ) = Field(default=None, alias="return")
+        limit_req: Nginx.LimitReq | None = None
+        limit_conn: Nginx.LimitConn | None = None
+
+        @model_validator(mode="after")
+        def one_action(self):
+            actions = [self.upstream is not None, self.alias is not None, self.return_ is not None]
+            if sum(actions) != 1:
+                raise ValueError(
+                    "exactly one of upstream, alias and return; give each location one action"
+                )
+            return self
+
+    class Site(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: Identifier
+        server_name: ServerName | list[ServerName] = "_"
+        port: Port | None = 80
+        default_server: StrictBool = False
+        tls: Nginx.Tls | None = None
+        limit_req: Nginx.LimitReq | None = None
+        limit_conn: Nginx.LimitConn | None = None
+        locations: Annotated[list[Nginx.Location], Field(min_length=1)]
+
+    class ReqZone(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: Identifier
+        rate: NginxRate
+        key: NginxKey = "$binary_remote_addr"
+        size: NginxSize = "10m"
+
+    class ConnZone(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: Identifier
+        key: NginxKey = "$binary_remote_addr"
+        size: NginxSize = "10m"
+
+    nginx_worker_processes: AutoCount
+    nginx_worker_connections: Annotated[int, Field(ge=1, le=1048576)]
+    nginx_worker_rlimit_nofile: AutoCount
+    nginx_listen_backlog: Backlog
+    nginx_reuseport: StrictBool
+    nginx_keepalive_timeout: Annotated[int, Field(ge=0, le=3600)]
+    nginx_keepalive_requests: Annotated[int, Field(ge=1, le=100000000)]
+    nginx_client_max_body_size: NginxSize
+    nginx_client_body_buffer_size: NginxSize
+    nginx_client_header_buffer_size: NginxSize
+    nginx_large_client_header_buffers: NginxBuffers
+    nginx_client_timeout: NginxTime
+    nginx_gzip: StrictBool
+    nginx_gzip_comp_level: Annotated[int, Field(ge=1, le=9)]
+    nginx_gzip_min_length: Annotated[int, Field(ge=0)]
+    nginx_gzip_types: list[
+        Annotated[str, _matches(r"[a-z]+/[A-Za-z0-9.+*-]+", "a MIME type", "text/css")]
+    ]
+    nginx_upstreams: list[Upstream]
+    nginx_proxy_connect_timeout: NginxTime
+    nginx_proxy_timeout: NginxTime
+    nginx_proxy_buffering: StrictBool
+    nginx_proxy_buffers: NginxBuffers
+    nginx_next_upstream: list[
+        Literal[
+            "error",
+            "timeout",
+            "invalid_header",
+            "http_500",
+            "http_502",
+            "http_503",
+            "http_504",
+            "http_403",
+            "http_404",
+            "http_429",
+            "non_idempotent",
+            "off",
+        ]
+    ]
+    nginx_next_upstream_tries: Annotated[int, Field(ge=0, le=100)]
+    nginx_next_upstream_timeout: NginxTime
+    nginx_sites: list[Site]
+    nginx_limit_req_zones: list[ReqZone]
+    nginx_limit_conn_zones: list[ConnZone]
+    nginx_tls_protocols: list[Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]]
+    nginx_tls_ciphers: list[
+        Annotated[
+            str,
+            _matches(r"[A-Za-z0-9_-]+", "an OpenSSL cipher name", "ECDHE-RSA-AES128-GCM-SHA256"),
+        ]
+    ]
+    nginx_hsts_max_age: Annotated[int, Field(ge=0)]
+    nginx_security_headers: dict[
+        Annotated[str, _matches(r"[A-Za-z0-9-]+", "a header name", "X-Frame-Options")],
+        Annotated[
+            str,
+            _matches(
+                r"[^\"\r\n\\]*",
+                "a header value without '\"', '\\' or a line break (nginx writes it in quotes)",
+                "write the value alone, without quotes",
+            ),
+        ],
+    ]
+    nginx_access_log: StrictBool
+    nginx_access_log_buffered: StrictBool
+    nginx_status_port: Port
+
+
+class Redis(Role):
+    redis_engine: Literal["redis", "valkey"]
+    redis_profile: Literal["cache", "store"]
+    redis_maxmemory: RedisSize | Annotated[int, Field(ge=0)]
+    redis_maxmemory_policy: Literal[
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ]
+    redis_save: Annotated[
+        str,
+        _matches(
+            r"|[0-9]+ [0-9]+( [0-9]+ [0-9]+)*", "pairs of seconds and changes", "3600 1 300 100"
+        ),
+    ]
+    redis_appendfsync: Literal["everysec", "always", "no"]
+    redis_bind: Annotated[list[BindAddress], Field(min_length=1)]
+    redis_port: Port
+    redis_tcp_backlog: Backlog
+    redis_maxclients: Annotated[int, Field(ge=1, le=1000000)]
+    redis_timeout: Annotated[int, Field(ge=0, le=31536000)]
+    redis_tcp_keepalive: Annotated[int, Field(ge=0, le=86400)]
+    redis_io_threads: Annotated[int, Field(ge=1, le=128)]
+    redis_extra_config: dict[
+        Annotated[str, _matches(r"[a-z][a-z0-9-]*", "a redis.conf directive", "for example hz")],
+        Annotated[str, _matches(r"[^\r\n]*", "a single line", "remove the line break")] | int,
+    ]
+    redis_auth: StrictBool
+    redis_app_user: RedisWord
+    redis_app_password: Secret
+    redis_app_acl: Annotated[
+        str, _matches(r"[^\r\n]+", "ACL rules on one line", "~* &* +@all -@admin -@dangerous")
+    ]
+    redis_admin_user: RedisWord
+    redis_admin_password: Secret
+    redis_replication_group: Annotated[
+        str, _matches(r"|[A-Za-z0-9_-]+", "an inventory group (or empty)", "name the set's group")
+    ]
+    redis_replication_role: Literal["primary", "replica"]
+    redis_announce_host: HostName
+    redis_replication_user: RedisWord
+    redis_replication_password: Secret
+    redis_sentinel: StrictBool
+    redis_sentinel_master_name: RedisWord
+    redis_sentinel_quorum: Annotated[int, Field(ge=1, le=100)]
+    redis_sentinel_port: Port
+    redis_sentinel_down_after_ms: Annotated[int, Field(ge=100, le=3600000)]
+    redis_sentinel_failover_timeout_ms: Annotated[int, Field(ge=1000, le=86400000)]
+    redis_sentinel_parallel_syncs: Annotated[int, Field(ge=1, le=100)]
+    redis_sentinel_password: Secret
+    redis_sentinel_auth_user: RedisWord
+    redis_sentinel_auth_password: Secret
+
+    @model_validator(mode="after")
+    def relations(self):
+        limit = str(self.redis_maxmemory)
+        if limit == "0" and self.redis_profile != "store":
+            raise _finding(
+                "redis_maxmemory",
+                "a limit for the cache profile (without one a cache grows until the kernel "
+                "kills it)",
+                "give a size (512mb) or a share of RAM (25%); 0 is for redis_profile: store",
+            )
+        if limit.endswith("%") and float(limit[:-1]) > 90:
+            raise _finding("redis_maxmemory", "at most 90% of RAM", "write 25%")
+        public = [a for a in self.redis_bind if not re.match(r"-?(127\.|::1$|localhost$)", a)]
+        if not self.redis_auth and public:
+            raise _finding(
+                "redis_auth",
+                f"authentication when Redis listens beyond loopback ({', '.join(public)}): "
+                "anyone who reaches it could read, change or wipe the data",
+                "set redis_auth: true (passwords in the vault) or bind loopback only",
+            )
+        if self.redis_auth:
+            for name in ("redis_app_password", "redis_admin_password"):
+                if not getattr(self, name):
+                    raise _finding(name, "a password while redis_auth is true", _VAULT_FIX)
+        if self.redis_replication_group:
+            if self.redis_auth and not self.redis_replication_password:
+                raise _finding(
+                    "redis_replication_password", "a password for a replicated set", _VAULT_FIX
+                )
+            if not public:
+                raise _finding(
+                    "redis_bind",
+                    "an address the other hosts of the replicated set can reach",
+                    "write redis_bind: [127.0.0.1, private]",
+                )
+        if self.redis_sentinel:
+            if not self.redis_replication_group:
+                raise _finding(
+                    "redis_sentinel",
+                    "a replicated set for Sentinel to watch",
+                    "set redis_replication_group (an inventory group of the set)",
+                )
+            if not self.redis_sentinel_password or (
+                self.redis_auth and not self.redis_sentinel_auth_password
+            ):
+                raise _finding(
+                    "redis_sentinel_password",
+                    "redis_sentinel_password and redis_sentinel_auth_password",
+                    _VAULT_FIX,
+                )
+        return self
+
+
+# Forward references of the nested classes (declared inside Nginx).
+for _cls in (Nginx.Upstream, Nginx.Location, Nginx.Site):
+    _cls.model_rebuild()
+Nginx.model_rebuild()
+
+#: Each role's model, by role name (the directories under roles/); webtier: the host's own.
+MODELS: dict[str, type[Role]] = {
+    "webtier": Webtier,
+    "kernel_tuning": KernelTuning,
+    "firewall": Firewall,
+    "python_app": PythonApp,
+    "gunicorn": Gunicorn,
+    "uwsgi": Uwsgi,
+    "nginx": Nginx,
+    "redis": Redis,
+}
+
+
+#: Plain Jinja with Ansible's `default` behaviour for the role defaults' expressions.
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def _where(loc: tuple) -> str:
+    text = str(loc[0])
+    for part in loc[1:]:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def _at(value: Any, loc: tuple) -> Any:
+    for part in loc:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return value
+    return value
+
+
+#: Pydantic's own messages for the union members and wrappers a reader does not need.
+_NOISE = re.compile(r"^(Value error, |Assertion failed, )")
+
+
+#: A fix for pydantic's own errors, by error type (the checkers above bring their own).
+_FIXES = {
+    "list_type": "write a YAML list, e.g. [a, b], even for one entry",
+    "dict_type": "write a YAML mapping (name: value)",
+    "int_type": "write a whole number without quotes",
+    "int_parsing": "write a whole number without quotes",
+    "int_from_float": "write a whole number",
+    "bool_type": "write true or false without quotes (on the command line: -e '{\"name\": false}')",
+    "string_type": "write a string",
+    "missing": "set it",
+    "extra_forbidden": "remove it, or check its spelling against the role's README",
+    "literal_error": "use one of the values named",
+}
+
+
+def findings(host: str, role: str, values: Mapping[str, Any]) -> list[Finding]:
+    """``values`` (the role's defaults under the host's variables) against the role's
+    model: one finding per wrong variable, each naming the rule and the fix. A default
+    that is a Jinja expression over the host's own variables (python_app_root:
+    /srv/{{ python_app_name }}) is judged as it resolves; one that needs the host's
+    facts is left to the host."""
+    model = MODELS[role]
+    context = {"inventory_hostname": host, **values}
+    judged, templated = {}, set()
+    for name, value in values.items():
+        if name not in model.model_fields:
+            continue
+        if not _templated(value):
+            judged[name] = value
+            continue
+        try:
+            judged[name] = _JINJA.from_string(value).render(context)
+        except jinja2.TemplateError:
+            templated.add(name)
+    try:
+        model.model_validate(judged)
+    except ValidationError as error:
+        return _from_errors(host, role, judged, error, templated)
+    return []
+
+
+def _from_errors(host, role, values, error: ValidationError, templated) -> list[Finding]:
+    found: dict[str, Finding] = {}
+    for item in error.errors(include_url=False):
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, _Refusal):
+            name = cause.variable
+            value = shown(name, values.get(name, "(unset)"))
+            found.setdefault(name, Finding(host, name, value, cause.rule, cause.fix))
+            continue
+        loc = tuple(p for p in item["loc"] if not _is_branch(p))
+        if not loc or (item["type"] == "missing" and loc[0] in templated):
+            continue  # a Jinja expression, resolved on the host
+        where = _where(loc)
+        if where in found:  # one finding per variable: the first branch that explains it
+            continue
+        rule, _, fix = _NOISE.sub("", item["msg"]).partition("; ")
+        ctx = item.get("ctx") or {}
+        if item["type"] in ("greater_than_equal", "less_than_equal"):
+            bound = ctx.get("ge", ctx.get("le"))
+            rule = f"{'at least' if 'ge' in ctx else 'at most'} {bound}"
+            fix = f"set {where} to {bound} or {'more' if 'ge' in ctx else 'less'}"
+        found[where] = Finding(
+            host,
+            where,
+            shown(where, _at(values, loc)) if loc[0] in values else "(unset)",
+            f"the {role} role's model: {rule}",
+            fix or _FIXES.get(item["type"], f"see roles/{role}/meta/argument_specs.yml"),
+        )
+    return list(found.values())
+
+
+def _is_branch(part: Any) -> bool:
+    """Pydantic's labels in an error's location that are not the inventory's keys: union
+    members (``int``, ``literal['auto']``, ``function-after[...]``) and ``[key]`` (the
+    error is in a mapping's key, which the location already names)."""
+    return isinstance(part, str) and (
+        part in {"int", "str", "bool", "float", "none", "[key]"}
+        or part.startswith(("literal[", "constrained-", "function-", "list[", "dict[", "nullable["))
+    )
