@@ -29,16 +29,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from webtier import derive
+from webtier.derive import FD_OVERHEAD, REDIS_FD_OVERHEAD
 from webtier.model import MAX_BACKLOG, Finding, parse_count
 from webtier.nginx import role_defaults
 
-#: Descriptors a server process needs besides its connections (logs, libraries, pipes).
-FD_OVERHEAD = 64
-#: Redis keeps 32 descriptors for itself beyond maxclients (redis.conf, "maxclients").
-REDIS_FD_OVERHEAD = 32
-#: What Gunicorn and uWSGI use when a count is ``auto`` (mirrors the templates).
-AUTO_THREADS = 4
-AUTO_WORKER_CONNECTIONS = 1000
 #: CPU count assumed for ``auto`` when the inventory does not say (``webtier_cpus``).
 DEFAULT_CPUS = 2
 
@@ -202,13 +197,12 @@ class _Host:
 def _gunicorn(h: _Host) -> HostCapacity | None:
     v = _effective("gunicorn", h.vars)
     kind = v["gunicorn_worker_class"]
-    auto_workers = {"sync": 2 * h.cpus + 1, "gthread": 2 * h.cpus}.get(kind, h.cpus)
-    workers = h.count(v, "gunicorn_workers", auto_workers)
-    threads = h.count(v, "gunicorn_threads", AUTO_THREADS)
-    conns = h.count(v, "gunicorn_worker_connections", AUTO_WORKER_CONNECTIONS)
+    names = ("gunicorn_workers", "gunicorn_threads", "gunicorn_worker_connections")
     backlog = h.count(v, "gunicorn_backlog")
-    if None in (workers, threads, conns, backlog):
+    if None in (backlog, *(h.count(v, name, 0) for name in names)):
         return None
+    sizes = derive.gunicorn_sizes(kind, *(v[name] for name in names), h.cpus)
+    workers, threads, conns = sizes["workers"], sizes["threads"], sizes["worker_connections"]
     per_process, formula = {
         "sync": (1, f"{workers} sync workers"),
         "gthread": (threads, f"{workers} workers x {threads} threads"),
@@ -241,11 +235,11 @@ def _gunicorn(h: _Host) -> HostCapacity | None:
 
 def _uwsgi(h: _Host) -> HostCapacity | None:
     v = _effective("uwsgi", h.vars)
-    processes = h.count(v, "uwsgi_processes", 2 * h.cpus)
     threads = h.count(v, "uwsgi_threads")
     listen = h.count(v, "uwsgi_listen")
-    if None in (processes, threads, listen):
+    if None in (h.count(v, "uwsgi_processes", 0), threads, listen):
         return None
+    processes = derive.uwsgi_processes(v["uwsgi_processes"], h.cpus)
     h.descriptors("uwsgi_threads", threads, threads + FD_OVERHEAD, "a process's requests")
     return HostCapacity(
         h.name,
@@ -268,9 +262,9 @@ def _nginx(h: _Host) -> HostCapacity | None:
     backlog = h.count(v, "nginx_listen_backlog")
     if None in (workers, conns, backlog):
         return None
-    rlimit = h.count(v, "nginx_worker_rlimit_nofile", 2 * conns)
-    if rlimit is None:
+    if h.count(v, "nginx_worker_rlimit_nofile", 0) is None:
         return None
+    rlimit = derive.nginx_rlimit_nofile(v["nginx_worker_rlimit_nofile"], conns)
     if rlimit < conns + FD_OVERHEAD:
         h.flag(
             "nginx_worker_rlimit_nofile",

@@ -37,7 +37,7 @@ import jinja2
 import jinja2.meta
 import yaml
 
-from webtier import ROOT, TEMPLATES, firewall, nginx
+from webtier import ROOT, TEMPLATES, derive, firewall, nginx
 from webtier.capacity import roles_of
 from webtier.inventory import Inventory, load
 from webtier.render import environment
@@ -71,7 +71,15 @@ DERIVED_INPUTS = {
     "kernel_tuning": ("kernel_tuning_nofile", "kernel_tuning_nr_open"),
     "firewall": ("inventory_hostname",),
     "nginx": NGINX_PLAN_INPUTS,
+    "gunicorn": (
+        "gunicorn_worker_class",
+        "gunicorn_workers",
+        "gunicorn_threads",
+        "gunicorn_worker_connections",
+    ),
+    "uwsgi": ("uwsgi_processes",),
     "redis": (
+        "redis_maxclients",
         "__redis_engines",
         "redis_engine",
         "redis_sentinel",
@@ -261,9 +269,20 @@ def derived(
         "firewall": lambda: {
             "firewall_rules": firewall.plan(v["inventory_hostname"], groups, hostvars)
         },
-        "gunicorn": lambda: {"__gunicorn_cpus": facts.cpus, "__gunicorn_nofile": facts.nofile_hard},
+        "gunicorn": lambda: {
+            "__gunicorn_cpus": facts.cpus,
+            "__gunicorn_nofile": facts.nofile_hard,
+            "__gunicorn_sizes": derive.gunicorn_sizes(
+                v["gunicorn_worker_class"],
+                v["gunicorn_workers"],
+                v["gunicorn_threads"],
+                v["gunicorn_worker_connections"],
+                facts.cpus,
+            ),
+        },
         "uwsgi": lambda: {
             "__uwsgi_cpus": facts.cpus,
+            "__uwsgi_processes": derive.uwsgi_processes(v["uwsgi_processes"], facts.cpus),
             "__uwsgi_nofile": facts.nofile_hard,
             "__uwsgi_features": {"max_requests_delta": facts.uwsgi_max_requests_delta},
         },
@@ -286,6 +305,7 @@ def redis_derived(
         "__redis_units": [paths["service"]]
         + ([paths["sentinel_service"]] if v["redis_sentinel"] else []),
         "__redis_in_container": facts.in_container,
+        "__redis_nofile": derive.redis_nofile(v["redis_maxclients"]),
         "__redis_memtotal_mb": facts.memtotal_mb if str(v["redis_maxmemory"]).endswith("%") else 0,
         "__redis_bind_addresses": redis_bind_addresses(v["redis_bind"], facts.ipv4),
         "__redis_password_hashes": redis_password_hashes(

@@ -139,7 +139,13 @@ def redis_endpoint(
     )
     if not match:
         return [
-            Finding(host, where, "<hidden>", "a redis:// URL", "write redis://user:<password>@host:6379/0")
+            Finding(
+                host,
+                where,
+                "<hidden>",
+                "a redis:// URL",
+                "write redis://user:<password>@host:6379/0",
+            )
         ]
     # The finding shows the URL without its password (preflight's output reaches logs).
     user = f"{match['user']}:***@" if match["pw"] is not None else ""

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from webtier import ROOT
+from webtier import ROOT, derive
 
 METHODS = ("round_robin", "least_conn", "ip_hash", "hash", "random")
 SERVER_KINDS = ("gunicorn", "uwsgi")
@@ -272,11 +272,6 @@ def sites(
     return result
 
 
-def worker_rlimit_nofile(value: int | str, worker_connections: int) -> int:
-    """``nginx_worker_rlimit_nofile``: auto is twice the connections (files need room too)."""
-    return 2 * int(worker_connections) if value == "auto" else int(value)
-
-
 def plan(
     settings: Mapping[str, Any],
     groups: Mapping[str, Sequence[str]],
@@ -296,7 +291,9 @@ def plan(
                 "limit_conn": [z["name"] for z in settings.get("nginx_limit_conn_zones", [])],
             },
         ),
-        "nginx_worker_rlimit_nofile_effective": worker_rlimit_nofile(
+        "nginx_worker_rlimit_nofile_effective": derive.nginx_rlimit_nofile(
             settings["nginx_worker_rlimit_nofile"], settings["nginx_worker_connections"]
         ),
+        # what each worker needs besides its connections (the role's descriptor check)
+        "nginx_fd_overhead": derive.FD_OVERHEAD,
     }

@@ -11,7 +11,7 @@ import types
 import pytest
 import yaml
 
-from webtier import ROOT
+from webtier import ROOT, derive
 from webtier.render import render
 
 ROLE = ROOT / "roles/gunicorn"
@@ -25,6 +25,8 @@ def rendered(worker_class: str) -> str:
         "python_app_name": "demo",
         "python_app_entrypoint": "app:create_app()",
         "__gunicorn_cpus": 2,
+        # what the role derives (webtier.derive) for 2 CPUs and the defaults' auto
+        "__gunicorn_sizes": derive.gunicorn_sizes(worker_class, "auto", "auto", "auto", 2),
     }
     return render("etc/gunicorn/gunicorn.conf.py.j2", values)
 

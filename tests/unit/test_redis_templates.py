@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 import yaml
 
-from webtier import ROOT
+from webtier import ROOT, derive
 from webtier.render import render
 
 ROLE = ROOT / "roles/redis"
@@ -30,6 +30,7 @@ def role_vars(**overrides):
         __redis_in_container=False,
     )
     values.update(overrides)
+    values["__redis_nofile"] = derive.redis_nofile(values["redis_maxclients"])
     values["__redis_password_hashes"] = {
         key: hashlib.sha256(values[var].encode()).hexdigest()
         for key, var in {

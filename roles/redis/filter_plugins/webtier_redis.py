@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from webtier import configs
+from webtier import configs, derive
 
 
 def webtier_redis_password_hashes(passwords):
     """{kind: password} -> {kind: SHA-256 hex digest}, as users.acl takes them."""
     return configs.redis_password_hashes(passwords)
+
+
+def webtier_redis_nofile(maxclients):
+    """The descriptors Redis needs: maxclients and what it keeps for itself."""
+    return derive.redis_nofile(maxclients)
 
 
 def webtier_redis_bind_addresses(bind, ipv4):
@@ -32,6 +37,7 @@ def webtier_redis_primary(group, port, announce_host, groups, hostvars, sentinel
 class FilterModule:
     def filters(self):
         return {
+            "webtier_redis_nofile": webtier_redis_nofile,
             "webtier_redis_password_hashes": webtier_redis_password_hashes,
             "webtier_redis_bind_addresses": webtier_redis_bind_addresses,
             "webtier_redis_primary": webtier_redis_primary,

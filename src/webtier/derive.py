@@ -1,0 +1,61 @@
+"""Every sizing rule, once: what the roles derive from a host's variables and its CPUs.
+
+The templates receive these results and never recompute them; the capacity model counts
+with the same functions; both engines call them (Ansible through the roles' thin filter
+plugins, pyinfra and the render command through ``webtier.configs``).
+
+- ``gunicorn_sizes``: Gunicorn's ``auto`` workers (sync: 2 x CPUs + 1, gthread:
+  2 x CPUs, gevent and asgi: one per CPU), threads (4) and worker_connections (1000);
+- ``uwsgi_processes``: uWSGI's ``auto`` processes (2 x CPUs);
+- ``nginx_rlimit_nofile``: nginx's ``auto`` descriptor limit (2 x worker_connections);
+- ``redis_nofile``: the descriptor limit Redis's unit gets (maxclients + 32);
+- ``FD_OVERHEAD`` and ``REDIS_FD_OVERHEAD``: the descriptors a server needs besides its
+  connections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Descriptors a server process needs besides its connections (logs, libraries, pipes).
+FD_OVERHEAD = 64
+#: Redis keeps 32 descriptors for itself beyond maxclients (redis.conf, "maxclients").
+REDIS_FD_OVERHEAD = 32
+#: What Gunicorn uses when threads or worker_connections are ``auto``.
+AUTO_THREADS = 4
+AUTO_WORKER_CONNECTIONS = 1000
+
+
+def _count(value: Any, auto: int) -> int:
+    return auto if value == "auto" else int(value)
+
+
+def gunicorn_sizes(
+    worker_class: str, workers: Any, threads: Any, worker_connections: Any, cpus: int
+) -> dict[str, int]:
+    """Gunicorn's workers, threads and worker_connections, ``auto`` resolved for ``cpus``."""
+    cpus = int(cpus)
+    auto_workers = {"sync": 2 * cpus + 1, "gthread": 2 * cpus}.get(worker_class, cpus)
+    return {
+        "workers": _count(workers, auto_workers),
+        "threads": _count(threads, AUTO_THREADS),
+        "worker_connections": _count(worker_connections, AUTO_WORKER_CONNECTIONS),
+        # what a worker needs besides its connections (the role's NOFILE check)
+        "fd_overhead": FD_OVERHEAD,
+    }
+
+
+def uwsgi_processes(processes: Any, cpus: int) -> int:
+    """uWSGI's processes, ``auto`` resolved for ``cpus``."""
+    return _count(processes, 2 * int(cpus))
+
+
+def nginx_rlimit_nofile(value: Any, worker_connections: Any) -> int:
+    """nginx's ``worker_rlimit_nofile``: ``auto`` is twice the connections (a proxied
+    client holds two, and files need room too)."""
+    return _count(value, 2 * int(worker_connections))
+
+
+def redis_nofile(maxclients: Any) -> int:
+    """The descriptor limit Redis needs: its clients and what it keeps for itself."""
+    return int(maxclients) + REDIS_FD_OVERHEAD
