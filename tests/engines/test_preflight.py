@@ -783,12 +783,22 @@ def ansible(inventory: Path, playbook: str = "playbooks/preflight.yml") -> subpr
         stderr=subprocess.STDOUT,
         text=True,
         cwd=ROOT,
+        # Without the run timer's callback (ansible.cfg): a quarter of a run this short.
+        env={**os.environ, "ANSIBLE_CALLBACKS_ENABLED": ""},
     )
 
 
-def pyinfra(inventory: Path) -> subprocess.Popen:
+def pyinfra(inventory: Path, command: str = "inventory") -> subprocess.Popen:
+    """The pyinfra engine on ``inventory``: by default the inventory module that
+    ``pyinfra pyinfra_deploy/inventory.py pyinfra_deploy/deploy.py`` loads before it
+    connects to any host, where preflight runs (``command="deploy"``: the whole command,
+    as the control cases run it)."""
+    argv = {
+        "inventory": ["python", "pyinfra_deploy/inventory.py"],
+        "deploy": ["pyinfra", "-y", "pyinfra_deploy/inventory.py", "pyinfra_deploy/deploy.py"],
+    }[command]
     return subprocess.Popen(
-        ["pyinfra", "-y", "pyinfra_deploy/inventory.py", "pyinfra_deploy/deploy.py"],
+        argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -819,13 +829,18 @@ def test_sound_inventory_passes_preflight_then_reaches_for_the_hosts(tmp_path):
     assert "UNREACHABLE" in out, out
 
 
-def test_a_bad_inventory_stops_site_yml_before_its_first_tier(tmp_path):
+def test_a_bad_inventory_stops_site_yml_and_pyinfra_before_any_host(tmp_path):
     inventory = write_inventory(tmp_path, {"app_gunicorn": {"gunicorn_backlog": 8192}})
     rc, out = finish(ansible(inventory, "site.yml"))
     assert rc != 0
     assert "app1: gunicorn_backlog=8192 breaks net.core.somaxconn=4096" in out, out
     assert "PLAY [Kernel tuning" not in out, out
     assert "UNREACHABLE" not in out, out
+    rc, out = finish(pyinfra(inventory, "deploy"))
+    assert rc != 0
+    assert "app1: gunicorn_backlog=8192 breaks net.core.somaxconn=4096" in out, out
+    assert "--> Loading inventory..." in out, out
+    assert "Connecting to hosts" not in out, out
 
 
 @pytest.mark.parametrize(
