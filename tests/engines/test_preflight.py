@@ -783,8 +783,6 @@ def ansible(inventory: Path, playbook: str = "playbooks/preflight.yml") -> subpr
         stderr=subprocess.STDOUT,
         text=True,
         cwd=ROOT,
-        # Without the run timer's callback (ansible.cfg): a quarter of a run this short.
-        env={**os.environ, "ANSIBLE_CALLBACKS_ENABLED": ""},
     )
 
 
