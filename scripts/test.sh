@@ -92,6 +92,18 @@ scenarios() { # every Molecule scenario directory: roles first, then the whole s
   find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' 2>/dev/null | sort
 }
 
+leftovers() { # remove the containers and networks an aborted Molecule run left behind
+  local containers network removed=""
+  containers="$(docker ps -aq --filter label=owner=molecule)"
+  # shellcheck disable=SC2086 # one argument per container id
+  [ -z "$containers" ] || { docker rm -f $containers >/dev/null; removed=1; }
+  for network in webtier-e2e webtier-pyinfra webtier-nginx webtier-redis-ha; do
+    docker network inspect "$network" >/dev/null 2>&1 || continue
+    docker network rm "$network" >/dev/null && removed=1
+  done
+  [ -z "$removed" ] || say "removed what an aborted Molecule run left"
+}
+
 molecule_one() { # molecule_one roles/ROLE/molecule/SCENARIO | molecule/SCENARIO
   local dir="$1" project scenario
   scenario="$(basename "$dir")"
@@ -110,6 +122,7 @@ case "${1:-all}" in
       WEBTIER_STAGES_TSV="$LOGS/side-stages.tsv" nice -n 10 \
         "$WEBTIER_ROOT/scripts/test.sh" lint unit engines >"$LOGS/side-stages.out" 2>&1 &
       side=$!
+      leftovers
       for dir in $(scenarios); do stage "molecule $dir" molecule_one "$dir"; done
       wait "$side" || true
       say "stages run beside the scenarios: lint, unit, engines"
@@ -123,6 +136,7 @@ case "${1:-all}" in
     ;;
   molecule)
     shift
+    leftovers
     for dir in "${@:-$(scenarios)}"; do stage "molecule $dir" molecule_one "$dir"; done
     ;;
   *) die "unknown stage '$1' (all, lint, unit, engines, molecule)" ;;
