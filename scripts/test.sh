@@ -105,10 +105,16 @@ leftovers() { # remove the containers and networks an aborted Molecule run left 
 }
 
 molecule_one() { # molecule_one roles/ROLE/molecule/SCENARIO | molecule/SCENARIO
-  local dir="$1" project scenario
+  # Each scenario keeps its state in an ephemeral directory of its own for this run:
+  # Molecule's default one is named after the project directory's basename and outlives
+  # an aborted run, whose "instances created" would make the next run skip create.
+  local dir="$1" project scenario state rc=0
   scenario="$(basename "$dir")"
   project="$(dirname "$(dirname "$dir")")"
-  (cd "$project" && molecule test -s "$scenario")
+  state="$(mktemp -d /tmp/webtier-molecule.XXXXXX)"
+  (cd "$project" && MOLECULE_EPHEMERAL_DIRECTORY="$state" molecule test -s "$scenario") || rc=$?
+  rm -rf "$state"
+  return "$rc"
 }
 
 case "${1:-all}" in
