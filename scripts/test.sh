@@ -77,14 +77,15 @@ lint() {
 }
 
 unit() { # the package, the templates, the probe: no engine run of any length
-  pytest -n auto tests/unit
+  pytest -n "${WEBTIER_TEST_WORKERS:-auto}" tests/unit
 }
 
 engines() {
   # Both engines over inventories, no host contacted: the parity of the files Ansible
   # and pyinfra write, and preflight stopping site.yml on each bad inventory. Each case
-  # runs ansible-playbook on one CPU: one worker per CPU (pytest-xdist).
-  pytest -n auto tests/engines
+  # runs ansible-playbook on one CPU: one worker per CPU (pytest-xdist), or
+  # WEBTIER_TEST_WORKERS of them.
+  pytest -n "${WEBTIER_TEST_WORKERS:-auto}" tests/engines
 }
 
 scenarios() { # every Molecule scenario directory: roles first, then the whole stack
@@ -121,11 +122,12 @@ case "${1:-all}" in
   all)
     stage setup scripts/setup.sh
     if [ "$failed" -eq 0 ]; then
-      # lint, unit and engines need no container: they run at low priority beside the
-      # Molecule scenarios, which spend most of their time waiting on their containers
-      # (each scenario's own work keeps its CPU). Their output follows the scenarios'.
+      # lint, unit and engines need no container: they run beside the Molecule
+      # scenarios, which spend most of their time waiting on their containers, on one
+      # CPU and at the lowest priority, so a scenario's own work keeps the other CPU.
+      # Their output follows the scenarios'.
       rm -f "$LOGS/side-stages.tsv"
-      WEBTIER_STAGES_TSV="$LOGS/side-stages.tsv" nice -n 10 \
+      WEBTIER_STAGES_TSV="$LOGS/side-stages.tsv" WEBTIER_TEST_WORKERS=1 nice -n 19 \
         "$WEBTIER_ROOT/scripts/test.sh" lint unit engines >"$LOGS/side-stages.out" 2>&1 &
       side=$!
       leftovers
