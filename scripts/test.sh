@@ -57,8 +57,9 @@ record() { # record FILE: this run's stages as lines of name, seconds, result, l
 }
 
 adopt() { # adopt FILE: stages another run recorded (record) join this run's summary
-  local name time result log
-  [ -s "$1" ] || { names+=(side-stages); times+=(0); results+=("FAILED (no result)"); logs+=("$LOGS/side-stages.out"); failed=$((failed + 1)); return; }
+  local name time result log part="${1##*/}"
+  part="${part%.tsv}"
+  [ -s "$1" ] || { names+=("$part"); times+=(0); results+=("FAILED (no result)"); logs+=("$LOGS/$part.out"); failed=$((failed + 1)); return; }
   while IFS=$'\t' read -r name time result log; do
     names+=("$name"); times+=("$time"); results+=("$result"); logs+=("$log")
     [ "$result" = passed ] || failed=$((failed + 1))
@@ -87,6 +88,11 @@ engines() {
   # WEBTIER_TEST_WORKERS of them.
   pytest -n "${WEBTIER_TEST_WORKERS:-auto}" tests/engines
 }
+
+# The second lane of `all`: the Redis scenarios and the whole-stack ones (which share
+# their instances' names, so they run one after the other). Every other scenario,
+# a new one too, runs in the first lane. The two lanes take about as long.
+LANE_B="roles/redis/molecule/default roles/redis/molecule/ha molecule/default molecule/pyinfra"
 
 scenarios() { # every Molecule scenario directory: roles first, then the whole stack
   find roles -mindepth 4 -maxdepth 4 -path '*/molecule/*/molecule.yml' -printf '%h\n' | sort
@@ -122,20 +128,34 @@ case "${1:-all}" in
   all)
     stage setup scripts/setup.sh
     if [ "$failed" -eq 0 ]; then
-      # lint, unit and engines need no container: they run beside the Molecule
-      # scenarios, which spend most of their time waiting on their containers, on one
-      # CPU and at the lowest priority, so a scenario's own work keeps the other CPU.
-      # Their output follows the scenarios'.
-      rm -f "$LOGS/side-stages.tsv"
+      leftovers
+      # Two lanes of Molecule scenarios run side by side: a scenario waits on its
+      # containers for a third of its time, which the other lane's controller uses.
+      # lint, unit and engines need no container: they run beside the lanes on one CPU
+      # at the lowest priority. Each lane's output and the side stages' follow, in turn.
+      rm -f "$LOGS"/lane-*.tsv "$LOGS/side-stages.tsv"
       WEBTIER_STAGES_TSV="$LOGS/side-stages.tsv" WEBTIER_TEST_WORKERS=1 nice -n 19 \
         "$WEBTIER_ROOT/scripts/test.sh" lint unit engines >"$LOGS/side-stages.out" 2>&1 &
       side=$!
-      leftovers
-      for dir in $(scenarios); do stage "molecule $dir" molecule_one "$dir"; done
-      wait "$side" || true
-      say "stages run beside the scenarios: lint, unit, engines"
-      sed -n '/^\x1b\[1m==> summary/q;p' "$LOGS/side-stages.out"
-      adopt "$LOGS/side-stages.tsv"
+      lanes=()
+      lane_a=() lane_b=()
+      for dir in $(scenarios); do
+        if [[ " $LANE_B " == *" $dir "* ]]; then lane_b+=("$dir"); else lane_a+=("$dir"); fi
+      done
+      for lane in a b; do
+        declare -n dirs="lane_$lane"
+        say "lane $lane: ${dirs[*]}"
+        WEBTIER_STAGES_TSV="$LOGS/lane-$lane.tsv" \
+          "$WEBTIER_ROOT/scripts/test.sh" molecule "${dirs[@]}" >"$LOGS/lane-$lane.out" 2>&1 &
+        lanes+=($!)
+        unset -n dirs
+      done
+      wait "${lanes[@]}" "$side" || true
+      for part in lane-a lane-b side-stages; do
+        say "output of $part"
+        sed -n '/^\x1b\[1m==> summary/q;p' "$LOGS/$part.out"
+        adopt "$LOGS/$part.tsv"
+      done
     fi
     ;;
   lint | unit | engines)
@@ -144,8 +164,12 @@ case "${1:-all}" in
     ;;
   molecule)
     shift
-    leftovers
-    for dir in "${@:-$(scenarios)}"; do stage "molecule $dir" molecule_one "$dir"; done
+    # (A lane of `all` leaves the other lane's containers alone: `all` removed leftovers.)
+    [ -n "${WEBTIER_STAGES_TSV:-}" ] || leftovers
+    # shellcheck disable=SC2046 # one scenario directory per word
+    [ $# -gt 0 ] || set -- $(scenarios)
+    for dir in "$@"; do stage "molecule $dir" molecule_one "$dir"; done
+    [ -z "${WEBTIER_STAGES_TSV:-}" ] || record "$WEBTIER_STAGES_TSV"
     ;;
   *) die "unknown stage '$1' (all, lint, unit, engines, molecule)" ;;
 esac
