@@ -25,14 +25,14 @@ import hashlib
 import re
 from io import StringIO
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import Sha1File
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
-from webtier import ROOT, configs
+from webtier import ROOT, capacity, configs, live
 from webtier.capacity import roles_of
 from webtier.inventory import load
 
@@ -82,6 +82,24 @@ def read_facts() -> configs.Facts:
         ipv4=source[1] if source else None,
         uwsgi_max_requests_delta=uwsgi_help not in ("", "0"),
         running_release=running.rsplit("/", 1)[-1] or None,
+    )
+
+
+def host_facts(facts: configs.Facts) -> live.HostFacts:
+    """What the roles' checks read (kernel_tuning_effective under Ansible). somaxconn and
+    tcp_max_syn_backlog are the ones kernel_tuning sets in this run (per network
+    namespace: a container gets them too) before any server starts; the NOFILE limit is
+    the one it will grant (``configs.nofile_effective``)."""
+    return live.HostFacts(
+        capacity.Kernel(
+            int(V["kernel_tuning_somaxconn"]),
+            int(V["kernel_tuning_tcp_max_syn_backlog"]),
+            facts.nofile_hard,
+            facts.cpus,
+        ),
+        _fact(". /etc/os-release; echo $VERSION_CODENAME"),
+        int(_fact("cat /proc/sys/vm/overcommit_memory")),
+        facts.in_container,
     )
 
 
@@ -423,6 +441,14 @@ def main() -> None:
     global V  # noqa: PLW0603 (the host's variables, now with what was read from it)
     facts = read_facts()
     V = configs.variables(INVENTORY, NAME, ROLES, facts)
+    # The roles' checks against this host (validate.yml under Ansible), before any
+    # operation is queued; the inventory-wide ones ran in inventory.py (preflight).
+    checked = host_facts(facts)
+    for note in live.notes(NAME, ROLES, V, checked):
+        logger.warning(note)
+    findings = live.check(NAME, ROLES, V, checked)
+    if findings:
+        raise DeployError(live.report(findings))
     rendered = configs.host_files(INVENTORY, NAME, facts)
     by_role = {role: [f for f in rendered if f.role == role] for role in ROLES}
     app = None

@@ -138,19 +138,45 @@ def _int(value: Any, host: str, name: str, findings: list[Finding], auto: int | 
     return auto if count == "auto" else count
 
 
-class _Host:
-    """One host's kernel limits, shared by the checks of every server on it."""
+@dataclass(frozen=True)
+class Kernel:
+    """The limits a host really grants, read on it (``webtier.live``): the servers'
+    checks then hold each setting against these instead of the planned ones."""
 
-    def __init__(self, host: str, hostvars: Mapping[str, Any], findings: list[Finding]):
+    somaxconn: int
+    tcp_max_syn_backlog: int
+    #: The NOFILE hard limit a service started now gets.
+    nofile_hard: int
+    cpus: int
+
+
+class _Host:
+    """One host's kernel limits, shared by the checks of every server on it: the
+    inventory's plan (kernel_tuning_*, webtier_cpus), or what the host grants."""
+
+    def __init__(
+        self,
+        host: str,
+        hostvars: Mapping[str, Any],
+        findings: list[Finding],
+        kernel: Kernel | None = None,
+    ):
         self.name = host
         self.vars = hostvars
         self.findings = findings
-        kernel = _effective("kernel_tuning", hostvars)
-        self.somaxconn = self.count(kernel, "kernel_tuning_somaxconn") or 0
-        self.syn_backlog = self.count(kernel, "kernel_tuning_tcp_max_syn_backlog") or 0
-        self.nofile = self.count(kernel, "kernel_tuning_nofile") or 0
-        self.nr_open = self.count(kernel, "kernel_tuning_nr_open") or 0
+        if kernel is not None:
+            self.somaxconn, self.syn_backlog = kernel.somaxconn, kernel.tcp_max_syn_backlog
+            self.nofile, self.cpus = kernel.nofile_hard, kernel.cpus
+            self.nofile_name = f"the NOFILE limit services get on {host}, {self.nofile}"
+            self.on = f" on {host}"
+            return
+        plan = _effective("kernel_tuning", hostvars)
+        self.somaxconn = self.count(plan, "kernel_tuning_somaxconn") or 0
+        self.syn_backlog = self.count(plan, "kernel_tuning_tcp_max_syn_backlog") or 0
+        self.nofile = self.count(plan, "kernel_tuning_nofile") or 0
         self.cpus = self.count({"webtier_cpus": DEFAULT_CPUS, **hostvars}, "webtier_cpus") or 1
+        self.nofile_name = f"the NOFILE limit kernel_tuning_nofile={self.nofile}"
+        self.on = ""
 
     def count(self, values: Mapping[str, Any], name: str, auto: int | None = None) -> int | None:
         """``values[name]`` as an int >= 1 (``auto`` gives ``auto``); None and a finding
@@ -171,14 +197,15 @@ class _Host:
             self.flag(
                 variable,
                 backlog,
-                f"net.core.somaxconn={self.somaxconn} (the kernel silently cuts the queue)",
+                f"net.core.somaxconn={self.somaxconn}{self.on} (the kernel silently cuts "
+                "the queue)",
                 f"lower {variable} to {min(self.somaxconn, MAX_BACKLOG)}{raise_to}",
             )
         elif backlog > self.syn_backlog:
             self.flag(
                 variable,
                 backlog,
-                f"net.ipv4.tcp_max_syn_backlog={self.syn_backlog} (half-open "
+                f"net.ipv4.tcp_max_syn_backlog={self.syn_backlog}{self.on} (half-open "
                 "connections past it are dropped)",
                 f"raise kernel_tuning_tcp_max_syn_backlog to {backlog}",
             )
@@ -189,7 +216,7 @@ class _Host:
             self.flag(
                 variable,
                 value,
-                f"the NOFILE limit kernel_tuning_nofile={self.nofile} ({what} need {need})",
+                f"{self.nofile_name} ({what} need {need})",
                 f"lower {variable} or raise kernel_tuning_nofile to {need}",
             )
 
@@ -315,6 +342,18 @@ def _redis(h: _Host) -> HostCapacity | None:
 
 
 SERVERS = {"nginx": _nginx, "gunicorn": _gunicorn, "uwsgi": _uwsgi, "redis": _redis}
+
+
+def on_host(
+    host: str, hostvars: Mapping[str, Any], roles: Sequence[str], kernel: Kernel
+) -> list[Finding]:
+    """The checks of every server ``host`` runs, against the limits it really grants."""
+    findings: list[Finding] = []
+    h = _Host(host, hostvars, findings, kernel)
+    for role, server in SERVERS.items():
+        if role in roles:
+            server(h)
+    return findings
 
 
 def model(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]) -> Model:

@@ -1,11 +1,15 @@
 """Rules between hosts and tiers that are not about capacity (that is webtier.capacity):
 
+- **the app's interface**: the app server speaks it (uWSGI: WSGI only; Gunicorn's
+  ``asgi`` worker for ASGI apps, the others for WSGI apps);
 - **ports**: two listeners of one host on one port (the second server would not start);
 - **keep-alive**: a load balancer keeps idle upstream connections open longer than the
   Gunicorn servers behind it do (nginx would reuse a connection the server is closing,
   and the request fails with a 502);
 - **the app's Redis**: the ``REDIS_URL`` an app is given names a host of the Redis tier,
-  on the port that host's Redis listens on, with a password its URL can carry.
+  on the port that host's Redis listens on, with a password its URL can carry;
+- **a replicated Redis set**: its group holds the host and exactly one primary, and
+  Sentinel's quorum can be reached by the set's Sentinels.
 
 Each rule reads the variables the roles run with (role defaults under the inventory)
 and returns :class:`webtier.model.Finding` s. ``check()`` runs them all; preflight runs
@@ -193,6 +197,73 @@ def redis_endpoint(
     return []
 
 
+def interface(host: str, roles: Sequence[str], values: Mapping[str, Any]) -> list[Finding]:
+    """The app server speaks the app's interface (WSGI or ASGI)."""
+    interface = values.get("python_app_interface", "wsgi")
+    if "uwsgi" in roles and interface == "asgi":
+        return [
+            Finding(
+                host,
+                "python_app_interface",
+                interface,
+                "uWSGI serves WSGI apps only",
+                "serve this app from app_gunicorn with gunicorn_worker_class: asgi",
+            )
+        ]
+    kind = values.get("gunicorn_worker_class")
+    if "gunicorn" in roles and (kind == "asgi") != (interface == "asgi"):
+        return [
+            Finding(
+                host,
+                "gunicorn_worker_class",
+                kind,
+                f"the app's interface python_app_interface={interface}",
+                "use asgi for ASGI apps (FastAPI, Starlette) and sync, gthread or "
+                "gevent for WSGI apps",
+            )
+        ]
+    return []
+
+
+def replication(
+    host: str, v: Mapping[str, Any], hostvars: Mapping[str, Mapping[str, Any]], groups
+) -> list[Finding]:
+    """A replicated Redis set (``redis_replication_group``) holds this host and exactly
+    one primary; with Sentinel, its quorum is at most the set's Sentinels."""
+    group = v["redis_replication_group"]
+    if not group:
+        return []
+    members = [m for m in groups.get(group, ()) if m in hostvars]
+    # a member is a Redis host, whichever groups the inventory also puts it in
+    redis = {m: {**role_defaults("redis"), **hostvars[m]} for m in members}
+    primaries = [m for m in members if redis[m]["redis_replication_role"] == "primary"]
+    if host not in members or len(primaries) != 1:
+        return [
+            Finding(
+                host,
+                "redis_replication_group",
+                group,
+                f"an inventory group holding {host} and exactly one host with "
+                "redis_replication_role: primary (its primaries: "
+                f"{', '.join(primaries) or 'none'})",
+                "add the host to the group and give one host of it redis_replication_role: primary",
+            )
+        ]
+    sentinels = sum(1 for m in members if redis[m]["redis_sentinel"])
+    quorum = int(v["redis_sentinel_quorum"])
+    if v["redis_sentinel"] and quorum > sentinels:
+        return [
+            Finding(
+                host,
+                "redis_sentinel_quorum",
+                quorum,
+                f"the {sentinels} Sentinel host(s) of {group} (a quorum above them never agrees)",
+                f"lower redis_sentinel_quorum to {sentinels} or run Sentinel on more hosts",
+            )
+        ]
+    return []
+
+
 def check(
     hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
@@ -206,4 +277,6 @@ def check(
             findings += keepalive(host, v, hostvars, groups)
         if "python_app" in roles:
             findings += redis_endpoint(host, v, hostvars, groups)
+        if "redis" in roles:
+            findings += replication(host, v, hostvars, groups)
     return findings

@@ -53,7 +53,9 @@ class Finding:
     fix: str
 
     def __str__(self) -> str:
-        return f"{self.host}: {self.variable}={self.value} breaks {self.limit}. Fix: {self.fix}"
+        # booleans as the inventory writes them (true, not True)
+        value = str(self.value).lower() if isinstance(self.value, bool) else self.value
+        return f"{self.host}: {self.variable}={value} breaks {self.limit}. Fix: {self.fix}"
 
 
 #: Variables whose values a finding does not show (preflight's output reaches logs).

@@ -87,35 +87,8 @@ def interfaces(
 ) -> list[Finding]:
     """The app server speaks the app's interface (WSGI or ASGI)."""
     roles = roles_of(host, groups)
-    interface = hostvars.get(
-        "python_app_interface", role_defaults("python_app")["python_app_interface"]
-    )
-    if "uwsgi" in roles and interface == "asgi":
-        return [
-            Finding(
-                host,
-                "python_app_interface",
-                interface,
-                "uWSGI serves WSGI apps only",
-                "serve this app from app_gunicorn with gunicorn_worker_class: asgi",
-            )
-        ]
-    if "gunicorn" in roles:
-        kind = hostvars.get(
-            "gunicorn_worker_class", role_defaults("gunicorn")["gunicorn_worker_class"]
-        )
-        if (kind == "asgi") != (interface == "asgi"):
-            return [
-                Finding(
-                    host,
-                    "gunicorn_worker_class",
-                    kind,
-                    f"the app's interface python_app_interface={interface}",
-                    "use asgi for ASGI apps (FastAPI, Starlette) and sync, gthread or "
-                    "gevent for WSGI apps",
-                )
-            ]
-    return []
+    values = {k: v for role in roles for k, v in role_defaults(role).items()}
+    return invariants.interface(host, roles, {**values, **hostvars})
 
 
 def run(

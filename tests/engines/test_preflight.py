@@ -625,7 +625,7 @@ MISTAKES = [
     (
         "Redis auth off on the private network",
         {"redis": {"redis_auth": False, "redis_bind": ["127.0.0.1", "private"]}},
-        "redis1: redis_auth=False breaks authentication when Redis listens beyond loopback",
+        "redis1: redis_auth=false breaks authentication when Redis listens beyond loopback",
     ),
     (
         "Redis admin password empty",
@@ -670,7 +670,7 @@ MISTAKES = [
     (
         "Sentinel without a replicated set",
         {"redis": {"redis_sentinel": True}},
-        "redis1: redis_sentinel=True breaks a replicated set for Sentinel to watch",
+        "redis1: redis_sentinel=true breaks a replicated set for Sentinel to watch",
     ),
     (
         "replicated set without a password",

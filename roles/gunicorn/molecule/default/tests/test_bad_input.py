@@ -9,9 +9,12 @@ from scenario import assert_refused_before_any_change
 CASES = {
     "backlog above somaxconn": (
         {"gunicorn_backlog": 60000},
-        "gunicorn_backlog=60000 is above net.core.somaxconn=",
+        "gunicorn_backlog=60000 breaks net.core.somaxconn=",
     ),
-    "zero workers": ({"gunicorn_workers": 0}, "gunicorn_workers=0: use auto or an int >= 1"),
+    "zero workers": (
+        {"gunicorn_workers": 0},
+        "gunicorn_workers=0 breaks the gunicorn role's model: a count must be an int >= 1",
+    ),
     "unknown worker class": (
         {"gunicorn_worker_class": "eventlet"},
         "value of gunicorn_worker_class must be one of",

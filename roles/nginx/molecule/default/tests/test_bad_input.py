@@ -11,16 +11,15 @@ testinfra_hosts = ["ansible://lb13"]
 CASES = {
     "backlog above somaxconn": (
         {"nginx_listen_backlog": 8192},
-        "nginx_listen_backlog=8192 is above net.core.somaxconn=4096",
+        "nginx_listen_backlog=8192 breaks net.core.somaxconn=4096",
     ),
     "worker_connections beyond the fd budget": (
         {"nginx_worker_connections": 4096, "nginx_worker_rlimit_nofile": 4100},
-        "nginx_worker_connections=4096 is beyond the workers' descriptor budget",
+        "nginx_worker_rlimit_nofile=4100 breaks nginx_worker_connections=4096 + 64",
     ),
     "auto fd budget above the service limit": (
         {"nginx_worker_connections": 15000},
-        "nginx_worker_rlimit_nofile=30000 (auto: 2 x nginx_worker_connections) is above the"
-        " NOFILE hard limit",
+        "nginx_worker_rlimit_nofile=30000 breaks the NOFILE limit services get on",
     ),
     "upstream with no servers": (
         {"nginx_upstreams": [{"name": "demo_gunicorn", "group": "no_such_group"}]},
@@ -34,7 +33,10 @@ CASES = {
         },
         "nginx_sites[0].locations[0].upstream: ['demo_fastapi'] not in nginx_upstreams",
     ),
-    "zero workers": ({"nginx_worker_processes": 0}, "nginx_worker_processes=0: use auto"),
+    "zero workers": (
+        {"nginx_worker_processes": 0},
+        "nginx_worker_processes=0 breaks the nginx role's model: a count",
+    ),
 }
 
 

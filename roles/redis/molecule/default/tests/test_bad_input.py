@@ -11,11 +11,11 @@ from conftest import flat_output
 CASES = {
     "backlog above somaxconn": (
         {"redis_tcp_backlog": 60000},
-        "redis_tcp_backlog=60000 is above net.core.somaxconn=8192",
+        "redis_tcp_backlog=60000 breaks net.core.somaxconn=8192",
     ),
     "public bind without auth": (
         {"redis_bind": ["0.0.0.0"], "redis_auth": False},
-        "redis_bind=['0.0.0.0'] listens on 0.0.0.0 with redis_auth=false",
+        "redis_auth=false breaks authentication when Redis listens beyond loopback (0.0.0.0)",
     ),
     "unknown profile": (
         {"redis_profile": "fast"},
@@ -23,27 +23,27 @@ CASES = {
     ),
     "maxclients beyond NOFILE": (
         {"redis_maxclients": 30000},
-        "redis_maxclients=30000 needs 30032 file descriptors",
+        "Redis's clients plus its own descriptors need 30032",
     ),
     "no app password": (
         {"redis_app_password": ""},
-        "redis_app_password is empty while redis_auth is true",
+        "redis_app_password= breaks a password while redis_auth is true",
     ),
     "maxmemory unreadable": (
         {"redis_maxmemory": "lots"},
-        "redis_maxmemory=lots: give bytes",
+        "redis_maxmemory=lots breaks the redis role's model: bytes (1073741824)",
     ),
     "cache without memory limit": (
         {"redis_maxmemory": 0, "redis_profile": "cache"},
-        "0 (no limit) is allowed only for the store profile",
+        "redis_maxmemory=0 breaks a limit for the cache profile",
     ),
     "sentinel without a set": (
         {"redis_sentinel": True},
-        "redis_sentinel=true needs redis_replication_group",
+        "redis_sentinel=true breaks a replicated set for Sentinel to watch",
     ),
     "port out of range": (
         {"redis_port": 70000},
-        "redis_port=70000 is out of bounds: it must be within 1..65535",
+        "redis_port=70000 breaks the redis role's model: at most 65535",
     ),
 }
 
@@ -76,5 +76,5 @@ def test_valkey_is_refused_where_debian_does_not_package_it(run_playbook):
     )
     out = flat_output(result)
     assert result.returncode != 0
-    assert "redis_engine=valkey is not packaged for Debian bookworm" in out, out[-2000:]
+    assert "redis_engine=valkey breaks what Debian bookworm packages" in out, out[-2000:]
     assert re.search(r"redis-debian12\s*:\s*ok=\d+\s+changed=0", out), out[-1500:]

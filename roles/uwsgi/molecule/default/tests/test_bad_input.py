@@ -8,7 +8,7 @@ from scenario import assert_refused_before_any_change
 CASES = {
     "listen above somaxconn": (
         {"uwsgi_listen": 8192},
-        "uwsgi_listen=8192 is above net.core.somaxconn=4096",
+        "uwsgi_listen=8192 breaks net.core.somaxconn=4096",
     ),
     "ASGI app": (
         {
@@ -17,7 +17,10 @@ CASES = {
         },
         "uWSGI serves WSGI apps only",
     ),
-    "zero processes": ({"uwsgi_processes": 0}, "uwsgi_processes=0: use auto or an int >= 1"),
+    "zero processes": (
+        {"uwsgi_processes": 0},
+        "uwsgi_processes=0 breaks the uwsgi role's model: a count must be an int >= 1",
+    ),
     "public stats server": (
         {"uwsgi_stats": "0.0.0.0:9191"},
         "the stats server has no authentication",

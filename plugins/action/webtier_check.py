@@ -1,0 +1,55 @@
+"""Thin Ansible wrapper around webtier.live.check: a role's variables, as this host
+resolves them, against the model and against the limits the host grants (``facts``:
+kernel_tuning_effective; without them, the model only). Fails the task, before the role
+changes anything, with every problem at once; says what deserves a word as warnings."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from webtier import live, preflight
+
+
+def _plain(value):
+    """Ansible's lazy containers as plain Python values."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False  # judges facts already gathered, on the controller
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        roles = self._task.args["roles"]
+        given = self._task.args.get("facts")
+        facts = live.HostFacts.read(_plain(given)) if given else None
+        host = task_vars["inventory_hostname"]
+        values = {}
+        for name in task_vars:
+            if name.startswith(preflight.PREFIXES) and name not in preflight.NOT_ARGUMENTS:
+                try:
+                    values[name] = _plain(self._templar.template(task_vars[name]))
+                except AnsibleError:
+                    continue  # needs what this play does not define: not the role's input
+        result["changed"] = False
+        result["warnings"] = live.notes(host, roles, values, facts)
+        peers = None
+        group = values.get("redis_replication_group")
+        if "redis" in roles and group:  # the hosts of its replicated set, itself included
+            hostvars = task_vars["hostvars"]
+            peers = {
+                m: {k: _plain(hostvars[m][k]) for k in hostvars[m] if k.startswith("redis_")}
+                for m in task_vars["groups"].get(group, [])
+            }
+        findings = live.check(host, roles, values, facts, peers)
+        if findings:
+            result["failed"] = True
+            result["msg"] = live.report(findings)
+        return result
