@@ -31,8 +31,8 @@ from typing import Any
 
 from webtier import derive
 from webtier.derive import FD_OVERHEAD, REDIS_FD_OVERHEAD
+from webtier.inventory import with_defaults
 from webtier.model import MAX_BACKLOG, Finding, parse_count
-from webtier.nginx import role_defaults
 
 #: CPU count assumed for ``auto`` when the inventory does not say (``webtier_cpus``).
 DEFAULT_CPUS = 2
@@ -118,14 +118,6 @@ class Model:
         }
 
 
-def _effective(role: str, hostvars: Mapping[str, Any]) -> dict[str, Any]:
-    """The variables a role runs with on a host: its defaults under the inventory's."""
-    prefix = f"{role}_"
-    merged = {k: v for k, v in role_defaults(role).items() if k.startswith(prefix)}
-    merged.update({k: v for k, v in hostvars.items() if k.startswith(prefix)})
-    return merged
-
-
 def _int(value: Any, host: str, name: str, findings: list[Finding], auto: int | None = None):
     """``value`` as a count (``auto`` gives ``auto``), by the model's rule for counts; a
     finding and None when it is not one (preflight stops such a value before this)."""
@@ -170,7 +162,7 @@ class _Host:
             self.nofile_name = f"the NOFILE limit services get on {host}, {self.nofile}"
             self.on = f" on {host}"
             return
-        plan = _effective("kernel_tuning", hostvars)
+        plan = with_defaults(["kernel_tuning"], hostvars)
         self.somaxconn = self.count(plan, "kernel_tuning_somaxconn") or 0
         self.syn_backlog = self.count(plan, "kernel_tuning_tcp_max_syn_backlog") or 0
         self.nofile = self.count(plan, "kernel_tuning_nofile") or 0
@@ -222,7 +214,7 @@ class _Host:
 
 
 def _gunicorn(h: _Host) -> HostCapacity | None:
-    v = _effective("gunicorn", h.vars)
+    v = with_defaults(["gunicorn"], h.vars)
     kind = v["gunicorn_worker_class"]
     names = ("gunicorn_workers", "gunicorn_threads", "gunicorn_worker_connections")
     backlog = h.count(v, "gunicorn_backlog")
@@ -261,7 +253,7 @@ def _gunicorn(h: _Host) -> HostCapacity | None:
 
 
 def _uwsgi(h: _Host) -> HostCapacity | None:
-    v = _effective("uwsgi", h.vars)
+    v = with_defaults(["uwsgi"], h.vars)
     threads = h.count(v, "uwsgi_threads")
     listen = h.count(v, "uwsgi_listen")
     if None in (h.count(v, "uwsgi_processes", 0), threads, listen):
@@ -283,7 +275,7 @@ def _uwsgi(h: _Host) -> HostCapacity | None:
 
 
 def _nginx(h: _Host) -> HostCapacity | None:
-    v = _effective("nginx", h.vars)
+    v = with_defaults(["nginx"], h.vars)
     workers = h.count(v, "nginx_worker_processes", h.cpus)
     conns = h.count(v, "nginx_worker_connections")
     backlog = h.count(v, "nginx_listen_backlog")
@@ -318,7 +310,7 @@ def _nginx(h: _Host) -> HostCapacity | None:
 
 
 def _redis(h: _Host) -> HostCapacity | None:
-    v = _effective("redis", h.vars)
+    v = with_defaults(["redis"], h.vars)
     maxclients = h.count(v, "redis_maxclients")
     backlog = h.count(v, "redis_tcp_backlog")
     if None in (maxclients, backlog):

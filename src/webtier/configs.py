@@ -39,7 +39,7 @@ import yaml
 
 from webtier import ROOT, TEMPLATES, derive, firewall, nginx
 from webtier.capacity import roles_of
-from webtier.inventory import Inventory, load
+from webtier.inventory import Inventory, load, role_defaults
 from webtier.render import environment
 
 MANIFEST = TEMPLATES / "files.yml"
@@ -133,7 +133,7 @@ class Facts:
         except ValueError:
             ipv4 = None
         in_container = kind == "container" or (kind == "auto" and connection.endswith("docker"))
-        kernel = {**_role_file("kernel_tuning", "defaults"), **hostvars}
+        kernel = {**role_defaults("kernel_tuning"), **hostvars}
         return cls(
             cpus=int(hostvars.get("webtier_cpus", 2)),
             pid1_nofile_hard=None,
@@ -200,7 +200,7 @@ def variables(
     below: dict[str, Any] = {}
     above: dict[str, Any] = {"role_path": str(ROOT / "roles" / roles[-1])}
     for role in roles:
-        below.update(_role_file(role, "defaults"))
+        below.update(role_defaults(role))
         above.update(_role_file(role, "vars"))
     return inventory.variables(host, below, {**above, **(facts.variables() if facts else {})})
 

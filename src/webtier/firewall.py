@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from webtier import nginx
+from webtier.inventory import role_defaults
 
 Groups = Mapping[str, Sequence[str]]
 HostVars = Mapping[str, Mapping[str, Any]]
@@ -44,7 +45,7 @@ def plan(host: str, groups: Groups, hostvars: HostVars) -> list[dict[str, Any]]:
 
     def var(name: str, role: str) -> Any:
         own = hostvars[host]
-        return own[name] if name in own else nginx.role_defaults(role)[name]
+        return own[name] if name in own else role_defaults(role)[name]
 
     def hosts_of(*names: str) -> list[str]:
         found: dict[str, None] = {}

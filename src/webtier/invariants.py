@@ -23,8 +23,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from webtier.capacity import roles_of
+from webtier.inventory import with_defaults
 from webtier.model import Finding
-from webtier.nginx import role_defaults
+from webtier.nginx import UPSTREAM_DEFAULTS
 
 #: A duration in nginx's units, in seconds (the model has checked its form).
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "": 1}
@@ -36,13 +37,6 @@ _URL_SPECIAL = re.compile(r"[/#@?\s:]|%(?![0-9A-Fa-f]{2})")
 def seconds(value: Any) -> float:
     number, unit = re.fullmatch(r"([0-9]+)(ms|s|m|h|d)?", str(value)).groups()
     return int(number) * _UNITS[unit or ""]
-
-
-def _vars(host: str, hostvars: Mapping[str, Any], groups) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for role in roles_of(host, groups):
-        values.update(role_defaults(role))
-    return {**values, **hostvars}
 
 
 def _port(bind: str) -> int | None:
@@ -102,12 +96,13 @@ def keepalive(
     """nginx's idle upstream connections must close before Gunicorn's side does."""
     findings = []
     for i, upstream in enumerate(v["nginx_upstreams"]):
-        pooled = int(upstream.get("keepalive", 32)) > 0
+        pooled = int(upstream.get("keepalive", UPSTREAM_DEFAULTS["keepalive"])) > 0
         if upstream.get("protocol", "http") != "http" or "group" not in upstream or not pooled:
             continue
-        timeout = seconds(upstream.get("keepalive_timeout", "60s"))
+        given = upstream.get("keepalive_timeout", UPSTREAM_DEFAULTS["keepalive_timeout"])
+        timeout = seconds(given)
         for app in groups.get(upstream["group"], []):
-            app_vars = _vars(app, hostvars[app], groups)
+            app_vars = with_defaults(roles_of(app, groups), hostvars[app])
             if app_vars.get("webtier_app_server") != "gunicorn":
                 continue
             if timeout >= int(app_vars["gunicorn_keepalive"]):
@@ -115,7 +110,7 @@ def keepalive(
                     Finding(
                         host,
                         f"nginx_upstreams[{i}].keepalive_timeout",
-                        upstream.get("keepalive_timeout", "60s"),
+                        given,
                         f"{app}'s gunicorn_keepalive={app_vars['gunicorn_keepalive']} (nginx "
                         "would reuse connections Gunicorn is closing: 502s)",
                         f"keep it below {app_vars['gunicorn_keepalive']}s, or raise "
@@ -163,8 +158,8 @@ def redis_endpoint(
                 shown,
                 "a password the URL can carry ('/', '#', '@', '?', '%', ':' and spaces end "
                 "its part of the URL)",
-                "URL-encode the password in REDIS_URL (%2F for /, %23 for #, %40 for @, "
-                "%20 for a space)",
+                "give it in REDIS_PASSWORD (python_app_secret_env) and leave it out of the "
+                "URL, or URL-encode it (%2F for /, %23 for #, %40 for @, %20 for a space)",
             )
         ]
     name, _, port = match["hp"].rpartition(":")
@@ -183,7 +178,7 @@ def redis_endpoint(
             )
         ]
     redis = by_address[name]
-    redis_port = int(_vars(redis, hostvars[redis], groups)["redis_port"])
+    redis_port = int(with_defaults(roles_of(redis, groups), hostvars[redis])["redis_port"])
     if not port.isdigit() or int(port) != redis_port:
         return [
             Finding(
@@ -235,7 +230,7 @@ def replication(
         return []
     members = [m for m in groups.get(group, ()) if m in hostvars]
     # a member is a Redis host, whichever groups the inventory also puts it in
-    redis = {m: {**role_defaults("redis"), **hostvars[m]} for m in members}
+    redis = {m: with_defaults(["redis"], hostvars[m]) for m in members}
     primaries = [m for m in members if redis[m]["redis_replication_role"] == "primary"]
     if host not in members or len(primaries) != 1:
         return [
@@ -271,7 +266,7 @@ def check(
     findings = []
     for host in hostvars:
         roles = roles_of(host, groups)
-        v = _vars(host, hostvars[host], groups)
+        v = with_defaults(roles_of(host, groups), hostvars[host])
         findings += ports(host, v, roles)
         if "nginx" in roles:
             findings += keepalive(host, v, hostvars, groups)

@@ -17,15 +17,17 @@ secrets, not sizing): a ``vault_*`` variable resolves to the placeholder ``<vaul
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import jinja2.meta
 import yaml
+
+from webtier import ROOT
 
 YAML_SUFFIXES = (".yml", ".yaml")
 VAULT_HEADER = "$ANSIBLE_VAULT"
@@ -241,3 +243,21 @@ class _Resolver(Mapping):
         if isinstance(value, dict):
             return {k: self.value(v) for k, v in value.items()}
         return value
+
+
+@cache
+def role_defaults(role: str) -> dict[str, Any]:
+    """A role's ``defaults/main.yml``: what a host has unless its inventory says."""
+    path = ROOT / "roles" / role / "defaults" / "main.yml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def with_defaults(roles: Iterable[str], hostvars: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables ``roles`` run with on a host whose own are ``hostvars``: each role's
+    defaults under them, as Ansible ranks the two. The package's rules read a host's
+    variables through this one resolver (``webtier.configs.variables`` adds role vars
+    and facts for rendering)."""
+    merged: dict[str, Any] = {}
+    for role in roles:
+        merged.update(role_defaults(role))
+    return {**merged, **hostvars}

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from webtier import capacity, invariants, model
+from webtier.inventory import with_defaults
 from webtier.model import Finding
-from webtier.nginx import role_defaults
 
 #: The Debian releases that package each Redis engine (Valkey arrived in trixie).
 ENGINE_RELEASES = {"redis": ("bookworm", "trixie"), "valkey": ("trixie",)}
@@ -65,8 +65,7 @@ def check(
     ``facts``, before anything was read from it: the model only). ``peers``, the
     variables of every host of its replicated Redis set by name, adds the rules of that
     set (:func:`webtier.invariants.replication`)."""
-    merged = {k: v for role in roles for k, v in role_defaults(role).items()}
-    merged.update(values)
+    merged = with_defaults(roles, values)
     found = [f for role in roles for f in model.findings(host, role, merged)]
     found += invariants.interface(host, roles, merged)
     if found or facts is None:  # below: the same values, so type errors would only repeat

@@ -19,33 +19,32 @@ Every problem raises ``ValueError`` with a message that names the variable.
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Any
 
-import yaml
+from webtier import derive
+from webtier.inventory import role_defaults
+from webtier.model import Nginx
 
-from webtier import ROOT, derive
-
-METHODS = ("round_robin", "least_conn", "ip_hash", "hash", "random")
+#: The balancing methods the model allows.
+METHODS = typing.get_args(Nginx.Upstream.model_fields["method"].annotation)
 SERVER_KINDS = ("gunicorn", "uwsgi")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: An upstream's settings when the inventory leaves them out: the model's defaults.
 UPSTREAM_DEFAULTS = {
-    "method": "least_conn",
-    "hash_key": "$request_uri",
-    "keepalive": 32,
-    "keepalive_requests": 1000,
-    "keepalive_timeout": "60s",
-    "max_fails": 1,
-    "fail_timeout": "10s",
-    "max_conns": 0,
+    name: Nginx.Upstream.model_fields[name].default
+    for name in (
+        "method",
+        "hash_key",
+        "keepalive",
+        "keepalive_requests",
+        "keepalive_timeout",
+        "max_fails",
+        "fail_timeout",
+        "max_conns",
+    )
 }
-
-
-@cache
-def role_defaults(role: str) -> dict[str, Any]:
-    """A role's defaults/main.yml: the values an app host has unless its inventory says."""
-    return yaml.safe_load((ROOT / "roles" / role / "defaults/main.yml").read_text()) or {}
 
 
 def _port(bind: str, where: str) -> int:

@@ -28,8 +28,8 @@ import yaml
 
 from webtier import ROOT, capacity, invariants, model
 from webtier.capacity import roles_of
+from webtier.inventory import with_defaults
 from webtier.model import Finding
-from webtier.nginx import role_defaults
 
 #: Every variable this project reads starts with one of these: its roles' prefixes and
 #: webtier_ (what the inventory says about a host). Both engines hand preflight these.
@@ -75,10 +75,7 @@ def arguments(
             )
         )
     for role in ["webtier", *roles]:
-        defaults = role_defaults(role) if role != "webtier" else {}
-        fields = model.MODELS[role].model_fields
-        values = {**defaults, **{k: v for k, v in hostvars.items() if k in fields}}
-        findings += model.findings(host, role, values)
+        findings += model.findings(host, role, with_defaults([role], hostvars))
     return findings
 
 
@@ -87,8 +84,7 @@ def interfaces(
 ) -> list[Finding]:
     """The app server speaks the app's interface (WSGI or ASGI)."""
     roles = roles_of(host, groups)
-    values = {k: v for role in roles for k, v in role_defaults(role).items()}
-    return invariants.interface(host, roles, {**values, **hostvars})
+    return invariants.interface(host, roles, with_defaults(roles, hostvars))
 
 
 def run(

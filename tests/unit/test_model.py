@@ -9,7 +9,7 @@ import typing
 import pytest
 
 from webtier import model, preflight
-from webtier.nginx import role_defaults
+from webtier.inventory import role_defaults
 
 ROLES = [r for r in model.MODELS if r != "webtier"]
 #: What an inventory must give each role beyond its defaults (the vault's passwords, the app).

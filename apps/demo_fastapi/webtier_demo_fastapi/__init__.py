@@ -4,7 +4,7 @@
 - ``/healthz`` 200 when Redis answers PING, 503 within a fraction of a second when not;
 - ``/counter`` increments a Redis counter and returns its value.
 
-Configuration from the environment: ``REDIS_URL``, ``WEBTIER_SERVER``,
+Configuration from the environment: ``REDIS_URL``, ``REDIS_PASSWORD``, ``WEBTIER_SERVER``,
 ``WEBTIER_REDIS_TIMEOUT`` (seconds).
 """
 
@@ -30,6 +30,8 @@ def create_app() -> FastAPI:
     def connect() -> redis.Redis:
         return redis.Redis.from_url(
             os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            # A password in the URL wins; REDIS_PASSWORD needs no URL-encoding.
+            password=os.environ.get("REDIS_PASSWORD") or None,
             socket_connect_timeout=timeout,
             socket_timeout=timeout,
             health_check_interval=30,

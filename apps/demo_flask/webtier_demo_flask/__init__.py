@@ -5,7 +5,8 @@
 - ``/counter`` increments a Redis counter and returns its value.
 
 Configuration comes from the environment (the env file the service reads):
-``REDIS_URL`` (``redis://user:password@host:port/db``), ``WEBTIER_SERVER`` (a label
+``REDIS_URL`` (``redis://user@host:port/db``), ``REDIS_PASSWORD`` (or in the URL,
+URL-encoded), ``WEBTIER_SERVER`` (a label
 for the server kind, e.g. ``gunicorn-gthread``), ``WEBTIER_REDIS_TIMEOUT`` (seconds).
 """
 
@@ -25,6 +26,8 @@ def create_app() -> Flask:
     timeout = float(os.environ.get("WEBTIER_REDIS_TIMEOUT", "0.5"))
     client = redis.Redis.from_url(
         os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            # A password in the URL wins; REDIS_PASSWORD needs no URL-encoding.
+            password=os.environ.get("REDIS_PASSWORD") or None,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         health_check_interval=30,

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 
 import pytest
+import yaml
 from conftest import ROOT, get
 from scenario import flat_output, nofile_limits, run_playbook
 
@@ -42,6 +43,23 @@ def test_the_redis_counter_moves_through_every_app_kind(instances):
     assert seen == APP_KINDS | {"gunicorn-asgi"}, seen
     assert values == sorted(values)
     assert len(set(values)) == len(values)  # one counter, in Redis, shared by all
+
+
+def test_a_password_that_a_url_cannot_carry_reaches_redis(instances):
+    """The sandbox's app password holds '/', '#', '@' and a space. Every app reads it from
+    its secret env file (REDIS_PASSWORD, no URL-encoding) and writes to Redis with it."""
+    secrets = yaml.safe_load((ROOT / "inventory/sandbox/group_vars/all/secrets.yml").read_text())
+    password = secrets["redis_app_password"]
+    assert set("/#@ ") <= set(password)
+    for name in ("app1", "app2", "app3"):
+        env = instances[name].run("cat /etc/webtier/apps/demo.secret.env").stdout
+        assert f'REDIS_PASSWORD="{password}"' in env, name
+    answered = Counter()
+    for url in ["http://127.0.0.1/counter"] * 20 + ["http://127.0.0.1:8090/counter"] * 2:
+        status, body = get(instances["lb1"], url)
+        assert status == 200, body
+        answered[body["server"]] += 1
+    assert set(answered) == APP_KINDS | {"gunicorn-asgi"}, answered
 
 
 @pytest.mark.parametrize("name", ["lb1", "app1", "app2", "app3", "redis1"])

@@ -7,31 +7,16 @@ import re
 
 import pytest
 
+# Two cases on the real hosts, proving nothing changes before the check passes; the
+# role's other rules are judged by tests/engines/test_live_check.py (webtier.live).
 CASES = [
     (
         {"kernel_tuning_somaxconn": 10},
         "kernel_tuning_somaxconn=10 breaks the kernel_tuning role's model: at least 128",
     ),
     (
-        {"kernel_tuning_ip_local_port_range": {"low": 50000, "high": 40000}},
-        "kernel_tuning_ip_local_port_range={'low': 50000, 'high': 40000} breaks the"
-        " kernel_tuning role's model: low below high",
-    ),
-    (
-        {"kernel_tuning_nofile": 4000000},
-        "kernel_tuning_nofile=4000000 breaks fs.nr_open=2097152",
-    ),
-    (
-        {"kernel_tuning_dependent_sysctl": {"net.ipv4.tcp_timestamps": 0}},
-        "breaks net.ipv4.tcp_timestamps=0 (TIME-WAIT reuse needs timestamps)",
-    ),
-    (
         {"kernel_tuning_host_kind": "vm"},
         "value of kernel_tuning_host_kind must be one of: auto, container, machine",
-    ),
-    (
-        {"kernel_tuning_somaxconn": "many"},
-        "argument 'kernel_tuning_somaxconn' is of type str and we were unable to convert to int",
     ),
 ]
 
