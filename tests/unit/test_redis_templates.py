@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import shlex
 
 import pytest
 import yaml
@@ -163,3 +164,26 @@ def test_a_replica_that_became_primary_is_told_so(runtime):
 def test_load_time_only_directives_require_a_restart(runtime):
     _, reasons = runtime.changes("", "include /etc/redis/extra.conf\n")
     assert reasons == ["include: changed, and it can only be read at start"]
+
+
+@pytest.mark.parametrize("password", ["a b#c/d@e", 'quote"back\\slash', "plain"])
+def test_passwords_in_config_files_survive_their_quoting(password):
+    """redis.conf and sentinel.conf split a line into words (quotes and backslash escapes,
+    as shlex does, which is how the role's runtime-config module reads them): each
+    password comes back whole, whatever it holds."""
+    values = role_vars(
+        redis_replication_group="g",
+        redis_replication_password=password,
+        redis_sentinel=True,
+        redis_sentinel_password=password,
+        redis_sentinel_auth_password=password,
+        __redis_sentinel_seed_primary="cache0",
+    )
+    conf = render("etc/redis/redis.conf.j2", values).splitlines()
+    [line] = [line for line in conf if line.startswith("masterauth ")]
+    assert shlex.split(line) == ["masterauth", password]
+    sentinel = render("etc/redis/sentinel.conf.j2", values).splitlines()
+    [line] = [line for line in sentinel if line.startswith("requirepass ")]
+    assert shlex.split(line) == ["requirepass", password]
+    [line] = [line for line in sentinel if line.startswith("sentinel auth-pass ")]
+    assert shlex.split(line)[-1] == password
