@@ -191,6 +191,24 @@ def inputs(role: str) -> list[str]:
     return sorted(names)
 
 
+@cache
+def place_inputs(role: str) -> list[str]:
+    """Every variable where ``role``'s files go depends on: the manifest's dest, owner,
+    group, when, loop and vars (what the roles pass to :func:`places`)."""
+    env = environment()
+    names: set[str] = set()
+    for spec in manifest().get(role, []):
+        texts = [spec["dest"], spec.get("owner", ""), spec.get("group", "")]
+        texts += [
+            "{{ " + e + " }}"
+            for e in [spec.get("when", "True"), *(spec.get("loop") or {}).values()]
+        ]
+        for text in texts:
+            names |= jinja2.meta.find_undeclared_variables(env.parse(text))
+        names -= set(spec.get("loop") or {})
+    return sorted(names)
+
+
 def variables(
     inventory: Inventory, host: str, roles: list[str], facts: Facts | None = None
 ) -> Mapping[str, Any]:
@@ -382,8 +400,28 @@ def role_files(
     """``role``'s files for a host whose variables are ``v``: template, dest, owner,
     group, mode, secret, and ``vars``, the variables to render it with on top of ``v``
     (derived values, the loop element, the file's own vars)."""
+    return _places(role, v, derived(role, v, facts, groups, hostvars))
+
+
+def places(role: str, v: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Where each of ``role``'s files goes on a host whose variables (what the role has
+    derived and read from the host included) are ``v``: its template -> one entry per
+    file (more for a ``loop``, none when its ``when`` is false), each with dest, owner,
+    group, mode, secret and ``vars``, the loop's element if any (the file's own vars,
+    which may hold secrets, are left to the task). The roles' template tasks take
+    these from here (the ``webtier_role_places`` filter), as the pyinfra deploy and the
+    render command take them from :func:`role_files`."""
+    found: dict[str, list[dict[str, Any]]] = {s["template"]: [] for s in manifest()[role]}
+    for spec in _places(role, v, {}, own_vars=False):
+        found[spec["template"]].append(spec)
+    return found
+
+
+def _places(
+    role: str, v: Mapping[str, Any], extra: Mapping[str, Any], own_vars: bool = True
+) -> list[dict[str, Any]]:
     env = environment()
-    context = _Context(v, derived(role, v, facts, groups, hostvars))
+    context = _Context(v, extra)
 
     def expression(text: str, scope: Mapping[str, Any]) -> Any:
         return env.compile_expression(text)(**_needed(env, "{{ " + text + " }}", scope))
@@ -397,11 +435,12 @@ def role_files(
             continue
         ((name, over),) = (spec.get("loop") or {"_": "[None]"}).items()
         for element in expression(over, context):
-            extra = {**context.extra, name: element}
-            extra |= {
-                k: expression(e, _Context(v, extra)) for k, e in (spec.get("vars") or {}).items()
-            }
-            scope = _Context(v, extra)
+            own = {**context.extra, name: element}
+            if own_vars:
+                own |= {
+                    k: expression(e, _Context(v, own)) for k, e in (spec.get("vars") or {}).items()
+                }
+            scope = _Context(v, own)
             out.append(
                 {
                     "template": spec["template"],
@@ -410,7 +449,7 @@ def role_files(
                     "group": string(spec.get("group", "root"), scope),
                     "mode": spec.get("mode", "0644"),
                     "secret": bool(spec.get("secret", False)),
-                    "vars": {k: x for k, x in extra.items() if k != "_"},
+                    "vars": {k: x for k, x in own.items() if k != "_"},
                 }
             )
     return out

@@ -64,22 +64,41 @@ def test_the_render_command_names_a_broken_inventory(tmp_path):
     assert "unknown keys ['hostz']" in proc.stderr
 
 
-def test_each_roles_template_tasks_use_the_files_the_manifest_lists():
-    """The manifest and the roles cannot drift: every template a role's tasks write is
-    listed for that role in templates/files.yml, and every listed one is written."""
+def tasks_of(items: list) -> list[dict]:
+    """Every task of a task file, those inside blocks included."""
+    found = []
+    for task in items or []:
+        found.append(task)
+        for key in ("block", "rescue", "always"):
+            found += tasks_of(task.get(key, []))
+    return found
+
+
+def test_each_roles_template_tasks_take_their_files_from_the_manifest():
+    """The manifest and the roles cannot drift: a role's template tasks take template,
+    dest, owner, group and mode from templates/files.yml (webtier_role_places), and
+    every file listed for the role is written by one of them."""
     for role, specs in configs.manifest().items():
-        used = set()
+        text = ""
         for path in (ROOT / "roles" / role / "tasks").glob("*.yml"):
-            for task in yaml.safe_load(path.read_text()) or []:
+            text += path.read_text()
+            for task in tasks_of(yaml.safe_load(path.read_text())):
                 args = task.get("ansible.builtin.template")
-                if args:
-                    used.add(re.sub(r"^\{\{ __\w+_templates \}\}/", "", args["src"]))
-        listed = {s["template"] for s in specs}
-        if role == "nginx":  # renders nginx.conf and http.conf in one looped task
-            used = {u.replace("{{ item }}", "nginx.conf") for u in used} | {
-                "etc/nginx/webtier/http.conf.j2"
-            }
-        assert used == listed, role
+                if not args:
+                    continue
+                file = re.fullmatch(
+                    rf"\{{\{{ __{role}_templates \}}\}}/\{{\{{ (__file|item)\.template \}}\}}",
+                    args["src"],
+                )
+                assert file, (role, task["name"], args["src"])
+                for key in ("owner", "group", "mode"):
+                    assert args[key] == f"{{{{ {file[1]}.{key} }}}}", (role, task["name"], key)
+                assert f"{file[1]}.dest" in args["dest"], (role, task["name"])
+        for spec in specs:
+            named = f"__{role}_files['{spec['template']}']" in text
+            # nginx writes its own tree (every file under /etc/nginx) in one looped task
+            tree = role == "nginx" and spec["dest"].startswith("/etc/nginx/")
+            assert named or tree, (role, spec["template"])
 
 
 def test_the_ansible_render_task_passes_every_derived_variable():

@@ -26,8 +26,8 @@ def create_app() -> Flask:
     timeout = float(os.environ.get("WEBTIER_REDIS_TIMEOUT", "0.5"))
     client = redis.Redis.from_url(
         os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            # A password in the URL wins; REDIS_PASSWORD needs no URL-encoding.
-            password=os.environ.get("REDIS_PASSWORD") or None,
+        # A password in the URL wins; REDIS_PASSWORD needs no URL-encoding.
+        password=os.environ.get("REDIS_PASSWORD") or None,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         health_check_interval=30,

@@ -1,7 +1,8 @@
 """Thin Ansible wrappers over the package (shared with the pyinfra engine): which roles
-a host runs and each role's files with what the role derives, so that
-playbooks/render.yml renders exactly what the pyinfra deploy writes; the app server a
-load balancer's upstreams name (playbooks/deploy.yml drains it)."""
+a host runs; where each role's files go (templates/files.yml), which the roles' template
+tasks take their dest, owner, group and mode from; each role's files with what the role
+derives, so that playbooks/render.yml renders exactly what the pyinfra deploy writes;
+the app server a load balancer's upstreams name (playbooks/deploy.yml drains it)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,22 @@ def webtier_role_files(values, role, groups, hostvars):
         raise AnsibleFilterError(f"{role}: {error}") from None
 
 
+def webtier_place_inputs(role):
+    """The names of the variables where ``role``'s files go depends on."""
+    return configs.place_inputs(role)
+
+
+def webtier_role_places(values, role):
+    """Where each of ``role``'s files goes on this host (template -> entries of dest,
+    owner, group, mode, secret, vars), from ``values`` (name: value, as
+    query('vars', *webtier_place_inputs, default=UNDEFINED) gives them)."""
+    variables = {k: v for k, v in values.items() if v != UNDEFINED}
+    try:
+        return configs.places(role, variables)
+    except (ValueError, KeyError, TypeError) as error:
+        raise AnsibleFilterError(f"{role}: {error}") from None
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -54,4 +71,6 @@ class FilterModule:
             "webtier_app_server": webtier_app_server,
             "webtier_render_inputs": webtier_render_inputs,
             "webtier_role_files": webtier_role_files,
+            "webtier_place_inputs": webtier_place_inputs,
+            "webtier_role_places": webtier_role_places,
         }
