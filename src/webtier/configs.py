@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import ipaddress
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -456,16 +457,26 @@ def _places(
 
 
 def render(inventory: Inventory, out: Path) -> list[tuple[str, File]]:
-    """Write every file of every host to ``out/<host>/<dest>``; touches no host."""
-    written = []
+    """Write every file of every host to ``out/<host>/<dest>``; touches no host. Nothing
+    is written outside ``out`` (a host name or a path that climbs out is refused), and a
+    secret file (templates/files.yml) is readable by its owner only."""
     hostvars = inventory.all_host_vars()
+    root = out.resolve()
+    planned = []  # every path is checked before the first file is written
     for host in inventory.hosts:
         for file in host_files(inventory, host, hostvars=hostvars):
-            path = out / host / file.dest.lstrip("/")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(file.content)
-            written.append((host, file))
-    return written
+            path = (root / host / file.dest.lstrip("/")).resolve()
+            if host in ("", ".", "..") or not path.is_relative_to(root / host):
+                raise ValueError(f"{host}: {file.dest} would be written outside {out}/{host}")
+            planned.append((host, file, path))
+    for _host, file, path in planned:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = 0o600 if file.secret else 0o644
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        os.fchmod(descriptor, mode)  # an older copy keeps its mode otherwise
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(file.content)
+    return [(host, file) for host, file, _ in planned]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 
+import pytest
 import yaml
 from inventories import CASES, tree, without_vault
 
@@ -30,6 +31,22 @@ def test_a_change_in_the_inventory_reaches_the_rendered_files(tmp_path):
     assert changed == ["lb1/etc/nginx/nginx.conf"]
     assert b"worker_connections 12288;" in b["lb1/etc/nginx/nginx.conf"]
     assert len(before) == len(a)
+
+
+def test_the_render_writes_only_under_out_and_secrets_for_their_owner(tmp_path):
+    inventory = without_vault(ROOT / "inventory/sandbox", tmp_path / "inv")
+    written = configs.render(load(inventory), tmp_path / "out")
+    for host, file in written:
+        mode = (tmp_path / "out" / host / file.dest.lstrip("/")).stat().st_mode & 0o777
+        assert mode == (0o600 if file.secret else 0o644), (host, file.dest, oct(mode))
+    assert any(file.secret for _, file in written)
+    # A host whose name climbs out of the directory: refused before anything is written.
+    hosts = inventory / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace("redis1:", "../../escaped:", 1))
+    with pytest.raises(ValueError, match="would be written outside"):
+        configs.render(load(inventory), tmp_path / "again")
+    assert not (tmp_path / "escaped").exists()
+    assert not (tmp_path / "again").exists()
 
 
 def test_the_render_command_writes_every_host(tmp_path):
