@@ -44,8 +44,11 @@ class ActionModule(ActionBase):
         group = values.get("redis_replication_group")
         if "redis" in roles and group:  # the hosts of its replicated set, itself included
             hostvars = task_vars["hostvars"]
+            # Another host's hostvars hold what the inventory gives it, not this play's
+            # vars: a host without its own redis_sentinel runs this play's.
+            play = {"redis_sentinel": values.get("redis_sentinel", False)}
             peers = {
-                m: {k: _plain(hostvars[m][k]) for k in hostvars[m] if k.startswith("redis_")}
+                m: play | {k: _plain(hostvars[m][k]) for k in hostvars[m] if k.startswith("redis_")}
                 for m in task_vars["groups"].get(group, [])
             }
         findings = live.check(host, roles, values, facts, peers)

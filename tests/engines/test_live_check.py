@@ -157,7 +157,7 @@ CASES = {
 PLAY = [
     {
         "name": "Check each case",
-        "hosts": "all",
+        "hosts": "cases",
         "gather_facts": False,
         "tasks": [
             {
@@ -166,8 +166,37 @@ PLAY = [
                 "ignore_errors": True,
             }
         ],
-    }
+    },
+    {
+        # A replicated set under Sentinel whose Sentinel settings are this play's vars,
+        # not each host's: the check counts the set's Sentinels with them.
+        "name": "Check a replicated set",
+        "hosts": "redis_set",
+        "gather_facts": False,
+        "vars": {"redis_sentinel": True, "redis_sentinel_quorum": 2},
+        "tasks": [
+            {
+                "name": "Check",
+                "webtier_check": {"roles": ["redis"], "facts": FACTS},
+                "ignore_errors": True,
+            }
+        ],
+    },
 ]
+#: The set's hosts: one primary, two replicas, secrets for replication and Sentinel.
+SET = {
+    f"set-{name}": {
+        "ansible_connection": "local",
+        "redis_replication_group": "redis_set",
+        "redis_bind": ["127.0.0.1", "10.0.0.1"],
+        "redis_replication_password": "r",
+        "redis_sentinel_password": "s",
+        "redis_sentinel_auth_password": "t",
+        **PASSWORDS,
+        **({"redis_replication_role": "primary"} if name == "a" else {}),
+    }
+    for name in "abc"
+}
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +207,8 @@ def said(tmp_path_factory) -> dict:
         name: {"ansible_connection": "local", "case_roles": roles, "case_facts": FACTS, **values}
         for name, (roles, values, _) in CASES.items()
     }
-    (where / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}, sort_keys=False))
+    groups = {"cases": {"hosts": hosts}, "redis_set": {"hosts": SET}}
+    (where / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": groups}}, sort_keys=False))
     (where / "play.yml").write_text(yaml.safe_dump(PLAY))
     proc = subprocess.run(
         ["ansible-playbook", "-i", str(where / "hosts.yml"), str(where / "play.yml")],
@@ -195,7 +225,11 @@ def said(tmp_path_factory) -> dict:
     )
     # (the timer callback prints its line after the JSON document)
     report, _ = json.JSONDecoder().raw_decode(proc.stdout)
-    return report["plays"][0]["tasks"][0]["hosts"]
+    return {
+        host: answer
+        for play in report["plays"]
+        for host, answer in play["tasks"][0]["hosts"].items()
+    }
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -216,3 +250,11 @@ def test_the_ansible_action_says_what_webtier_live_says(said, name):
 def test_a_sound_host_passes_with_what_deserves_a_word(said):
     assert "failed" not in said["sound"] or not said["sound"]["failed"]
     assert "vm.overcommit_memory=0" in said["sound"]["warnings"][0]
+
+
+def test_a_replicated_set_counts_sentinels_the_play_asks_for(said):
+    """Three hosts, Sentinel on each by the play's vars, quorum 2: sound. (Another
+    host's hostvars do not hold the play's vars; counted from them alone, the set would
+    have one Sentinel and the quorum of 2 would be refused.)"""
+    for host in SET:
+        assert not said[host].get("failed", False), said[host]
