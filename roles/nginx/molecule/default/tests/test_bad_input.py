@@ -38,12 +38,13 @@ def test_invalid_input_fails_naming_the_variable(run_playbook, load_balancers, e
 
 
 def test_a_value_nginx_refuses_never_goes_live(host, run_playbook, load_balancers):
-    """A bad directive value passes the role's checks but not nginx -t: nothing changes."""
+    """A value of the right form that nginx still refuses passes the role's checks but
+    not nginx -t (one proxy buffer: nginx wants two or more): nothing changes."""
     before = fingerprint(load_balancers)
-    rc, out = run_playbook("nginx_only.yml", "-e", "nginx_proxy_buffers='16 lots'")
+    rc, out = run_playbook("nginx_only.yml", "-e", "nginx_proxy_buffers='1 16k'")
     assert rc != 0
     # nginx's own message, from the check of the candidate tree.
-    assert '"proxy_buffers" directive invalid value' in out, out[-3000:]
+    assert 'there must be at least 2 "proxy_buffers"' in out, out[-3000:]
     assert fingerprint(load_balancers) == before
     status, _, _ = curl(host, "http://127.0.0.1:8088/")
     assert status == 200
