@@ -9,15 +9,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from webtier import live, preflight
-
-
-def _plain(value):
-    """Ansible's lazy containers as plain Python values."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+from webtier.inventory import plain
 
 
 class ActionModule(ActionBase):
@@ -29,13 +21,13 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         roles = self._task.args["roles"]
         given = self._task.args.get("facts")
-        facts = live.HostFacts.read(_plain(given)) if given else None
+        facts = live.HostFacts.read(plain(given)) if given else None
         host = task_vars["inventory_hostname"]
         values = {}
         for name in task_vars:
             if name.startswith(preflight.PREFIXES) and name not in preflight.NOT_ARGUMENTS:
                 try:
-                    values[name] = _plain(self._templar.template(task_vars[name]))
+                    values[name] = plain(self._templar.template(task_vars[name]))
                 except AnsibleError:
                     continue  # needs what this play does not define: not the role's input
         result["changed"] = False
@@ -48,7 +40,7 @@ class ActionModule(ActionBase):
             # vars: a host without its own redis_sentinel runs this play's.
             play = {"redis_sentinel": values.get("redis_sentinel", False)}
             peers = {
-                m: play | {k: _plain(hostvars[m][k]) for k in hostvars[m] if k.startswith("redis_")}
+                m: play | {k: plain(hostvars[m][k]) for k in hostvars[m] if k.startswith("redis_")}
                 for m in task_vars["groups"].get(group, [])
             }
         findings = live.check(host, roles, values, facts, peers)

@@ -40,8 +40,6 @@ def gunicorn_sizes(
         "workers": _count(workers, auto_workers),
         "threads": _count(threads, AUTO_THREADS),
         "worker_connections": _count(worker_connections, AUTO_WORKER_CONNECTIONS),
-        # what a worker needs besides its connections (the role's NOFILE check)
-        "fd_overhead": FD_OVERHEAD,
     }
 
 

@@ -245,6 +245,16 @@ class _Resolver(Mapping):
         return value
 
 
+def plain(value: Any) -> Any:
+    """``value`` with every mapping a dict and every list or tuple a list, all the way
+    down (an engine's own containers, such as Ansible's lazy ones, as plain Python)."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
 @cache
 def role_defaults(role: str) -> dict[str, Any]:
     """A role's ``defaults/main.yml``: what a host has unless its inventory says."""

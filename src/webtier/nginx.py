@@ -293,6 +293,4 @@ def plan(
         "nginx_worker_rlimit_nofile_effective": derive.nginx_rlimit_nofile(
             settings["nginx_worker_rlimit_nofile"], settings["nginx_worker_connections"]
         ),
-        # what each worker needs besides its connections (the role's descriptor check)
-        "nginx_fd_overhead": derive.FD_OVERHEAD,
     }

@@ -8,7 +8,7 @@ from webtier import derive
 
 
 def webtier_gunicorn_sizes(worker_class, workers, threads, worker_connections, cpus):
-    """{workers, threads, worker_connections, fd_overhead} for this host."""
+    """{workers, threads, worker_connections} for this host."""
     return derive.gunicorn_sizes(worker_class, workers, threads, worker_connections, cpus)
 
 

@@ -7,15 +7,7 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 
 from webtier import capacity, preflight
-
-
-def _plain(value):
-    """Ansible's lazy containers as plain Python values."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+from webtier.inventory import plain
 
 
 class ActionModule(ActionBase):
@@ -29,7 +21,7 @@ class ActionModule(ActionBase):
         groups = {g: list(h) for g, h in task_vars["groups"].items()}
         values = {
             host: {
-                k: _plain(hostvars[host][k])
+                k: plain(hostvars[host][k])
                 for k in hostvars[host]
                 if k.startswith(preflight.PREFIXES)
             }
