@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup lint unit engines molecule test deploy pyinfra drills noop-times render capacity loadtest benchmark sandbox-down clean
+.PHONY: help setup lint secrets unit engines molecule test deploy pyinfra drills noop-times render capacity loadtest benchmark sandbox-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -13,6 +13,9 @@ setup: ## venv, container engine, base images (idempotent)
 
 lint: ## yamllint, ansible-lint (production profile), ruff
 	@scripts/test.sh lint
+
+secrets: ## secret scan of the repository (detect-secrets, reviewed .secrets.baseline, vault rule)
+	@python -m webtier.secretscan
 
 unit: ## unit tests of templates, package and toolchain (under a minute)
 	@scripts/test.sh unit

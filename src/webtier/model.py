@@ -448,10 +448,23 @@ class Gunicorn(Role):
     gunicorn_max_requests_jitter: Annotated[int, Field(ge=0, le=100000000)]
     gunicorn_preload_app: StrictBool
     gunicorn_forwarded_allow_ips: list[TrustedAddress]
+    gunicorn_forwarded_allow_any: StrictBool
     gunicorn_access_log: StrictBool
     gunicorn_version: Version
     gunicorn_gevent_version: Version
     gunicorn_uvicorn_worker_version: Version
+
+    @model_validator(mode="after")
+    def trusted_proxies(self):
+        if "*" in self.gunicorn_forwarded_allow_ips and not self.gunicorn_forwarded_allow_any:
+            raise _finding(
+                "gunicorn_forwarded_allow_ips",
+                "the addresses of the load balancers, not * (with * any client that reaches "
+                "Gunicorn can claim HTTPS and another address in X-Forwarded-* headers)",
+                "list the load balancers' addresses; for an app reached only through a "
+                "unix socket or a private network, set gunicorn_forwarded_allow_any: true",
+            )
+        return self
 
 
 class Uwsgi(Role):
@@ -633,7 +646,10 @@ class Nginx(Role):
     nginx_sites: list[Site]
     nginx_limit_req_zones: list[ReqZone]
     nginx_limit_conn_zones: list[ConnZone]
-    nginx_tls_protocols: list[Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]]
+    nginx_tls_protocols: Annotated[
+        list[Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]], Field(min_length=1)
+    ]
+    nginx_tls_allow_legacy: StrictBool
     nginx_tls_ciphers: list[
         Annotated[
             str,
@@ -655,6 +671,19 @@ class Nginx(Role):
     nginx_access_log: StrictBool
     nginx_access_log_buffered: StrictBool
     nginx_status_port: Port
+
+    @model_validator(mode="after")
+    def tls_minimum(self):
+        legacy = [p for p in self.nginx_tls_protocols if p in ("TLSv1", "TLSv1.1")]
+        if legacy and not self.nginx_tls_allow_legacy:
+            raise _finding(
+                "nginx_tls_protocols",
+                f"TLS 1.2 or later ({', '.join(legacy)} are deprecated by RFC 8996 and "
+                "broken by downgrade attacks)",
+                "write [TLSv1.2, TLSv1.3]; for clients that cannot do TLS 1.2, set "
+                "nginx_tls_allow_legacy: true",
+            )
+        return self
 
 
 class Redis(Role):

@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from webtier import model, preflight
+from webtier import ROOT, model, preflight
 from webtier.inventory import role_defaults
 
 ROLES = [r for r in model.MODELS if r != "webtier"]
@@ -100,6 +100,19 @@ def test_another_roles_variables_in_a_shared_inventory_are_left_alone():
             "gunicorn_forwarded_allow_ips[0]",
             "IP address or network",
         ),
+        (
+            "gunicorn",
+            {"gunicorn_forwarded_allow_ips": ["10.0.0.0/8", "*"]},
+            "gunicorn_forwarded_allow_ips",
+            "gunicorn_forwarded_allow_any: true",
+        ),
+        (
+            "nginx",
+            {"nginx_tls_protocols": ["TLSv1.1", "TLSv1.2"]},
+            "nginx_tls_protocols",
+            "TLSv1.1 are deprecated",
+        ),
+        ("python_app", {"python_app_user": "root"}, "python_app_user", "every right"),
         ("python_app", {"python_app_name": "../x"}, "python_app_name", "lower-case name"),
         (
             "redis",
@@ -126,3 +139,17 @@ def test_the_model_names_the_variable_the_rule_and_the_fix(role, values, variabl
     assert text.startswith(f"h1: {variable}=")
     assert "Fix: " in text
     assert says in text
+
+
+@pytest.mark.parametrize(
+    ("role", "values"),
+    [
+        ("gunicorn", {"gunicorn_forwarded_allow_ips": ["*"], "gunicorn_forwarded_allow_any": True}),
+        ("nginx", {"nginx_tls_protocols": ["TLSv1", "TLSv1.2"], "nginx_tls_allow_legacy": True}),
+    ],
+)
+def test_a_refused_minimum_has_an_explicit_documented_override(role, values):
+    base = REQUIRED.get(role, {})
+    assert model.findings("h1", role, {**role_defaults(role), **base, **values}) == []
+    override = next(name for name, value in values.items() if value is True)
+    assert override in (ROOT / "roles" / role / "defaults" / "main.yml").read_text()

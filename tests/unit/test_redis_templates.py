@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import shlex
+import sys
 
 import pytest
 import yaml
@@ -127,12 +128,18 @@ def test_service_dropin_gives_maxclients_its_descriptors():
     assert "PrivateUsers=false" in in_container
 
 
-def load_runtime_module():
-    path = ROLE / "library/redis_runtime_config.py"
-    spec = importlib.util.spec_from_file_location("redis_runtime_config", path)
+def load(name: str, path):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def load_runtime_module():
+    # Ansible puts the role's module_utils under ansible.module_utils on the host.
+    load("ansible.module_utils.webtier_redis", ROLE / "module_utils/webtier_redis.py")
+    return load("redis_runtime_config", ROLE / "library/redis_runtime_config.py")
 
 
 @pytest.fixture(scope="module")

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.webtier_redis import CONNECTION_ARGS, call, connect
 
 DOCUMENTATION = r"""
 ---
 module: redis_runtime_config
 short_description: Apply a changed Redis configuration file without a restart where possible
 description:
-  - Compares the directives of the previous configuration file (O(before)) with the
-    file now at O(path) and applies every changed directive to the running server
+  - Compares the directives of the previous configuration file (O(before_path), the
+    template task's backup, removed here once read) with the file now at O(path) and
+    applies every changed directive to the running server
     with C(CONFIG SET) (C(REPLICAOF) for C(replicaof)), then reloads the ACL file with
     C(ACL LOAD) when O(acl_changed) is set.
   - The server decides what it can change at run time. A directive it refuses
@@ -22,35 +23,50 @@ description:
     repeated, or a server that cannot be reached sets C(restart_required)
     so that the caller restarts it; nothing is restarted here.
   - Check mode reports the changes without applying them.
+  - Secrets stay on the host: the old file is read there (not passed in), values go to
+    the server over its socket (no C(redis-cli) argv), and the values of C(masterauth)
+    and C(requirepass) are masked in what the module returns.
 options:
   path:
     description: The configuration file now in place.
     type: path
     required: true
-  before:
-    description: Content of the configuration file before it was replaced.
-    type: str
-    default: ""
+  before_path:
+    description: Copy of the configuration file before it was replaced (removed once
+      read); empty when the file did not change.
+    type: path
   acl_changed:
     description: Whether the ACL file was replaced (C(ACL LOAD) is sent).
     type: bool
     default: false
-  cli:
-    description: Command that reaches the server, e.g. C([redis-cli, -s, SOCK, --user, admin]).
-    type: list
-    elements: str
-    required: true
+  socket:
+    description: Unix socket of the server; wins over O(host) and O(port).
+    type: path
+  host:
+    description: Address of the server.
+    type: str
+    default: 127.0.0.1
+  port:
+    description: Port of the server.
+    type: int
+    default: 6379
+  user:
+    description: ACL user with the rights to C(CONFIG SET) and C(ACL LOAD).
+    type: str
   password:
-    description: Password of the user in O(cli), passed in the environment (never argv).
+    description: Password of O(user); not logged.
     type: str
     default: ""
-    no_log: true
+  timeout:
+    description: Seconds to wait for the connection and for each reply.
+    type: float
+    default: 5.0
 author: webtier
 """
 
 RETURN = r"""
 changed_settings:
-  description: Directives whose value differs, with the new value.
+  description: Directives whose value differs, with the new value (secrets masked).
   type: dict
   returned: always
 applied:
@@ -69,6 +85,8 @@ reasons:
 
 # Directives that describe how the file is loaded rather than a setting.
 NOT_SETTINGS = {"include", "user", "rename-command", "loadmodule"}
+# Directives whose value is a password: applied, never returned.
+SECRETS = {"masterauth", "requirepass"}
 
 
 def parse(text):
@@ -102,46 +120,30 @@ def changes(before, after):
     return changed, reasons
 
 
-class Server:
-    def __init__(self, module):
-        self.module = module
-        self.cli = module.params["cli"]
-        self.env = dict(os.environ)
-        if module.params["password"]:
-            self.env["REDISCLI_AUTH"] = module.params["password"]
-
-    def call(self, *args):
-        """(ok, reply) of one command; errors come back as reply text."""
-        proc = subprocess.run(
-            [*self.cli, *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=30,
-            check=False,
-        )
-        reply = (proc.stdout + proc.stderr).strip()
-        failed = proc.returncode != 0 or reply.startswith(("ERR", "NOAUTH", "WRONGPASS", "NOPERM"))
-        failed = failed or "Could not connect" in reply or "(error)" in reply
-        return not failed, reply
-
-
 def main():
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
-            "before": {"type": "str", "default": ""},
+            "before_path": {"type": "path"},
             "acl_changed": {"type": "bool", "default": False},
-            "cli": {"type": "list", "elements": "str", "required": True},
-            "password": {"type": "str", "default": "", "no_log": True},
+            **CONNECTION_ARGS,
         },
         supports_check_mode=True,
     )
     with open(module.params["path"]) as stream:
         after = stream.read()
-    changed, reasons = changes(module.params["before"], after)
+    before = after
+    if module.params["before_path"]:
+        with open(module.params["before_path"]) as stream:
+            before = stream.read()
+        if not module.check_mode:
+            os.unlink(module.params["before_path"])
+    changed, reasons = changes(before, after)
     result = {
-        "changed_settings": {name: " ".join(args) for name, args in changed.items()},
+        "changed_settings": {
+            name: "********" if name in SECRETS else " ".join(args)
+            for name, args in changed.items()
+        },
         "applied": [],
         "restart_required": bool(reasons),
         "reasons": reasons,
@@ -150,15 +152,15 @@ def main():
     if module.check_mode or not wanted:
         module.exit_json(changed=wanted, **result)
 
-    server = Server(module)
-    ok, reply = server.call("PING")
+    server = connect(module)
+    ok, reply = call(server, "PING")
     if not ok:
         result["reasons"].append(f"server not reachable with the admin credentials ({reply})")
         result["restart_required"] = True
         module.exit_json(changed=True, **result)
 
     if module.params["acl_changed"]:
-        ok, reply = server.call("ACL", "LOAD")
+        ok, reply = call(server, "ACL", "LOAD")
         if ok:
             result["applied"].append("aclfile (ACL LOAD)")
         else:
@@ -166,9 +168,9 @@ def main():
 
     for name, args in changed.items():
         if name in ("replicaof", "slaveof"):
-            ok, reply = server.call("REPLICAOF", *args)
+            ok, reply = call(server, "REPLICAOF", *args)
         else:
-            ok, reply = server.call("CONFIG", "SET", name, " ".join(args))
+            ok, reply = call(server, "CONFIG", "SET", name, " ".join(args))
         if ok:
             result["applied"].append(name)
         else:
