@@ -33,6 +33,7 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
 from webtier import ROOT, capacity, configs, live
+from webtier import firewall as firewall_plan
 from webtier.capacity import roles_of
 from webtier.inventory import load
 
@@ -42,11 +43,14 @@ ROLES = roles_of(NAME, INVENTORY.members)
 V = configs.variables(INVENTORY, NAME, ROLES)
 #: The checkers and helpers the roles install (the same files).
 HELPERS = {
-    "python_app": "roles/python_app/files/webtier-app-run",
+    "python_app": "files/webtier-unit-run",
+    "nginx": "files/webtier-unit-run",
     "redis": "roles/redis/files/webtier-redis-check",
     "uwsgi": "roles/uwsgi/files/webtier-uwsgi-check",
 }
 CANDIDATES = "/var/lib/webtier/pyinfra-candidates"
+#: A check run the way a unit runs (its user, environment files, sandbox).
+CHECK_IN_UNIT = "/usr/local/sbin/webtier-unit-run --unit"
 
 
 def _fact(command: str) -> str:
@@ -73,7 +77,15 @@ def read_facts() -> configs.Facts:
     running = (
         _fact(f"readlink {V['python_app_root']}/current || true") if "python_app" in ROLES else ""
     )
+    # As the firewall role resolves them: on the host, at converge time.
+    resolved = None
+    if "firewall" in ROLES and V["firewall_enabled"]:
+        resolved = {
+            name: firewall_plan.addresses(name, _fact(f"getent ahostsv4 {name} || true"))
+            for name in firewall_plan.sources(NAME, INVENTORY.members, INVENTORY.all_host_vars())
+        }
     return configs.Facts(
+        resolved=resolved,
         cpus=int(_fact("nproc")),
         pid1_nofile_hard=None if pid1 in ("", "unlimited") else int(pid1),
         nofile_hard=nofile,
@@ -120,6 +132,21 @@ def packages(name: str, names: list[str]) -> None:
     apt.packages(name=name, packages=names)
 
 
+def candidate(file: configs.File) -> str:
+    """Write a candidate copy of ``file`` (what a check reads); its path."""
+    path = f"{CANDIDATES}{file.dest}"
+    files.put(
+        name=f"Candidate {file.dest}",
+        src=StringIO(file.content),
+        dest=path,
+        create_remote_dir=True,
+        user=file.owner,
+        group=file.group,
+        mode=file.mode,
+    )
+    return path
+
+
 def put(file: configs.File, check: str | None = None):
     """Write ``file``; with ``check`` (a command, ``%s`` for the path) only after the
     check passed on a candidate copy. Returns the operation (``did_change``)."""
@@ -128,15 +155,8 @@ def put(file: configs.File, check: str | None = None):
     if check:
         live = host.get_fact(Sha1File, path=file.dest)
         if live != hashlib.sha1(content.encode()).hexdigest():
-            candidate = f"{CANDIDATES}{file.dest}"
-            files.put(
-                name=f"Candidate {file.dest}",
-                src=StringIO(content),
-                dest=candidate,
-                create_remote_dir=True,
-                **args,
-            )
-            server.shell(name=f"Check {file.dest}", commands=[check.replace("%s", candidate)])
+            path = candidate(file)
+            server.shell(name=f"Check {file.dest}", commands=[check.replace("%s", path)])
     return files.put(
         name=f"Write {file.dest}",
         src=StringIO(content),
@@ -182,7 +202,8 @@ def firewall(mine: list[configs.File]) -> None:
     if not V["firewall_enabled"]:
         raise DeployError(f"{NAME}: firewall_enabled: false is converged by site.yml only")
     packages("Install nftables", ["nftables"])
-    (rules,) = mine
+    rules, closed = sorted(mine, key=lambda f: f.template.endswith("closed.nft.j2"))
+    put(closed, "nft -c -f %s")
     rules_op = put(rules, "nft -c -f %s")
     unit = files.put(
         name="Install webtier-firewall.service",
@@ -191,6 +212,11 @@ def firewall(mine: list[configs.File]) -> None:
         mode="0644",
     )
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    server.shell(
+        name="Enable the unit at the target its new version names",
+        commands=["systemctl reenable webtier-firewall"],
+        _if=unit.did_change,
+    )
     loaded = _fact("nft list table inet webtier >/dev/null 2>&1 && echo yes || echo no")
     started = systemd.service(
         name="Keep the firewall enabled and loaded",
@@ -325,15 +351,17 @@ def _server_requirements() -> list[str]:
     return []
 
 
-def _app_run(app: dict, command: str) -> str:
-    env = " ".join(f"--env-file {e}" for e in app["env_files"])
-    return f"/usr/local/sbin/webtier-app-run --chdir {app['path']} {env} -- {command}"
+def _app_run(app: dict, unit: str, command: str) -> str:
+    """A check of the candidate (``{}`` in command) as the app's unit runs: its user,
+    environment files and sandbox (``unit``: the candidate unit's path)."""
+    return f"{CHECK_IN_UNIT} {unit} --chdir {app['path']} --candidate %s -- {command}"
 
 
 def gunicorn(mine: list[configs.File], app: dict) -> None:
     conf, unit = mine
     files.directory(name="Gunicorn configuration directory", path="/etc/gunicorn", mode="0755")
-    conf_op = put(conf, _app_run(app, f"{app['venv']}/bin/gunicorn --check-config --config %s"))
+    check = f"{app['venv']}/bin/gunicorn --check-config --config {{}}"
+    conf_op = put(conf, _app_run(app, candidate(unit), check))
     unit_op = put(unit)
     _serve(
         V["__gunicorn_unit"],
@@ -347,10 +375,11 @@ def uwsgi(mine: list[configs.File], app: dict) -> None:
     wsgi, ini, unit = mine
     packages("Install uWSGI", ["uwsgi-core", "uwsgi-plugin-python3"])
     helper("uwsgi")
-    load_app = f'{app["venv"]}/bin/python -c "import runpy, sys; runpy.run_path(sys.argv[1])" %s'
-    wsgi_op = put(wsgi, _app_run(app, load_app))
+    load_app = f'{app["venv"]}/bin/python -c "import runpy, sys; runpy.run_path(sys.argv[1])" {{}}'
+    unit_candidate = candidate(unit)
+    wsgi_op = put(wsgi, _app_run(app, unit_candidate, load_app))
     files.directory(name="uWSGI configuration directory", path="/etc/uwsgi/webtier", mode="0755")
-    ini_op = put(ini, _app_run(app, "/usr/local/sbin/webtier-uwsgi-check %s"))
+    ini_op = put(ini, _app_run(app, unit_candidate, "/usr/local/sbin/webtier-uwsgi-check {}"))
     unit_op = put(unit)
     _serve(
         V["__uwsgi_unit"],
@@ -406,14 +435,19 @@ def nginx(mine: list[configs.File]) -> None:
             create_remote_dir=True,
             mode=file.mode,
         )
+    helper("nginx")
     live_differs = any(
         host.get_fact(Sha1File, path=f.dest) != hashlib.sha1(f.content.encode()).hexdigest()
-        for f in tree
+        for f in [*tree, dropin]
     )
     if live_differs:
+        # In the unit's sandbox, with the candidate drop-in (files/webtier-unit-run).
         server.shell(
             name="Check the whole candidate tree with nginx -t",
-            commands=[f"nginx -t -q -c {stage}/nginx.conf"],
+            commands=[
+                f"{CHECK_IN_UNIT} nginx --dropin {candidate(dropin)} -- "
+                f"nginx -t -q -c {stage}/nginx.conf"
+            ],
         )
     live = [put(f) for f in tree]
     dropin_op = put(dropin)
@@ -423,12 +457,12 @@ def nginx(mine: list[configs.File]) -> None:
     )
     server.shell(
         name="Restart nginx for its descriptor limit",
-        commands=["nginx -t -q", "systemctl restart nginx"],
+        commands=[f"{CHECK_IN_UNIT} nginx -- nginx -t -q", "systemctl restart nginx"],
         _if=lambda: not started.did_change() and dropin_op.did_change(),
     )
     server.shell(
         name="Reload nginx",
-        commands=["nginx -t -q", "systemctl reload nginx"],
+        commands=[f"{CHECK_IN_UNIT} nginx -- nginx -t -q", "systemctl reload nginx"],
         _if=lambda: (
             not started.did_change()
             and not dropin_op.did_change()

@@ -28,7 +28,7 @@ import hashlib
 import ipaddress
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -114,6 +114,9 @@ class Facts:
     uwsgi_max_requests_delta: bool = True
     #: The app release the host runs (its ``current`` link), if any.
     running_release: str | None = None
+    #: Addresses of the names the firewall admits, resolved on the host (None: keep
+    #: the names, as the render command does: it reaches no host).
+    resolved: Mapping[str, Sequence[str]] | None = None
 
     def variables(self) -> dict[str, Any]:
         """The facts the roles' variables read (Ansible: set by a task, above role vars)."""
@@ -286,7 +289,9 @@ def derived(
             )
         },
         "firewall": lambda: {
-            "firewall_rules": firewall.plan(v["inventory_hostname"], groups, hostvars)
+            "firewall_rules": firewall.plan(
+                v["inventory_hostname"], groups, hostvars, facts.resolved
+            )
         },
         "gunicorn": lambda: {
             "__gunicorn_cpus": facts.cpus,

@@ -9,9 +9,12 @@ but SSH:
   and Sentinel's port from the same hosts when Sentinel runs.
 
 Sources are named by their inventory names, as the load balancers' upstreams name the
-app servers; nftables resolves them when the rules are loaded. (Not ``ansible_host``:
-that is how the controller reaches a host, which may be another network, or a value a
-run overrides for every host with ``-e``.) Every table of
+app servers (not ``ansible_host``: that is how the controller reaches a host, which may
+be another network, or a value a run overrides for every host with ``-e``). Each engine
+resolves them on the host at converge time (``getent ahostsv4``, the host's own view of
+the network; ``addresses``) and the table holds the addresses, so that it loads at boot
+before the network and without name resolution. The render command, which reaches no
+host, keeps the names. Every table of
 ``plan()`` also has an empty set, ``extra_sources``, that a test may fill at run time
 (the load test's own load generator, hitting an app server directly).
 """
@@ -38,9 +41,26 @@ def _site_ports(sites: Sequence[Mapping[str, Any]]) -> list[int]:
     return sorted(ports)
 
 
-def plan(host: str, groups: Groups, hostvars: HostVars) -> list[dict[str, Any]]:
+def addresses(name: str, getent_output: str) -> list[str]:
+    """The IPv4 addresses of ``getent ahostsv4 NAME``'s output, in its order."""
+    found = dict.fromkeys(line.split()[0] for line in getent_output.splitlines() if line.strip())
+    return list(found)
+
+
+def sources(host: str, groups: Groups, hostvars: HostVars) -> list[str]:
+    """The names ``host``'s rules admit: what the engines resolve on the host."""
+    return sorted({name for rule in plan(host, groups, hostvars) for name in rule["sources"]})
+
+
+def plan(
+    host: str,
+    groups: Groups,
+    hostvars: HostVars,
+    resolved: Mapping[str, Sequence[str]] | None = None,
+) -> list[dict[str, Any]]:
     """The accept rules of ``host``: ``{ports, sources, why}`` each, ``sources`` empty
-    for "from anywhere". Reads the inventory's variables, else the roles' defaults."""
+    for "from anywhere". Reads the inventory's variables, else the roles' defaults.
+    With ``resolved`` (name -> addresses, read on the host), sources are addresses."""
     rules: list[dict[str, Any]] = []
 
     def var(name: str, role: str) -> Any:
@@ -81,4 +101,15 @@ def plan(host: str, groups: Groups, hostvars: HostVars) -> list[dict[str, Any]]:
                 "why": "Redis (and Sentinel), from the app servers and the other Redis hosts",
             }
         )
-    return [r for r in rules if r["ports"]]
+    rules = [r for r in rules if r["ports"]]
+    if resolved is None:
+        return rules
+    missing = sorted({n for r in rules for n in r["sources"] if not resolved.get(n)})
+    if missing:
+        raise ValueError(
+            f"{', '.join(missing)} cannot be resolved on {host}: the table would drop "
+            "their tier. Fix the host's name resolution (or /etc/hosts) and run again"
+        )
+    for rule in rules:
+        rule["sources"] = sorted({a for name in rule["sources"] for a in resolved[name]})
+    return rules

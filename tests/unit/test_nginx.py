@@ -76,7 +76,12 @@ def test_listen_options_go_once_per_port():
 
 def test_rendered_upstreams_and_passes():
     main, http, sites = rendered()
-    assert "worker_rlimit_nofile 8192;" in main  # auto: 2 x 4096
+    # auto: 2 x 4096, given by the unit (the sandbox denies setrlimit), not nginx.conf
+    assert "\nworker_rlimit_nofile" not in main
+    values = {**DEFAULTS, "nginx_upstreams": UPSTREAMS, "nginx_sites": SITES}
+    values.update(nginx.plan(values, GROUPS, HOSTVARS))
+    dropin = render("etc/systemd/system/nginx.service.d/webtier.conf.j2", values)
+    assert "LimitNOFILE=8192\n" in dropin
     assert "worker_connections 4096;" in main
     assert "include webtier/http.conf;" in main  # relative: the candidate copy is checkable
     assert "server app1:8000 weight=1 max_fails=1 fail_timeout=10s;" in http

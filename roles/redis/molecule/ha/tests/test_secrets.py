@@ -27,6 +27,7 @@ STOP = "/run/webtier-sampler.stop"
 SAMPLES = "/run/webtier-sampler.out"
 # Every process's argv and environment, as often as the CPU allows, until STOP exists.
 SAMPLER = f"""
+import os
 seen, rounds = set(), 0
 while not os.path.exists({STOP!r}):
     rounds += 1
