@@ -249,8 +249,11 @@ def redis(mine: list[configs.File], facts: configs.Facts) -> None:
     packages("Install the server", paths["packages"])
     helper("redis")
     check = f"/usr/local/sbin/webtier-redis-check {paths['server']}"
+    # TLS files (redis_tls) before the configuration: its check loads them.
+    tls_ops = [put(f) for f in mine if "/tls/" in f.template]
     changed = [
         *dropin_ops,
+        *tls_ops,
         put(acl, f"{check} {paths['conf']} --aclfile %s"),
         put(conf, f"{check} %s"),
     ]

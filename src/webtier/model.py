@@ -246,6 +246,11 @@ Secret = Annotated[
     str,
     _matches(r"[^\r\n\x00]*", "a single line", "remove the line break from the secret"),
 ]
+#: PEM text (a certificate), or empty.
+Pem = Annotated[
+    str,
+    _matches(r"[A-Za-z0-9+/=\s:-]*", "PEM text", "paste the PEM text as it is"),
+]
 #: An environment variable's name and value in a systemd EnvironmentFile.
 EnvName = Annotated[
     str,
@@ -742,6 +747,10 @@ class Redis(Role):
     redis_sentinel_password: Secret
     redis_sentinel_auth_user: RedisWord
     redis_sentinel_auth_password: Secret
+    redis_tls: StrictBool
+    redis_tls_ca_cert: Pem
+    redis_tls_cert: Pem
+    redis_tls_key: Annotated[str, Field(repr=False)]
 
     @model_validator(mode="after")
     def relations(self):
@@ -793,6 +802,20 @@ class Redis(Role):
                     "redis_sentinel_password and redis_sentinel_auth_password",
                     _VAULT_FIX,
                 )
+        return self._tls()
+
+    def _tls(self):
+        if not self.redis_tls:
+            return self
+        for name in ("redis_tls_ca_cert", "redis_tls_cert"):
+            if "-----BEGIN CERTIFICATE-----" not in getattr(self, name):
+                raise _finding(
+                    name,
+                    "a PEM certificate while redis_tls is true",
+                    "paste the PEM text (-----BEGIN CERTIFICATE----- ...)",
+                )
+        if not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", self.redis_tls_key):
+            raise _finding("redis_tls_key", "a PEM private key while redis_tls is true", _VAULT_FIX)
         return self
 
 

@@ -113,6 +113,16 @@ def test_another_roles_variables_in_a_shared_inventory_are_left_alone():
             "TLSv1.1 are deprecated",
         ),
         ("python_app", {"python_app_user": "root"}, "python_app_user", "every right"),
+        (
+            "redis",
+            {
+                "redis_tls": True,
+                "redis_tls_ca_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+                "redis_tls_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+            },
+            "redis_tls_key",
+            "vault",
+        ),
         ("python_app", {"python_app_name": "../x"}, "python_app_name", "lower-case name"),
         (
             "redis",

@@ -194,3 +194,23 @@ def test_passwords_in_config_files_survive_their_quoting(password):
     assert shlex.split(line) == ["requirepass", password]
     [line] = [line for line in sentinel if line.startswith("sentinel auth-pass ")]
     assert shlex.split(line)[-1] == password
+
+
+def test_tls_closes_the_plaintext_port_for_clients_replicas_and_sentinel():
+    values = role_vars(redis_tls=True, redis_replication_group="g", __redis_replicaof="cache0 6379")
+    conf = directives(render("etc/redis/redis.conf.j2", values))
+    assert (conf["port"], conf["tls-port"]) == ("0", "6379")
+    assert conf["tls-ca-cert-file"] == "/etc/redis/tls/ca.crt"
+    assert conf["tls-replication"] == "yes"
+    assert conf["tls-auth-clients"] == "no"  # clients authenticate with their ACL password
+    sentinel = directives(
+        render(
+            "etc/redis/sentinel.conf.j2",
+            {**values, "__redis_sentinel_seed_primary": "cache0", "redis_sentinel_password": "p"},
+        )
+    )
+    assert (sentinel["port"], sentinel["tls-port"]) == ("0", "26379")
+    assert sentinel["tls-replication"] == "yes"
+    plain = directives(render("etc/redis/redis.conf.j2", role_vars()))
+    assert plain["port"] == "6379"
+    assert "tls-port" not in plain

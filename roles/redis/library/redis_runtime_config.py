@@ -57,6 +57,9 @@ options:
     description: Password of O(user); not logged.
     type: str
     default: ""
+  tls_ca_file:
+    description: Connect with TLS and verify the server against this CA (PEM file).
+    type: path
   timeout:
     description: Seconds to wait for the connection and for each reply.
     type: float

@@ -21,6 +21,7 @@ CONNECTION_ARGS = {
     "user": {"type": "str"},
     "password": {"type": "str", "default": "", "no_log": True},
     "timeout": {"type": "float", "default": 5.0},
+    "tls_ca_file": {"type": "path"},
 }
 
 
@@ -34,6 +35,9 @@ def connect(module):
         if params["socket"]
         else {"host": params["host"], "port": params["port"]}
     )
+    if params["tls_ca_file"]:
+        # The chain is checked, not the name: the role reaches its own host by address.
+        where |= {"ssl": True, "ssl_ca_certs": params["tls_ca_file"], "ssl_check_hostname": False}
     return redis.Redis(
         username=params["user"] or None,
         password=params["password"] or None,

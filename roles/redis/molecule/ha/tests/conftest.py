@@ -24,6 +24,14 @@ SETS = {
     "redis_set12": ["ha12-a", "ha12-b", "ha12-c"],
 }
 SOCKET = "/run/redis/redis-server.sock"
+# The Debian 13 set runs TLS only (molecule.yml): its clients name the CA.
+TLS_SET = "redis_set13"
+CA = "/etc/redis/tls/ca.crt"
+
+
+def tls_flags(host) -> str:
+    """redis-cli's TLS options for a host of the TLS set, else nothing."""
+    return f"--tls --cacert {CA} " if host.backend.get_hostname() in SETS[TLS_SET] else ""
 
 
 def secret(name: str) -> str:
@@ -41,7 +49,8 @@ def sentinel(host, *args: str) -> str:
     """Reply of one command on the host's Sentinel."""
     quoted = " ".join(f"'{a}'" for a in args)
     return host.check_output(
-        f"REDISCLI_AUTH={secret('sentinel')} redis-cli -p 26379 --no-auth-warning {quoted}"
+        f"REDISCLI_AUTH={secret('sentinel')} redis-cli {tls_flags(host)}-p 26379 "
+        f"--no-auth-warning {quoted}"
     )
 
 

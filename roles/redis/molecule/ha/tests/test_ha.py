@@ -6,7 +6,17 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from conftest import SETS, VARS, info, main_pid, primary_by_sentinel, redis, sentinel, wait_for
+from conftest import (
+    SETS,
+    VARS,
+    info,
+    main_pid,
+    primary_by_sentinel,
+    redis,
+    sentinel,
+    tls_flags,
+    wait_for,
+)
 
 FAILOVER_BUDGET_S = (
     VARS["redis_sentinel_down_after_ms"] + VARS["redis_sentinel_failover_timeout_ms"]
@@ -44,7 +54,8 @@ def test_every_sentinel_knows_the_set(instances, members):
 
 def test_sentinel_requires_its_password(instances):
     host = instances["ha13-b"]
-    reply = host.run("redis-cli -p 26379 SENTINEL get-master-addr-by-name webtier")
+    ask = "SENTINEL get-master-addr-by-name webtier"
+    reply = host.run(f"redis-cli {tls_flags(host)}-p 26379 {ask}")
     assert "NOAUTH" in reply.stdout + reply.stderr
 
 

@@ -4,8 +4,8 @@ The replication and app passwords are rotated on the converged sets, first with
 ``--check --diff`` (what the README recommends before a production change), then for
 real with ``--diff``. While both runs go on, a sampler inside every host reads the argv
 and the environment of every process (``/proc/*/cmdline``, ``/proc/*/environ``) in a
-loop. Then every password of the scenario, old and new, and its SHA-256 (the form the
-ACL file holds) is looked for in: the check-mode output, the real run's task results
+loop. Then every password of the scenario, old and new, its SHA-256 (the form the ACL
+file holds) and the TLS set's private keys are looked for in: the check-mode output, the real run's task results
 (JSON callback), the samples and each host's journal since the start. The last converge
 puts the scenario's passwords back.
 """
@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
-from conftest import SCENARIO, SETS, info, secret, wait_for
+from conftest import SCENARIO, SETS, TLS_SET, info, secret, wait_for
 from scenario import run_playbook as run_playbook_in
 
 HOSTS = [name for members in SETS.values() for name in members]
@@ -66,6 +68,12 @@ def hunt(tmp_path_factory, instances):
     old = {name: secret(name) for name in ROTATED + KEPT}
     wanted = {f"old {k}": v for k, v in old.items()} | {f"new {k}": v for k, v in new.items()}
     wanted |= {f"sha256 of {k}": hashlib.sha256(v.encode()).hexdigest() for k, v in wanted.items()}
+    # The TLS set's private keys: the first line of each key's body.
+    pki = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "pki"
+    wanted |= {
+        f"TLS key of {name}": (pki / f"{name}.key").read_text().splitlines()[1]
+        for name in SETS[TLS_SET]
+    }
 
     since = int(time.time()) - 1
     canary = "webtier-canary-" + secrets.token_hex(8)
