@@ -5,9 +5,9 @@ The replication and app passwords are rotated on the converged sets, first with
 real with ``--diff``. While both runs go on, a sampler inside every host reads the argv
 and the environment of every process (``/proc/*/cmdline``, ``/proc/*/environ``) in a
 loop. Then every password of the scenario, old and new, its SHA-256 (the form the ACL
-file holds) and the TLS set's private keys are looked for in: the check-mode output, the real run's task results
-(JSON callback), the samples and each host's journal since the start. The last converge
-puts the scenario's passwords back.
+file holds) and the TLS set's private keys are looked for in: the check-mode output,
+the real run's task results (JSON callback), the samples and each host's journal since
+the start. The last converge puts the scenario's passwords back.
 """
 
 from __future__ import annotations
