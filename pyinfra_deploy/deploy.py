@@ -444,11 +444,20 @@ def nginx(mine: list[configs.File]) -> None:
         for f in [*tree, dropin]
     )
     if live_differs:
-        # In the unit's sandbox, with the candidate drop-in (files/webtier-unit-run).
+        # In the unit's sandbox, with the candidate drop-in (files/webtier-unit-run),
+        # where the nginx role puts it too.
+        dropin_candidate = f"{stage}/systemd/{dropin.dest.rsplit('/', 1)[1]}"
+        files.put(
+            name="Candidate drop-in",
+            src=StringIO(dropin.content),
+            dest=dropin_candidate,
+            create_remote_dir=True,
+            mode=dropin.mode,
+        )
         server.shell(
             name="Check the whole candidate tree with nginx -t",
             commands=[
-                f"{CHECK_IN_UNIT} nginx --dropin {candidate(dropin)} -- "
+                f"{CHECK_IN_UNIT} nginx --dropin {dropin_candidate} -- "
                 f"nginx -t -q -c {stage}/nginx.conf"
             ],
         )
