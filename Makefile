@@ -53,7 +53,7 @@ loadtest: ## wrk sweep against the deployed sandbox's load balancer, with a repo
 benchmark: setup ## distro-defaults against tuned, deployed and load-tested in one run
 	@scripts/benchmark.sh
 
-sandbox-down: ## destroy the sandbox containers and network
+sandbox-down: ## destroy the sandbox containers, the load generator and the network
 	@ansible-playbook playbooks/sandbox.yml -e sandbox_state=absent
 
 clean: sandbox-down ## remove the sandbox and the virtualenv
