@@ -132,9 +132,10 @@ def packages(name: str, names: list[str]) -> None:
     apt.packages(name=name, packages=names)
 
 
-def candidate(file: configs.File) -> str:
-    """Write a candidate copy of ``file`` (what a check reads); its path."""
-    path = f"{CANDIDATES}{file.dest}"
+def candidate(file: configs.File, path: str | None = None) -> str:
+    """Write a candidate copy of ``file`` (what a check reads), at ``path`` or under
+    CANDIDATES; its path."""
+    path = path or f"{CANDIDATES}{file.dest}"
     files.put(
         name=f"Candidate {file.dest}",
         src=StringIO(file.content),
@@ -446,14 +447,7 @@ def nginx(mine: list[configs.File]) -> None:
     if live_differs:
         # In the unit's sandbox, with the candidate drop-in (files/webtier-unit-run),
         # where the nginx role puts it too.
-        dropin_candidate = f"{stage}/systemd/{dropin.dest.rsplit('/', 1)[1]}"
-        files.put(
-            name="Candidate drop-in",
-            src=StringIO(dropin.content),
-            dest=dropin_candidate,
-            create_remote_dir=True,
-            mode=dropin.mode,
-        )
+        dropin_candidate = candidate(dropin, f"{stage}/systemd/{dropin.dest.rsplit('/', 1)[1]}")
         server.shell(
             name="Check the whole candidate tree with nginx -t",
             commands=[
