@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup lint secrets unit engines molecule test deploy pyinfra drills noop-times render capacity loadtest benchmark sandbox-down clean
+.PHONY: help setup lint secrets unit engines molecule test deploy pyinfra drills noop-times render capacity loadtest ws-bench h2-bench benchmark sandbox-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,12 @@ capacity: ## the capacity model of an environment (ENV=sandbox)
 
 loadtest: ## wrk sweep against the deployed sandbox's load balancer, with a report
 	@ansible-playbook playbooks/loadtest.yml
+
+ws-bench: ## hold 1,000 WebSockets through the sandbox's load balancer for 30 s (ARGS=... to change)
+	@python -m webtier.wsbench $(ARGS)
+
+h2-bench: ## HTTP/2 over TLS through the sandbox's load balancer: h2load, 10,000 streams
+	@h2load -n 10000 -c 100 -m 100 https://127.0.0.1:8443/ | grep -E "^(finished|requests|status codes|Application protocol|TLS Protocol)|^ *(time for request|req/s) "
 
 benchmark: setup ## distro-defaults against tuned, deployed and load-tested in one run
 	@scripts/benchmark.sh

@@ -78,12 +78,16 @@ def read_facts() -> configs.Facts:
         _fact(f"readlink {V['python_app_root']}/current || true") if "python_app" in ROLES else ""
     )
     # As the firewall role resolves them: on the host, at converge time.
-    resolved = None
-    if "firewall" in ROLES and V["firewall_enabled"]:
-        resolved = {
-            name: firewall_plan.addresses(name, _fact(f"getent ahostsv4 {name} || true"))
-            for name in firewall_plan.sources(NAME, INVENTORY.members, INVENTORY.all_host_vars())
-        }
+    # The load balancers too on a Gunicorn host (forwarded_allow_ips auto).
+    names = []
+    if "firewall" in ROLES:
+        names += firewall_plan.sources(NAME, INVENTORY.members, INVENTORY.all_host_vars())
+    if "gunicorn" in ROLES:
+        names += INVENTORY.members.get(firewall_plan.LOAD_BALANCERS, [])
+    resolved = {
+        name: firewall_plan.addresses(name, _fact(f"getent ahostsv4 {name} || true"))
+        for name in dict.fromkeys(names)
+    } or None
     return configs.Facts(
         resolved=resolved,
         cpus=int(_fact("nproc")),
@@ -94,6 +98,7 @@ def read_facts() -> configs.Facts:
         ipv4=source[1] if source else None,
         uwsgi_max_requests_delta=uwsgi_help not in ("", "0"),
         running_release=running.rsplit("/", 1)[-1] or None,
+        release=_fact(". /etc/os-release; echo $VERSION_CODENAME"),
     )
 
 

@@ -12,7 +12,7 @@ cd "$WEBTIER_ROOT"
 start=$SECONDS
 
 say "controller packages"
-apt_install python3-venv debootstrap wrk curl openssh-client
+apt_install python3-venv debootstrap wrk curl openssh-client nghttp2-client
 
 say "virtualenv $VENV"
 stamp="$VENV/.requirements.sha256"

@@ -64,6 +64,7 @@ FACT_INPUTS = (
     "ansible_host",
     "webtier_cpus",
     "webtier_memory_mb",
+    "webtier_release",
     "kernel_tuning_nofile",
     "kernel_tuning_nr_open",
 )
@@ -77,8 +78,10 @@ DERIVED_INPUTS = {
         "gunicorn_workers",
         "gunicorn_threads",
         "gunicorn_worker_connections",
+        "gunicorn_forwarded_allow_ips",
     ),
     "uwsgi": ("uwsgi_processes",),
+    "python_app": ("python_app_env", "python_app_secret_env", "python_app_redis_group"),
     "redis": (
         "redis_maxclients",
         "__redis_engines",
@@ -112,6 +115,8 @@ class Facts:
     ipv4: str | None
     #: Whether this uWSGI knows --max-requests-delta (2.0.22 and later).
     uwsgi_max_requests_delta: bool = True
+    #: Debian's codename (what its packages spell differently, e.g. nginx's HTTP/2).
+    release: str = "trixie"
     #: The app release the host runs (its ``current`` link), if any.
     running_release: str | None = None
     #: Addresses of the names the firewall admits, resolved on the host (None: keep
@@ -127,7 +132,7 @@ class Facts:
     @classmethod
     def assumed(cls, hostvars: Mapping[str, Any]) -> Facts:
         """The facts of a host nobody asked, from its inventory: ``webtier_cpus`` (2),
-        ``webtier_memory_mb`` (4096), a container when the connection is docker or
+        ``webtier_memory_mb`` (4096), ``webtier_release`` (trixie), a container when the connection is docker or
         ``kernel_tuning_host_kind`` says so, the address when ``ansible_host`` is one."""
         kind = hostvars.get("kernel_tuning_host_kind", "auto")
         connection = str(hostvars.get("ansible_connection", "ssh"))
@@ -147,6 +152,7 @@ class Facts:
             in_container=in_container,
             memtotal_mb=int(hostvars.get("webtier_memory_mb", 4096)),
             ipv4=ipv4,
+            release=str(hostvars.get("webtier_release", "trixie")),
         )
 
 
@@ -264,14 +270,74 @@ def redis_primary(  # noqa: PLR0913, PLR0917 (the host's three values, the inven
     as the primary would undo the failover."""
     members = [hostvars[m] for m in groups[group] if m in hostvars]
     primary = next(m for m in members if m.get("redis_replication_role") == "primary")
-    host = primary.get(
-        "redis_announce_host", primary.get("ansible_host", primary["inventory_hostname"])
-    )
+    host = redis_address(primary["inventory_hostname"], primary)
     if sentinel_says and len(sentinel_says) == 2:
         address = " ".join(sentinel_says)
     else:
         address = f"{host} {primary.get('redis_port', port)}"
     return ("" if address.split()[0] == announce_host else address), host
+
+
+def redis_address(host: str, hv: Mapping[str, Any]) -> str:
+    """The name others reach a Redis host by: the one it announces (Sentinel, replicas),
+    else its ansible_host, else its inventory name."""
+    return str(hv.get("redis_announce_host", hv.get("ansible_host", host)))
+
+
+def app_redis_env(group: str, groups: Groups, hostvars: HostVars) -> tuple[dict, dict]:
+    """(environment, secret environment) an app needs to reach the Redis of ``group``,
+    from the Redis hosts' own variables: for a set Sentinel watches, the Sentinels'
+    addresses, the service name and both passwords (the app asks the Sentinels where the
+    primary is, so it follows a failover); else the primary's URL (the host marked
+    primary, or the only one). No password is ever in a URL: the env names it alone,
+    so it needs no encoding and the URL can be logged. Nothing when ``group`` is ''."""
+    if not group:
+        return {}, {}
+    members = list(groups.get(group, []))
+    if not members:
+        raise ValueError(f"python_app_redis_group={group}: the inventory has no such group")
+    defaults = role_defaults("redis")
+
+    def var(host: str, name: str) -> Any:
+        return hostvars[host][name] if name in hostvars[host] else defaults[name]
+
+    first = members[0]
+    auth, tls = bool(var(first, "redis_auth")), bool(var(first, "redis_tls"))
+    user = str(var(first, "redis_app_user")) if auth else ""
+    env: dict[str, str] = {}
+    secret: dict[str, str] = {}
+    if auth:
+        secret["REDIS_PASSWORD"] = str(var(first, "redis_app_password"))
+    sentinels = [m for m in members if var(m, "redis_sentinel")]
+    if sentinels:
+        env["REDIS_SENTINELS"] = ",".join(
+            f"{redis_address(m, hostvars[m])}:{var(m, 'redis_sentinel_port')}" for m in sentinels
+        )
+        env["REDIS_SENTINEL_SERVICE"] = str(var(first, "redis_sentinel_master_name"))
+        env["REDIS_DB"] = "0"
+        if user:
+            env["REDIS_USERNAME"] = user
+        if tls:
+            env["REDIS_SSL"] = "true"
+        secret["REDIS_SENTINEL_PASSWORD"] = str(var(first, "redis_sentinel_password"))
+        return env, secret
+    marked = [m for m in members if hostvars[m].get("redis_replication_role") == "primary"]
+    primary = (marked or members)[0]
+    scheme = "rediss" if tls else "redis"
+    at = f"{user}@" if user else ""
+    address = f"{redis_address(primary, hostvars[primary])}:{var(primary, 'redis_port')}"
+    env["REDIS_URL"] = f"{scheme}://{at}{address}/0"
+    return env, secret
+
+
+def app_env(v: Mapping[str, Any], groups: Groups, hostvars: HostVars) -> dict[str, Any]:
+    """The app's two env files' contents: what :func:`app_redis_env` derives, under what
+    the inventory gives (``python_app_env`` and ``python_app_secret_env`` win)."""
+    env, secret = app_redis_env(v["python_app_redis_group"], groups, hostvars)
+    return {
+        "__python_app_env": {**env, **v["python_app_env"]},
+        "__python_app_secret_env": {**secret, **v["python_app_secret_env"]},
+    }
 
 
 def derived(
@@ -303,6 +369,9 @@ def derived(
                 v["gunicorn_worker_connections"],
                 facts.cpus,
             ),
+            "__gunicorn_forwarded_allow_ips": firewall.trusted_proxies(
+                v["gunicorn_forwarded_allow_ips"], groups, facts.resolved
+            ),
         },
         "uwsgi": lambda: {
             "__uwsgi_cpus": facts.cpus,
@@ -310,7 +379,10 @@ def derived(
             "__uwsgi_nofile": facts.nofile_hard,
             "__uwsgi_features": {"max_requests_delta": facts.uwsgi_max_requests_delta},
         },
-        "nginx": lambda: nginx.plan({k: v[k] for k in NGINX_PLAN_INPUTS}, groups, hostvars),
+        "python_app": lambda: app_env(v, groups, hostvars),
+        "nginx": lambda: nginx.plan(
+            {k: v[k] for k in NGINX_PLAN_INPUTS}, groups, hostvars, facts.release
+        ),
         "redis": lambda: redis_derived(v, facts, groups, hostvars),
     }
     return each[role]() if role in each else {}

@@ -47,6 +47,33 @@ def addresses(name: str, getent_output: str) -> list[str]:
     return list(found)
 
 
+#: The inventory group of the load balancers: the tier the app servers admit, and
+#: whose forwarded headers they trust.
+LOAD_BALANCERS = "loadbalancers"
+
+
+def trusted_proxies(
+    setting: str | Sequence[str],
+    groups: Groups,
+    resolved: Mapping[str, Sequence[str]] | None = None,
+) -> list[str]:
+    """The addresses an app server takes X-Forwarded-For/Proto from: ``setting`` as
+    given, or for ``auto`` 127.0.0.1 and the load balancers (with ``resolved``, name ->
+    addresses read on the host, their addresses; without, as a render, their names)."""
+    if setting != "auto":
+        return list(setting)
+    names = list(groups.get(LOAD_BALANCERS, ()))
+    if resolved is None:
+        return ["127.0.0.1", *names]
+    missing = [n for n in names if not resolved.get(n)]
+    if missing:
+        raise ValueError(
+            f"{', '.join(missing)} cannot be resolved here: the app server would not "
+            "trust its load balancer. Fix the host's name resolution (or /etc/hosts)"
+        )
+    return ["127.0.0.1", *sorted({a for n in names for a in resolved[n]})]
+
+
 def sources(host: str, groups: Groups, hostvars: HostVars) -> list[str]:
     """The names ``host``'s rules admit: what the engines resolve on the host."""
     return sorted({name for rule in plan(host, groups, hostvars) for name in rule["sources"]})
@@ -73,7 +100,7 @@ def plan(
             found.update(dict.fromkeys(h for h in groups.get(name, ()) if h != host))
         return list(found)
 
-    if host in groups.get("loadbalancers", ()):
+    if host in groups.get(LOAD_BALANCERS, ()):
         rules.append(
             {
                 "ports": _site_ports(var("nginx_sites", "nginx")),
@@ -86,7 +113,7 @@ def plan(
         rules.append(
             {
                 "ports": [port],
-                "sources": hosts_of("loadbalancers"),
+                "sources": hosts_of(LOAD_BALANCERS),
                 "why": "app server, from the load balancers",
             }
         )

@@ -414,6 +414,9 @@ class PythonApp(Role):
     python_app_keep_releases: Annotated[int, Field(ge=1, le=100)]
     python_app_env: dict[EnvName, EnvValue | int | float | bool]
     python_app_secret_env: dict[EnvName, EnvValue | int | float | bool]
+    python_app_redis_group: Annotated[
+        str, _matches(r"|[A-Za-z_][A-Za-z0-9_]*", "an inventory group name", "e.g. redis")
+    ]
     python_app_user: Annotated[
         str,
         _matches(r"[a-z_][a-z0-9_-]{0,31}", "a user name", "for example demo"),
@@ -452,16 +455,19 @@ class Gunicorn(Role):
     gunicorn_max_requests: Annotated[int, Field(ge=0, le=100000000)]
     gunicorn_max_requests_jitter: Annotated[int, Field(ge=0, le=100000000)]
     gunicorn_preload_app: StrictBool
-    gunicorn_forwarded_allow_ips: list[TrustedAddress]
+    # The list first: a bad element is reported at its index.
+    gunicorn_forwarded_allow_ips: list[TrustedAddress] | Literal["auto"]
     gunicorn_forwarded_allow_any: StrictBool
     gunicorn_access_log: StrictBool
     gunicorn_version: Version
     gunicorn_gevent_version: Version
     gunicorn_uvicorn_worker_version: Version
+    gunicorn_websockets_version: Version
 
     @model_validator(mode="after")
     def trusted_proxies(self):
-        if "*" in self.gunicorn_forwarded_allow_ips and not self.gunicorn_forwarded_allow_any:
+        trusted = self.gunicorn_forwarded_allow_ips
+        if isinstance(trusted, list) and "*" in trusted and not self.gunicorn_forwarded_allow_any:
             raise _finding(
                 "gunicorn_forwarded_allow_ips",
                 "the addresses of the load balancers, not * (with * any client that reaches "
@@ -573,6 +579,8 @@ class Nginx(Role):
         ) = Field(default=None, alias="return")
         limit_req: Nginx.LimitReq | None = None
         limit_conn: Nginx.LimitConn | None = None
+        # How long a proxied connection may sit idle here (WebSockets, long polls).
+        timeout: NginxTime | None = None
 
         @model_validator(mode="after")
         def one_action(self):
@@ -612,6 +620,12 @@ class Nginx(Role):
     nginx_worker_rlimit_nofile: AutoCount
     nginx_listen_backlog: Backlog
     nginx_reuseport: StrictBool
+    nginx_http2: StrictBool
+    nginx_real_ip_from: list[TrustedAddress | HostName]
+    nginx_real_ip_header: Annotated[
+        str, _matches(r"[A-Za-z0-9-]+", "a header name", "X-Forwarded-For")
+    ]
+    nginx_proxy_protocol: StrictBool
     nginx_keepalive_timeout: Annotated[int, Field(ge=0, le=3600)]
     nginx_keepalive_requests: Annotated[int, Field(ge=1, le=100000000)]
     nginx_client_max_body_size: NginxSize
@@ -687,6 +701,17 @@ class Nginx(Role):
                 "broken by downgrade attacks)",
                 "write [TLSv1.2, TLSv1.3]; for clients that cannot do TLS 1.2, set "
                 "nginx_tls_allow_legacy: true",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def proxy_protocol_source(self):
+        if self.nginx_proxy_protocol and not self.nginx_real_ip_from:
+            raise _finding(
+                "nginx_proxy_protocol",
+                "the load balancers that send it, in nginx_real_ip_from (without them the "
+                "client's address in the PROXY header is never used)",
+                "list the fronting load balancers' addresses or networks in nginx_real_ip_from",
             )
         return self
 

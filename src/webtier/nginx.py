@@ -271,14 +271,23 @@ def sites(
     return result
 
 
+#: Debian releases whose nginx (1.22 in bookworm) takes HTTP/2 as a flag of ``listen``;
+#: from nginx 1.25.1 (trixie's 1.26) it is the ``http2`` directive, and the flag is
+#: deprecated (nginx -t warns).
+HTTP2_LISTEN_FLAG = frozenset({"bullseye", "bookworm"})
+
+
 def plan(
     settings: Mapping[str, Any],
     groups: Mapping[str, Sequence[str]],
     hostvars: Mapping[str, Mapping[str, Any]],
+    release: str = "trixie",
 ) -> dict[str, Any]:
-    """Everything the nginx templates need beyond the role's own variables."""
+    """Everything the nginx templates need beyond the role's own variables. ``release``:
+    the host's Debian codename (how its nginx spells HTTP/2)."""
     resolved = upstreams(settings.get("nginx_upstreams", []), groups, hostvars)
     return {
+        "nginx_http2_listen_flag": release in HTTP2_LISTEN_FLAG,
         "nginx_upstreams_resolved": resolved,
         "nginx_sites_resolved": sites(
             settings.get("nginx_sites", []),

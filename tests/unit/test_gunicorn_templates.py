@@ -11,7 +11,7 @@ import types
 import pytest
 import yaml
 
-from webtier import ROOT, derive
+from webtier import ROOT, derive, firewall
 from webtier.render import render
 
 ROLE = ROOT / "roles/gunicorn"
@@ -27,6 +27,10 @@ def rendered(worker_class: str) -> str:
         "__gunicorn_cpus": 2,
         # what the role derives (webtier.derive) for 2 CPUs and the defaults' auto
         "__gunicorn_sizes": derive.gunicorn_sizes(worker_class, "auto", "auto", "auto", 2),
+        # the default (auto) with one load balancer, lb1, resolved on the host
+        "__gunicorn_forwarded_allow_ips": firewall.trusted_proxies(
+            "auto", {"loadbalancers": ["lb1"]}, {"lb1": ["10.0.0.2"]}
+        ),
     }
     return render("etc/gunicorn/gunicorn.conf.py.j2", values)
 
@@ -37,6 +41,8 @@ def test_the_configuration_is_python(worker_class):
     exec(compile(rendered(worker_class), "gunicorn.conf.py", "exec"), settings)
     assert settings["workers"] == {"sync": 5, "gthread": 4}.get(worker_class, 2)
     assert settings["backlog"] == 2048
+    # Forwarded headers are taken from the host itself and the load balancer only.
+    assert settings["forwarded_allow_ips"] == "127.0.0.1,10.0.0.2"
 
 
 class FakeWorker:

@@ -1,13 +1,23 @@
 """webtier's demo WSGI app (Flask).
 
 - ``/``        cheap: no I/O, says which server answered;
-- ``/healthz`` 200 when Redis answers PING, 503 within a fraction of a second when not;
-- ``/counter`` increments a Redis counter and returns its value.
+- ``/healthz`` 200 when Redis takes a write, 503 within a fraction of a second when
+  not (down, or a read-only replica after a failover);
+- ``/counter`` increments a Redis counter and returns its value;
+- ``/whoami``  the scheme and client address the app sees (the forwarded headers it
+  was given, as the app server trusted them).
 
-Configuration comes from the environment (the env file the service reads):
-``REDIS_URL`` (``redis://user@host:port/db``), ``REDIS_PASSWORD`` (or in the URL,
-URL-encoded), ``WEBTIER_SERVER`` (a label
-for the server kind, e.g. ``gunicorn-gthread``), ``WEBTIER_REDIS_TIMEOUT`` (seconds).
+Configuration comes from the environment (the env files the service reads, which the
+python_app role derives from the inventory's Redis hosts, python_app_redis_group):
+
+- a Redis set watched by Sentinel: ``REDIS_SENTINELS`` (``host:port,...``),
+  ``REDIS_SENTINEL_SERVICE``, ``REDIS_SENTINEL_PASSWORD``, ``REDIS_USERNAME``,
+  ``REDIS_PASSWORD``, ``REDIS_DB``, ``REDIS_SSL``: the client asks the Sentinels where
+  the primary is, and asks again when it fails, so it follows a failover;
+- one Redis: ``REDIS_URL`` (``redis://user@host:port/db``) and ``REDIS_PASSWORD``;
+
+and ``WEBTIER_SERVER`` (a label for the server kind, e.g. ``gunicorn-gthread``),
+``WEBTIER_REDIS_TIMEOUT`` (seconds).
 """
 
 from __future__ import annotations
@@ -16,27 +26,60 @@ import os
 import socket
 
 import redis
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+
+def redis_client(timeout: float) -> redis.Redis:
+    """The app's Redis, from the environment (see the module's docstring)."""
+    common = {
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "health_check_interval": 30,
+        # A pooled connection that Redis closed (a restart, a failover) fails on first
+        # use: reconnect (through Sentinel: to the primary it names now) and send again,
+        # once, at once. Only a dropped connection is retried, so a Redis that does not
+        # answer still costs one timeout.
+        "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+    }
+    password = os.environ.get("REDIS_PASSWORD") or None
+    sentinels = os.environ.get("REDIS_SENTINELS", "")
+    if not sentinels:
+        # A password in the URL wins; REDIS_PASSWORD needs no URL-encoding.
+        url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        return redis.Redis.from_url(url, password=password, **common)
+    ssl = os.environ.get("REDIS_SSL", "").lower() == "true"
+    pairs = (a.strip().rpartition(":") for a in sentinels.split(","))
+    addresses = [(h, int(p)) for h, _, p in pairs]
+    sentinel = Sentinel(
+        addresses,
+        sentinel_kwargs={
+            "password": os.environ.get("REDIS_SENTINEL_PASSWORD") or None,
+            "socket_connect_timeout": timeout,
+            "socket_timeout": timeout,
+            "ssl": ssl,
+        },
+    )
+    return sentinel.master_for(
+        os.environ.get("REDIS_SENTINEL_SERVICE", "webtier"),
+        username=os.environ.get("REDIS_USERNAME") or None,
+        password=password,
+        db=int(os.environ.get("REDIS_DB", "0")),
+        ssl=ssl,
+        **common,
+    )
 
 
 def create_app() -> Flask:
     app = Flask(__name__)
-    timeout = float(os.environ.get("WEBTIER_REDIS_TIMEOUT", "0.5"))
-    client = redis.Redis.from_url(
-        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-        # A password in the URL wins; REDIS_PASSWORD needs no URL-encoding.
-        password=os.environ.get("REDIS_PASSWORD") or None,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        health_check_interval=30,
-        # A pooled connection that Redis closed (a restart) fails on first use:
-        # reconnect and send again, once, at once. Only a dropped connection is
-        # retried, so a Redis that does not answer still costs one timeout.
-        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-    )
+    client = redis_client(float(os.environ.get("WEBTIER_REDIS_TIMEOUT", "0.5")))
     served_by = {"server": os.environ.get("WEBTIER_SERVER", "?"), "host": socket.gethostname()}
+    health_key = f"webtier:healthz:{served_by['host']}"
+
+    def unavailable(exc: Exception):
+        return jsonify(status="redis unavailable", error=type(exc).__name__, **served_by), 503
 
     @app.get("/")
     def index():
@@ -44,18 +87,28 @@ def create_app() -> Flask:
 
     @app.get("/healthz")
     def healthz():
-        try:
-            client.ping()
+        try:  # a write, not a PING: a replica answers PING but refuses writes
+            client.set(health_key, "1", px=60000)
         except redis.RedisError as exc:
-            return jsonify(status="redis unavailable", error=type(exc).__name__, **served_by), 503
-        return jsonify(status="ok", **served_by)
+            return unavailable(exc)
+        return jsonify(status="ok", redis="writable", **served_by)
 
     @app.get("/counter")
     def counter():
         try:
             value = client.incr("webtier:counter")
         except redis.RedisError as exc:
-            return jsonify(status="redis unavailable", error=type(exc).__name__, **served_by), 503
+            return unavailable(exc)
         return jsonify(counter=value, **served_by)
+
+    @app.get("/whoami")
+    def whoami():
+        return jsonify(
+            scheme=request.scheme,
+            client=request.remote_addr,
+            x_real_ip=request.headers.get("X-Real-IP"),
+            x_forwarded_for=request.headers.get("X-Forwarded-For"),
+            **served_by,
+        )
 
     return app

@@ -8,10 +8,11 @@ from ansible.errors import AnsibleFilterError
 from webtier import nginx
 
 
-def webtier_nginx_plan(settings, groups, hostvars):
-    """Upstreams from the inventory, resolved sites and the workers' descriptor limit."""
+def webtier_nginx_plan(settings, groups, hostvars, release="trixie"):
+    """Upstreams from the inventory, resolved sites, the workers' descriptor limit and
+    how the host's nginx (``release``: its Debian codename) spells HTTP/2."""
     try:
-        return nginx.plan(settings, groups, hostvars)
+        return nginx.plan(settings, groups, hostvars, release)
     except ValueError as error:
         raise AnsibleFilterError(str(error)) from None
 

@@ -1,0 +1,255 @@
+"""The production topology, live: the apps trust only their load balancers, the load
+balancer sees the client behind a fronting one, WebSockets and HTTP/2 pass it, one
+upstream of two Gunicorn hosts (gthread and sync) loses one under load, and the apps
+follow a Redis failover under load without restarting. Shared with the pyinfra
+scenario, which has one Gunicorn host per upstream and one Redis: the tests that need
+the Ansible scenario's topology skip there. The failover runs last (it moves the
+primary)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+
+import pytest
+import websockets
+import yaml
+from conftest import ROOT, get
+from scenario import flat_output, run_playbook
+from test_stack import flask_kinds
+
+# The topology these need is the Ansible scenario's (the pyinfra one has one Gunicorn
+# host per upstream and one Redis, as pyinfra converges no Sentinel).
+ANSIBLE_SCENARIO = pytest.mark.skipif(
+    os.environ.get("MOLECULE_SCENARIO_NAME") == "pyinfra", reason="the Ansible scenario's hosts"
+)
+
+
+def address(host) -> str:
+    """The host's address on the scenario's network (the controller reaches it)."""
+    return host.check_output("hostname -I").split()[0]
+
+
+def whoami(host, url: str, *headers: str) -> tuple[int, dict]:
+    flags = " ".join(f"-H '{h}'" for h in headers)
+    out = host.check_output(f"curl -sk -m 10 {flags} -w '\\n%{{http_code}}' '{url}'")
+    body, status = out.rsplit("\n", 1)
+    return int(status), json.loads(body) if status == "200" else {}
+
+
+# --- forwarded headers -------------------------------------------------------------
+
+
+def test_https_through_the_load_balancer_reaches_every_app_server_as_https(instances):
+    lb = instances["lb1"]
+    seen = {}
+    for _ in range(60):
+        status, body = whoami(lb, "https://127.0.0.1/whoami")
+        if status == 200:
+            seen.setdefault(body["server"], body["scheme"])
+        if set(seen) == flask_kinds(instances):
+            break
+        time.sleep(0.2)  # the location's rate limit: 5/s per client
+    assert seen == dict.fromkeys(flask_kinds(instances), "https"), seen
+
+
+def test_a_forged_forwarded_proto_is_ignored(instances):
+    """Over plain HTTP a client's X-Forwarded-Proto is replaced by the load balancer's
+    own; sent to Gunicorn by anything but a load balancer (or the host itself), it is
+    not believed."""
+    status, body = whoami(
+        instances["lb1"], "http://127.0.0.1:8090/whoami", "X-Forwarded-Proto: https"
+    )
+    assert (status, body["scheme"]) == (200, "http"), body
+    app1 = instances["app1"]
+    own = address(app1)
+    forged = "X-Forwarded-Proto: https"
+    assert whoami(app1, f"http://{own}:8000/whoami", forged)[1]["scheme"] == "http"
+    assert whoami(app1, "http://127.0.0.1:8000/whoami", forged)[1]["scheme"] == "https"
+
+
+def test_behind_a_fronting_load_balancer_limits_and_logs_see_the_client(instances):
+    """The sandbox trusts lb1's loopback as a load balancer in front (nginx_real_ip_from):
+    its X-Forwarded-For names the client. Each client has its own rate limit, the log
+    names it; another host's X-Forwarded-For is ignored."""
+    lb = instances["lb1"]
+    status, body = whoami(lb, "http://127.0.0.1/whoami", "X-Forwarded-For: 203.0.113.7")
+    assert (status, body["x_real_ip"]) == (200, "203.0.113.7"), body
+    time.sleep(1.5)  # the access log's buffer is flushed every second
+    last = lb.check_output("tail -n 50 /var/log/nginx/access.log")
+    assert '"remote_addr":"203.0.113.7"' in last
+    statuses = Counter(
+        whoami(lb, "http://127.0.0.1/whoami", "X-Forwarded-For: 203.0.113.20")[0] for _ in range(20)
+    )
+    assert statuses[429] > 0, statuses  # this client is over its 5/s (burst 5)
+    status, _ = whoami(lb, "http://127.0.0.1/whoami", "X-Forwarded-For: 203.0.113.21")
+    assert status == 200  # the next client is not
+    other = instances["redis1"]
+    status, body = whoami(other, "http://lb1/whoami", "X-Forwarded-For: 203.0.113.9")
+    assert status == 200
+    assert body["x_real_ip"] == address(other), body
+
+
+# --- WebSockets and HTTP/2 -----------------------------------------------------------
+
+
+def test_a_websocket_echo_passes_the_load_balancer(instances):
+    url = f"ws://{address(instances['lb1'])}:8090/ws"
+
+    async def talk() -> list[str]:
+        async with websockets.connect(url, open_timeout=10) as ws:
+            answers = []
+            for text in ("one", "two", "three"):
+                await ws.send(text)
+                answers.append(await asyncio.wait_for(ws.recv(), 10))
+            return answers
+
+    assert asyncio.run(talk()) == ["one", "two", "three"]
+
+
+def test_http2_over_tls_serves_a_thousand_streams_without_an_error(instances):
+    lb = address(instances["lb1"])
+    out = subprocess.run(
+        ["h2load", "-n", "1000", "-c", "10", "-m", "100", f"https://{lb}/"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    ).stdout
+    print(out)
+    assert "Application protocol: h2" in out, out
+    assert re.search(
+        r"requests: 1000 total, 1000 started, 1000 done, 1000 succeeded, 0 failed, 0 errored", out
+    ), out
+    assert re.search(r"status codes: 1000 2xx", out), out
+
+
+# --- two Gunicorn hosts in one upstream -----------------------------------------------
+
+
+def hammer(url: str, seconds: float, workers: int = 8) -> list[tuple[float, int]]:
+    """GET ``url`` from ``workers`` threads for ``seconds``: (time, status) of each."""
+    results: list[tuple[float, int]] = []
+    end = time.monotonic() + seconds
+
+    def loop():
+        while time.monotonic() < end:
+            try:
+                with urllib.request.urlopen(url, timeout=10) as answer:
+                    status = answer.status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except OSError:
+                status = 0
+            results.append((time.monotonic(), status))
+
+    threads = [threading.Thread(target=loop) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def unit_state(host, unit: str) -> tuple[str, str]:
+    return (
+        host.check_output(f"systemctl show -p MainPID --value {unit}"),
+        host.check_output(f"systemctl show -p NRestarts --value {unit}"),
+    )
+
+
+@ANSIBLE_SCENARIO
+def test_the_sync_worker_serves_and_one_of_two_gunicorn_hosts_may_stop(instances):
+    app4 = instances["app4"]
+    assert app4.check_output("grep -c '^worker_class = \"sync\"' /etc/gunicorn/demo.conf.py") == "1"
+    url = f"http://{address(instances['lb1'])}/"
+    stopper = threading.Timer(2, lambda: app4.run("systemctl stop gunicorn-demo"))
+    stopper.start()
+    try:
+        results = hammer(url, 8)
+    finally:
+        stopper.join()
+        app4.run("systemctl start gunicorn-demo")
+    failed = [s for _, s in results if s != 200]
+    print(f"app4 stopped under load: {len(results)} GETs, {len(failed)} not 200")
+    assert len(results) > 100
+    assert failed == []
+    assert app4.service("gunicorn-demo").is_running
+
+
+# --- Redis failover under load ---------------------------------------------------------
+
+
+SECRETS = yaml.safe_load((ROOT / "inventory/sandbox/group_vars/all/secrets.yml").read_text())
+
+
+def primary(instances) -> str:
+    """The primary's host, as the Sentinels say."""
+    out = instances["redis2"].check_output(
+        "REDISCLI_AUTH=%s redis-cli -p 26379 --no-auth-warning "
+        "SENTINEL get-master-addr-by-name webtier",
+        SECRETS["redis_sentinel_password"],
+    )
+    return out.split()[0]
+
+
+@ANSIBLE_SCENARIO
+def test_the_apps_follow_a_redis_failover_under_load_without_restarting(instances):
+    apps = {
+        "app1": "gunicorn-demo",
+        "app2": "uwsgi-demo",
+        "app3": "gunicorn-demo",
+        "app4": "gunicorn-demo",
+    }
+    before = {name: unit_state(instances[name], unit) for name, unit in apps.items()}
+    old = primary(instances)
+    lb = address(instances["lb1"])
+    stopper = threading.Timer(3, lambda: instances[old].run("systemctl stop redis-server"))
+    stopper.start()
+    try:
+        flask = []
+        fastapi = []
+        both = [
+            threading.Thread(target=lambda: flask.extend(hammer(f"http://{lb}/counter", 25, 6))),
+            threading.Thread(
+                target=lambda: fastapi.extend(hammer(f"http://{lb}:8090/counter", 25, 2))
+            ),
+        ]
+        for thread in both:
+            thread.start()
+        for thread in both:
+            thread.join()
+    finally:
+        stopper.join()
+    results = sorted(flask + fastapi)
+    failed = [t for t, s in results if s != 200]
+    window = (failed[-1] - failed[0]) if failed else 0.0
+    tail = [s for t, s in results if t > results[-1][0] - 5]
+    new = primary(instances)
+    print(
+        f"failover {old} -> {new}: {len(results)} requests, {len(failed)} not 200 over "
+        f"{window:.1f} s; the last 5 s: {Counter(tail)}"
+    )
+    assert new != old
+    # Sentinel's down-after (3 s) plus its election and the promotion.
+    assert window < 15, window
+    assert set(tail) == {200}, Counter(tail)
+    after = {name: unit_state(instances[name], unit) for name, unit in apps.items()}
+    assert after == before  # no app process restarted
+    # The old primary comes back as a replica of the new one, and site.yml keeps it so.
+    instances[old].run("systemctl start redis-server")
+    proc = run_playbook(ROOT / "molecule/default/converge.yml", timeout=1200)
+    out = flat_output(proc)
+    assert proc.returncode == 0, out[-3000:]
+    assert re.search(r"changed=0 ", out), out[-3000:]
+    assert not re.search(r"changed=[1-9]", out), out[-3000:]
+    assert primary(instances) == new
+    assert get(instances["lb1"], "http://127.0.0.1/counter")[0] == 200
