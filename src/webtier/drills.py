@@ -15,6 +15,8 @@ kill-master      SIGKILL to app1's Gunicorn arbiter; systemd starts it again
 host-down        app1 shut down (systemd halts its services) for 15 s, then started again
 host-crash       app1's container killed (SIGKILL to every process, a power cut), then started
 redis-restart    Redis restarted under load on /counter (LB -> app -> Redis)
+redis-failover   the Redis primary stopped under load on /counter: Sentinel promotes a
+                 replica, the apps follow; the old primary is started again (a replica)
 broken-template  site.yml --tags lb with a broken nginx.conf template
 
 Targets only the sandbox's own containers; every load stops by itself.
@@ -34,6 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from webtier import ROOT
 
 PREFIX = "webtier-sandbox"
@@ -41,7 +45,12 @@ LOADGEN = f"{PREFIX}-loadgen"
 CONNECTIONS = 64
 PROBE = ROOT / "playbooks" / "files" / "webtier_probe.py"
 #: The app servers' units (redis-restart checks none was restarted).
-APPS = (("app1", "gunicorn-demo"), ("app2", "uwsgi-demo"), ("app3", "gunicorn-demo"))
+APPS = (
+    ("app1", "gunicorn-demo"),
+    ("app2", "uwsgi-demo"),
+    ("app3", "gunicorn-demo"),
+    ("app4", "gunicorn-demo"),
+)
 
 
 def sh(*argv: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -195,7 +204,7 @@ def redis_restart() -> dict[str, Any]:
         pids = {
             h: in_container(h, "systemctl", "show", "-p", "MainPID", "--value", u) for h, u in APPS
         }
-        in_container("redis1", "systemctl", "restart", "redis-server")
+        in_container(redis_primary(), "systemctl", "restart", "redis-server")
         started = time.monotonic()
         recovered = None
         while time.monotonic() - started < 30:
@@ -220,6 +229,56 @@ def redis_restart() -> dict[str, Any]:
         return {"counter_200_again_after_s": recovered, "app_processes_restarted": pids != after}
 
     return under_load("http://lb1/counter", 20, restart)
+
+
+def redis_primary() -> str:
+    """The Redis host Sentinel names primary (the sandbox's set; redis1 without one)."""
+    secrets = ROOT / "inventory/sandbox/group_vars/all/secrets.yml"
+    password = yaml.safe_load(secrets.read_text()).get("redis_sentinel_password", "")
+    out = sh(
+        "docker",
+        "exec",
+        "-e",
+        f"REDISCLI_AUTH={password}",  # the sandbox's plaintext, not a vaulted secret
+        f"{PREFIX}-redis2",
+        "redis-cli",
+        "-p",
+        "26379",
+        "--no-auth-warning",
+        "SENTINEL",
+        "get-master-addr-by-name",
+        "webtier",
+        check=False,
+    ).stdout.split()
+    return out[0].removeprefix(f"{PREFIX}-") if out else "redis1"
+
+
+def redis_failover() -> dict[str, Any]:
+    def fail_over() -> dict[str, Any]:
+        pids = {
+            h: in_container(h, "systemctl", "show", "-p", "MainPID", "--value", u) for h, u in APPS
+        }
+        old = redis_primary()
+        in_container(old, "systemctl", "stop", "redis-server")
+        started = time.monotonic()
+        new = old
+        while new == old and time.monotonic() - started < 60:
+            time.sleep(0.2)
+            new = redis_primary()
+        promoted = round(time.monotonic() - started, 1)
+        time.sleep(5)
+        in_container(old, "systemctl", "start", "redis-server")
+        after = {
+            h: in_container(h, "systemctl", "show", "-p", "MainPID", "--value", u) for h, u in APPS
+        }
+        return {
+            "old_primary": old,
+            "new_primary": new,
+            "promoted_after_s": promoted,
+            "app_processes_restarted": pids != after,
+        }
+
+    return under_load("http://lb1/counter", 30, fail_over)
 
 
 def broken_template() -> dict[str, Any]:
@@ -262,6 +321,7 @@ DRILLS: dict[str, Callable[[], dict[str, Any]]] = {
     "host-down": host_down,
     "host-crash": host_crash,
     "redis-restart": redis_restart,
+    "redis-failover": redis_failover,
     "broken-template": broken_template,
 }
 

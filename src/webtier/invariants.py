@@ -192,6 +192,29 @@ def redis_endpoint(
     return []
 
 
+def redis_group(
+    host: str, v: Mapping[str, Any], groups: Mapping[str, Sequence[str]]
+) -> list[Finding]:
+    """python_app_redis_group names a group of Redis hosts (the app's environment is
+    derived from theirs)."""
+    group = v.get("python_app_redis_group", "")
+    members = list(groups.get(group, [])) if group else []
+    if not group or (members and all("redis" in roles_of(m, groups) for m in members)):
+        return []
+    tiers = [g for g, m in groups.items() if m and all("redis" in roles_of(h, groups) for h in m)]
+    return [
+        Finding(
+            host,
+            "python_app_redis_group",
+            group,
+            "a group of Redis hosts ("
+            + ("the inventory has no such group" if not members else "it holds other hosts")
+            + ")",
+            f"name one of {sorted(set(tiers) - {'all'}) or ['a redis group']}, or '' for no Redis",
+        )
+    ]
+
+
 def interface(host: str, roles: Sequence[str], values: Mapping[str, Any]) -> list[Finding]:
     """The app server speaks the app's interface (WSGI or ASGI)."""
     interface = values.get("python_app_interface", "wsgi")
@@ -272,6 +295,7 @@ def check(
             findings += keepalive(host, v, hostvars, groups)
         if "python_app" in roles:
             findings += redis_endpoint(host, v, hostvars, groups)
+            findings += redis_group(host, v, groups)
         if "redis" in roles:
             findings += replication(host, v, hostvars, groups)
     return findings

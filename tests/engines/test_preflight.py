@@ -744,6 +744,17 @@ MISTAKES = [
         },
         "app1: python_app_secret_env.REDIS_URL=redis://app:***@redis1:6379/0 breaks a password the URL can carry",
     ),
+    (
+        "app's Redis group is not a Redis tier",
+        {"appservers": {"python_app_redis_group": "loadbalancers"}},
+        "app1: python_app_redis_group=loadbalancers breaks a group of Redis hosts (it holds other hosts)",
+    ),
+    (
+        "proxy protocol without the load balancers that send it",
+        {"loadbalancers": {"nginx_proxy_protocol": True}},
+        # (the value is spelled true by Ansible, True by pyinfra)
+        "breaks the load balancers that send it, in nginx_real_ip_from",
+    ),
 ]
 
 

@@ -214,3 +214,11 @@ def test_tls_closes_the_plaintext_port_for_clients_replicas_and_sentinel():
     plain = directives(render("etc/redis/redis.conf.j2", role_vars()))
     assert plain["port"] == "6379"
     assert "tls-port" not in plain
+
+
+def test_snapshot_rules_one_per_line_are_set_together(runtime):
+    """The template writes one save line per rule, as CONFIG REWRITE does; a change
+    applies them all in one CONFIG SET, with no restart."""
+    changed, reasons = runtime.changes("save 3600 1\n", "save 900 1\nsave 60 10000\n")
+    assert changed == {"save": ["900 1 60 10000"]}
+    assert reasons == []

@@ -88,6 +88,9 @@ reasons:
 
 # Directives that describe how the file is loaded rather than a setting.
 NOT_SETTINGS = {"include", "user", "rename-command", "loadmodule"}
+# Directives given once per rule in the file (as CONFIG REWRITE writes them), whose
+# rules CONFIG SET takes together in one value.
+PER_RULE = {"save"}
 # Directives whose value is a password: applied, never returned.
 SECRETS = {"masterauth", "requirepass"}
 
@@ -110,6 +113,9 @@ def changes(before, after):
     changed, reasons = {}, []
     for name, occurrences in new.items():
         if old.get(name) == occurrences:
+            continue
+        if name in PER_RULE:
+            changed[name] = [" ".join(word for rule in occurrences for word in rule)]
             continue
         if name in NOT_SETTINGS or len(occurrences) > 1:
             reasons.append(f"{name}: changed, and it can only be read at start")
