@@ -132,8 +132,9 @@ class Facts:
     @classmethod
     def assumed(cls, hostvars: Mapping[str, Any]) -> Facts:
         """The facts of a host nobody asked, from its inventory: ``webtier_cpus`` (2),
-        ``webtier_memory_mb`` (4096), ``webtier_release`` (trixie), a container when the connection is docker or
-        ``kernel_tuning_host_kind`` says so, the address when ``ansible_host`` is one."""
+        ``webtier_memory_mb`` (4096), ``webtier_release`` (trixie), a container when the
+        connection is docker or ``kernel_tuning_host_kind`` says so, the address when
+        ``ansible_host`` is one."""
         kind = hostvars.get("kernel_tuning_host_kind", "auto")
         connection = str(hostvars.get("ansible_connection", "ssh"))
         address = str(hostvars.get("ansible_host", ""))

@@ -8,6 +8,7 @@ import pytest
 from webtier import ROOT, configs, firewall, nginx
 from webtier.capacity import roles_of
 from webtier.inventory import load
+from webtier.render import render
 
 GROUPS = {"redis": ["r1", "r2", "r3"], "loadbalancers": ["lb1", "lb2"]}
 # Assembled here: the secret scan refuses literal credentials in the repository.
@@ -114,11 +115,12 @@ SITE = {
 
 @pytest.mark.parametrize(
     ("release", "listen", "directive"),
-    [("bookworm", "listen 443 ssl http2 backlog", False), ("trixie", "listen 443 ssl backlog", True)],
+    [
+        ("bookworm", "listen 443 ssl http2 backlog", False),
+        ("trixie", "listen 443 ssl backlog", True),
+    ],
 )
 def test_http2_is_spelled_as_the_releases_nginx_wants(release, listen, directive):
-    from webtier.render import render
-
     values = {
         **configs.role_defaults("nginx"),
         **nginx.plan(SITE, {}, {}, release),

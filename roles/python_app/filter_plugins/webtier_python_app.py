@@ -9,7 +9,7 @@ from ansible.errors import AnsibleFilterError
 from webtier import configs
 
 
-def webtier_app_env(env, secret_env, redis_group, groups, hostvars):  # noqa: PLR0913, PLR0917 (a Jinja2 filter's arguments are positional)
+def webtier_app_env(env, secret_env, redis_group, groups, hostvars):
     """{__python_app_env, __python_app_secret_env}: the two env files' contents."""
     values = {
         "python_app_env": dict(env),
