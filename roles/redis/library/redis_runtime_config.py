@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-import shlex
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.webtier_redis import CONNECTION_ARGS, call, connect
+from ansible.module_utils.webtier_redis import CONNECTION_ARGS, call, connect, parse
 
 DOCUMENTATION = r"""
 ---
@@ -93,18 +92,6 @@ NOT_SETTINGS = {"include", "user", "rename-command", "loadmodule"}
 PER_RULE = {"save"}
 # Directives whose value is a password: applied, never returned.
 SECRETS = {"masterauth", "requirepass"}
-
-
-def parse(text):
-    """Return {directive: [arguments, ...] per occurrence} from a Redis config file."""
-    settings = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        words = shlex.split(line)
-        settings.setdefault(words[0].lower(), []).append(words[1:])
-    return settings
 
 
 def changes(before, after):

@@ -9,6 +9,8 @@ the role installs beside the server.
 
 from __future__ import annotations
 
+import shlex
+
 try:
     import redis
 except ImportError:  # reported by connect(), as a module failure with the cause
@@ -65,3 +67,17 @@ def call(client, *args):
         return True, plain(client.execute_command(*args))
     except redis.exceptions.RedisError as error:
         return False, f"{type(error).__name__}: {error}"
+
+
+def parse(text):
+    """{directive: [arguments, ...] per occurrence} of a Redis config file: what the
+    server reads, whatever the file's comments, blank lines and quoting (CONFIG REWRITE
+    quotes strings its own way)."""
+    settings = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        words = shlex.split(line)
+        settings.setdefault(words[0].lower(), []).append(words[1:])
+    return settings
