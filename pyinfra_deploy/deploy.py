@@ -13,15 +13,22 @@ live: a failed check stops the host with the live file and the running service a
 they were. Services are reloaded or restarted only when a file they read changed, so
 a second run changes nothing.
 
-Not done here (Ansible only): Redis Sentinel (redis_sentinel: true), Redis settings
-applied at run time with CONFIG SET (pyinfra restarts Redis instead), check mode,
-rolling releases (playbooks/deploy.yml and its python_app_switch_only rollback). Like
-the role, an empty python_app_release keeps the release the host runs.
+Redis Sentinel as the role does it: the local Sentinel's primary wins over the
+inventory's, the seed is written once (Sentinel owns the file afterwards), and
+redis.conf is rewritten only when its directives differ (Sentinel reformats it at a
+failover).
+
+Not done here (Ansible only): Redis settings applied at run time with CONFIG SET
+(pyinfra restarts Redis instead), Sentinel over TLS, check mode, rolling releases (playbooks/deploy.yml and its
+python_app_switch_only rollback). Like the role, an empty python_app_release keeps the
+release the host runs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import json
 import re
 from io import StringIO
 
@@ -49,12 +56,65 @@ HELPERS = {
     "uwsgi": "roles/uwsgi/files/webtier-uwsgi-check",
 }
 CANDIDATES = "/var/lib/webtier/pyinfra-candidates"
+#: The redis role's reading of a config file (module_utils: what the role's modules run
+#: on the host), run on the host the same way: directives, not text, are compared.
+REDIS_UTILS = ROOT / "roles/redis/module_utils/webtier_redis.py"
 #: A check run the way a unit runs (its user, environment files, sandbox).
 CHECK_IN_UNIT = "/usr/local/sbin/webtier-unit-run --unit"
 
 
 def _fact(command: str) -> str:
     return (host.get_fact(Command, command=command) or "").strip()
+
+
+def _python_fact(script: str) -> str:
+    """The output of a Python ``script`` the host's python3 runs, with the redis role's
+    module_utils defined (the passwords it reads stay on the host: no argv, no env)."""
+    source = REDIS_UTILS.read_text() + "\n" + script
+    return _fact(f"python3 - <<'WEBTIER_EOF' 2>/dev/null || true\n{source}\nWEBTIER_EOF")
+
+
+def _redis_utils():
+    spec = importlib.util.spec_from_file_location("webtier_redis_utils", REDIS_UTILS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _directives_digest(text: str) -> str:
+    parsed = _redis_utils().parse(text)
+    return hashlib.sha256(json.dumps(parsed, sort_keys=True).encode()).hexdigest()
+
+
+def sentinel_says() -> tuple[str, ...]:
+    """('host', 'port') of the primary the local Sentinel names, () if it does not run."""
+    if "redis" not in ROLES or not V["redis_sentinel"]:
+        return ()
+    paths = V["__redis_engines"][V["redis_engine"]]
+    answer = _python_fact(
+        f"""
+with open({paths["sentinel_conf"]!r}) as stream:
+    password = parse(stream.read()).get("requirepass", [[None]])[0][0]
+client = redis.Redis(host="127.0.0.1", port={int(V["redis_sentinel_port"])},
+                     password=password, socket_timeout=2, decode_responses=True)
+print(*client.execute_command("SENTINEL", "get-master-addr-by-name",
+                              {V["redis_sentinel_master_name"]!r}))
+"""
+    )
+    return tuple(answer.split()) if len(answer.split()) == 2 else ()
+
+
+def same_directives(file: configs.File) -> bool:
+    """Whether the live ``file`` (a Redis config) says what ``file`` says."""
+    live = _python_fact(
+        f"""
+import hashlib, json
+with open({file.dest!r}) as stream:
+    parsed = parse(stream.read())
+print(hashlib.sha256(json.dumps(parsed, sort_keys=True).encode()).hexdigest())
+"""
+    )
+    return live == _directives_digest(file.content)
 
 
 def read_facts() -> configs.Facts:
@@ -99,6 +159,7 @@ def read_facts() -> configs.Facts:
         uwsgi_max_requests_delta=uwsgi_help not in ("", "0"),
         running_release=running.rsplit("/", 1)[-1] or None,
         release=_fact(". /etc/os-release; echo $VERSION_CODENAME"),
+        redis_sentinel_says=sentinel_says(),
     )
 
 
@@ -240,9 +301,10 @@ def firewall(mine: list[configs.File]) -> None:
 
 
 def redis(mine: list[configs.File], facts: configs.Facts) -> None:
-    if V["redis_sentinel"]:
+    if V["redis_sentinel"] and V["redis_tls"]:
         raise DeployError(
-            f"{NAME}: redis_sentinel is converged by site.yml only (see pyinfra_deploy/deploy.py)"
+            f"{NAME}: Sentinel over TLS is converged by site.yml only "
+            "(see pyinfra_deploy/deploy.py)"
         )
     paths = V["__redis_engines"][V["redis_engine"]]
     dropins = [f for f in mine if f.template.endswith("redis.service.d/webtier.conf.j2")]
@@ -252,17 +314,17 @@ def redis(mine: list[configs.File], facts: configs.Facts) -> None:
     systemd.daemon_reload(
         name="Reload systemd units", _if=lambda: any(c.did_change() for c in dropin_ops)
     )
-    packages("Install the server", paths["packages"])
+    sentinel_package = [paths["sentinel_package"]] if V["redis_sentinel"] else []
+    packages("Install the server", paths["packages"] + sentinel_package)
     helper("redis")
     check = f"/usr/local/sbin/webtier-redis-check {paths['server']}"
     # TLS files (redis_tls) before the configuration: its check loads them.
     tls_ops = [put(f) for f in mine if "/tls/" in f.template]
-    changed = [
-        *dropin_ops,
-        *tls_ops,
-        put(acl, f"{check} {paths['conf']} --aclfile %s"),
-        put(conf, f"{check} %s"),
-    ]
+    changed = [*dropin_ops, *tls_ops, put(acl, f"{check} {paths['conf']} --aclfile %s")]
+    # Sentinel rewrites redis.conf at a failover in its own format: a file that says
+    # what the template says stays as it is (the role's redis_config_file).
+    if not same_directives(conf):
+        changed.append(put(conf, f"{check} %s"))
     started = systemd.service(
         name="Keep the server enabled and running",
         service=paths["service"],
@@ -274,6 +336,60 @@ def redis(mine: list[configs.File], facts: configs.Facts) -> None:
         commands=[f"systemctl restart {paths['service']}"],
         _if=lambda: not started.did_change() and any(c.did_change() for c in changed),
     )
+    if V["redis_sentinel"]:
+        ops = zip(dropins, dropin_ops, strict=True)
+        sentinel(mine, paths, [op for f, op in ops if "sentinel" in f.dest])
+
+
+def sentinel(mine: list[configs.File], paths: dict, dropin_ops: list) -> None:
+    """Sentinel keeps its state in its file and rewrites it: the seed is written only
+    while the file is not yet ours (the package's sample), as the role does."""
+    seed = next(f for f in mine if f.dest == paths["sentinel_conf"])
+    ours = _fact(f"grep -c 'Managed by webtier' {seed.dest} 2>/dev/null || true")
+    check = f"/usr/local/sbin/webtier-redis-check {paths['sentinel_server']} %s --sentinel"
+    seeded = [] if ours not in ("", "0") else [put(seed, check)]
+    started = systemd.service(
+        name="Keep Sentinel enabled and running",
+        service=paths["sentinel_service"],
+        running=True,
+        enabled=True,
+    )
+    server.shell(
+        name="Restart Sentinel on its new seed or drop-in",
+        commands=[f"systemctl restart {paths['sentinel_service']}"],
+        _if=lambda: not started.did_change() and any(c.did_change() for c in seeded + dropin_ops),
+    )
+    if seeded:  # a new seed holds the inventory's values
+        return
+    # Settings changed after the seed are applied live, the way Sentinel expects (the
+    # role's "Apply quorum and timeouts with SENTINEL SET").
+    wanted = {
+        "quorum": V["redis_sentinel_quorum"],
+        "down-after-milliseconds": V["redis_sentinel_down_after_ms"],
+        "failover-timeout": V["redis_sentinel_failover_timeout_ms"],
+        "parallel-syncs": V["redis_sentinel_parallel_syncs"],
+    }
+    connect = f"""
+with open({seed.dest!r}) as stream:
+    password = parse(stream.read()).get("requirepass", [[None]])[0][0]
+client = redis.Redis(host="127.0.0.1", port={int(V["redis_sentinel_port"])},
+                     password=password, socket_timeout=2, decode_responses=True)
+name = {V["redis_sentinel_master_name"]!r}
+"""
+    live = _python_fact(
+        connect + 'answer = client.execute_command("SENTINEL", "MASTER", name)\n'
+        "print(*answer if isinstance(answer, list) else "
+        "[w for kv in answer.items() for w in kv])\n"
+    ).split()
+    current = dict(zip(live[::2], live[1::2], strict=False))
+    for key, value in wanted.items():
+        if current and current.get(key) != str(value):
+            source = REDIS_UTILS.read_text() + connect
+            source += f'client.execute_command("SENTINEL", "SET", name, {key!r}, {str(value)!r})\n'
+            server.shell(
+                name=f"Set Sentinel's {key} to {value}",
+                commands=[f"python3 - <<'WEBTIER_EOF'\n{source}WEBTIER_EOF"],
+            )
 
 
 def python_app(mine: list[configs.File]) -> dict:

@@ -119,6 +119,9 @@ class Facts:
     release: str = "trixie"
     #: The app release the host runs (its ``current`` link), if any.
     running_release: str | None = None
+    #: Whom the local Sentinel names primary ('host', 'port'), if it runs: it wins over
+    #: the inventory (after a failover the inventory's primary is a replica).
+    redis_sentinel_says: tuple[str, ...] = ()
     #: Addresses of the names the firewall admits, resolved on the host (None: keep
     #: the names, as the render command does: it reaches no host).
     resolved: Mapping[str, Sequence[str]] | None = None
@@ -421,6 +424,7 @@ def redis_derived(
             v["redis_announce_host"],
             groups,
             hostvars,
+            list(facts.redis_sentinel_says),
         )
         out |= {"__redis_replicaof": replicaof, "__redis_sentinel_seed_primary": seed}
     return out
