@@ -19,9 +19,9 @@ redis.conf is rewritten only when its directives differ (Sentinel reformats it a
 failover).
 
 Not done here (Ansible only): Redis settings applied at run time with CONFIG SET
-(pyinfra restarts Redis instead), Sentinel over TLS, check mode, rolling releases (playbooks/deploy.yml and its
-python_app_switch_only rollback). Like the role, an empty python_app_release keeps the
-release the host runs.
+(pyinfra restarts Redis instead), Sentinel over TLS, check mode, rolling releases
+(playbooks/deploy.yml and its python_app_switch_only rollback). Like the role, an empty
+python_app_release keeps the release the host runs.
 """
 
 from __future__ import annotations

@@ -288,6 +288,14 @@ def redis_address(host: str, hv: Mapping[str, Any]) -> str:
     return str(hv.get("redis_announce_host", hv.get("ansible_host", host)))
 
 
+def app_redis_address(host: str, hv: Mapping[str, Any]) -> str:
+    """The name an app reaches a Redis host by: the one the inventory says it announces,
+    else its inventory name, as the firewall names hosts (not ``ansible_host``: how the
+    controller reaches it, maybe over another network, or a value a run overrides for
+    every host with ``-e``)."""
+    return str(hv.get("redis_announce_host", host))
+
+
 def app_redis_env(group: str, groups: Groups, hostvars: HostVars) -> tuple[dict, dict]:
     """(environment, secret environment) an app needs to reach the Redis of ``group``,
     from the Redis hosts' own variables: for a set Sentinel watches, the Sentinels'
@@ -315,7 +323,8 @@ def app_redis_env(group: str, groups: Groups, hostvars: HostVars) -> tuple[dict,
     sentinels = [m for m in members if var(m, "redis_sentinel")]
     if sentinels:
         env["REDIS_SENTINELS"] = ",".join(
-            f"{redis_address(m, hostvars[m])}:{var(m, 'redis_sentinel_port')}" for m in sentinels
+            f"{app_redis_address(m, hostvars[m])}:{var(m, 'redis_sentinel_port')}"
+            for m in sentinels
         )
         env["REDIS_SENTINEL_SERVICE"] = str(var(first, "redis_sentinel_master_name"))
         env["REDIS_DB"] = "0"
@@ -329,7 +338,7 @@ def app_redis_env(group: str, groups: Groups, hostvars: HostVars) -> tuple[dict,
     primary = (marked or members)[0]
     scheme = "rediss" if tls else "redis"
     at = f"{user}@" if user else ""
-    address = f"{redis_address(primary, hostvars[primary])}:{var(primary, 'redis_port')}"
+    address = f"{app_redis_address(primary, hostvars[primary])}:{var(primary, 'redis_port')}"
     env["REDIS_URL"] = f"{scheme}://{at}{address}/0"
     return env, secret
 

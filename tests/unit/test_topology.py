@@ -27,7 +27,9 @@ def redis_hosts(**common) -> dict:
 def test_a_sentinel_set_gives_the_sentinels_and_both_passwords():
     env, secret = configs.app_redis_env("redis", GROUPS, redis_hosts(redis_sentinel=True))
     assert env == {
-        "REDIS_SENTINELS": "10.0.0.11:26379,r2:26379,r3.internal:26379",
+        # By inventory name (not ansible_host: how the controller reaches them), or
+        # the name the inventory says the host announces.
+        "REDIS_SENTINELS": "r1:26379,r2:26379,r3.internal:26379",
         "REDIS_SENTINEL_SERVICE": "webtier",
         "REDIS_DB": "0",
         "REDIS_USERNAME": "app",

@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 from conftest import ROOT, get
 from scenario import flat_output, run_playbook
+from test_stack import flask_kinds
 
 # deploy.yml is Ansible's: the pyinfra scenario, which shares these tests, leaves it to
 # the Ansible one (each release builds three virtualenvs: minutes of CI).
@@ -21,7 +22,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 #: App hosts in deploy.yml's order (the appservers group's) and their server units.
-UNITS = {"app1": "gunicorn-demo", "app2": "uwsgi-demo", "app3": "gunicorn-demo"}
+UNITS = {
+    "app1": "gunicorn-demo",
+    "app2": "uwsgi-demo",
+    "app3": "gunicorn-demo",
+    "app4": "gunicorn-demo",
+}
 APPS = tuple(UNITS)
 RELEASE = time.strftime("r%H%M%S")
 
@@ -60,8 +66,8 @@ def released(instances):
 
 
 def test_every_app_host_runs_the_new_release_and_serves(instances, released):
-    assert [current(instances[name]) for name in APPS] == [RELEASE] * 3
-    assert set(served(instances)) == {"gunicorn-gthread", "uwsgi", "gunicorn-asgi"}
+    assert [current(instances[name]) for name in APPS] == [RELEASE] * len(APPS)
+    assert set(served(instances)) == flask_kinds(instances) | {"gunicorn-asgi"}
     # Every host was put back: no server is left marked down.
     assert " down;" not in instances["lb1"].check_output("nginx -T 2>/dev/null")
 
@@ -73,7 +79,7 @@ def test_site_yml_afterwards_keeps_the_release_and_restarts_nothing(instances, r
     assert proc.returncode == 0, out[-3000:]
     changed = {n: re.search(rf"\b{n} : ok=\d+ changed=(\d+)", out) for n in APPS}
     assert {n: m and int(m[1]) for n, m in changed.items()} == dict.fromkeys(APPS, 0), out[-3000:]
-    assert [current(instances[name]) for name in APPS] == [RELEASE] * 3
+    assert [current(instances[name]) for name in APPS] == [RELEASE] * len(APPS)
     assert main_pids(instances) == pids
 
 
@@ -95,10 +101,10 @@ def test_a_failing_release_is_rolled_back_and_stops_the_run(instances, released,
     # app1 (the first batch) runs the release it ran before, with that release's code;
     # the run stopped there: app2 and app3 never started the broken one.
     app1 = instances["app1"]
-    assert [current(instances[name]) for name in APPS] == [RELEASE] * 3
+    assert [current(instances[name]) for name in APPS] == [RELEASE] * len(APPS)
     assert "raise RuntimeError" not in app1.check_output(
         f"cat /srv/demo/releases/{RELEASE}/src/webtier_demo_flask/__init__.py"
     )
     assert not instances["app2"].file("/srv/demo/releases/broken").exists
-    assert set(served(instances)) == {"gunicorn-gthread", "uwsgi", "gunicorn-asgi"}
+    assert set(served(instances)) == flask_kinds(instances) | {"gunicorn-asgi"}
     assert " down;" not in instances["lb1"].check_output("nginx -T 2>/dev/null")
