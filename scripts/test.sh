@@ -89,10 +89,10 @@ engines() {
   pytest -n "${WEBTIER_TEST_WORKERS:-auto}" tests/engines
 }
 
-# The second lane of `all`: the Redis scenarios and the whole-stack ones (which share
-# their instances' names, so they run one after the other). Every other scenario,
-# a new one too, runs in the first lane. The two lanes take about as long.
-LANE_B="roles/redis/molecule/default roles/redis/molecule/ha molecule/default molecule/pyinfra"
+# The second lane of `all`: Redis's replicated sets and the whole-stack scenarios (which
+# share their instances' names, so they run one after the other). Every other
+# scenario, a new one too, runs in the first lane. The two lanes take about as long.
+LANE_B="roles/redis/molecule/ha molecule/default molecule/pyinfra"
 
 scenarios() { # every Molecule scenario directory: roles first, then the whole stack
   find roles -mindepth 4 -maxdepth 4 -path '*/molecule/*/molecule.yml' -printf '%h\n' | sort
