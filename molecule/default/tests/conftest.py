@@ -15,9 +15,10 @@ from scenario import molecule_hosts
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def get(host, url: str) -> tuple[int, dict]:
-    """(status, JSON body) of one GET from inside the host."""
-    out = host.check_output(f"curl -sk -m 10 -w '\\n%{{http_code}}' '{url}'")
+def get(host, url: str, *headers: str) -> tuple[int, dict]:
+    """(status, JSON body) of one GET from inside the host, with ``headers``."""
+    flags = "".join(f" -H '{h}'" for h in headers)
+    out = host.check_output(f"curl -sk -m 10{flags} -w '\\n%{{http_code}}' '{url}'")
     body, status = out.rsplit("\n", 1)
     return int(status), json.loads(body) if status == "200" else {}
 

@@ -9,21 +9,18 @@ primary)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 
 import pytest
 import websockets
 import yaml
 from conftest import ROOT, get
-from scenario import flat_output, run_playbook
+from scenario import flat_output, run_playbook, run_probe
 from test_stack import flask_kinds
 
 # The topology these need is the Ansible scenario's (the pyinfra one has one Gunicorn
@@ -36,13 +33,6 @@ ANSIBLE_SCENARIO = pytest.mark.skipif(
 def address(host) -> str:
     """The host's address on the scenario's network (the controller reaches it)."""
     return host.check_output("hostname -I").split()[0]
-
-
-def whoami(host, url: str, *headers: str) -> tuple[int, dict]:
-    flags = " ".join(f"-H '{h}'" for h in headers)
-    out = host.check_output(f"curl -sk -m 10 {flags} -w '\\n%{{http_code}}' '{url}'")
-    body, status = out.rsplit("\n", 1)
-    return int(status), json.loads(body) if status == "200" else {}
 
 
 # --- forwarded headers -------------------------------------------------------------
@@ -58,7 +48,7 @@ def test_https_through_the_load_balancer_reaches_every_app_server_as_https(insta
     lb = instances["lb1"]
     seen = {}
     for _ in range(60):
-        status, body = whoami(lb, "https://127.0.0.1/whoami")
+        status, body = get(lb, "https://127.0.0.1/whoami")
         if status == 200:
             seen.setdefault(body["server"], body["scheme"])
         if set(seen) == flask_kinds(instances):
@@ -71,15 +61,13 @@ def test_a_forged_forwarded_proto_is_ignored(instances):
     """Over plain HTTP a client's X-Forwarded-Proto is replaced by the load balancer's
     own; sent to Gunicorn by anything but a load balancer (or the host itself), it is
     not believed."""
-    status, body = whoami(
-        instances["lb1"], "http://127.0.0.1:8090/whoami", "X-Forwarded-Proto: https"
-    )
+    status, body = get(instances["lb1"], "http://127.0.0.1:8090/whoami", "X-Forwarded-Proto: https")
     assert (status, body["scheme"]) == (200, "http"), body
     app1 = instances["app1"]
     own = address(app1)
     forged = "X-Forwarded-Proto: https"
-    assert whoami(app1, f"http://{own}:8000/whoami", forged)[1]["scheme"] == "http"
-    assert whoami(app1, "http://127.0.0.1:8000/whoami", forged)[1]["scheme"] == "https"
+    assert get(app1, f"http://{own}:8000/whoami", forged)[1]["scheme"] == "http"
+    assert get(app1, "http://127.0.0.1:8000/whoami", forged)[1]["scheme"] == "https"
 
 
 def test_behind_a_fronting_load_balancer_limits_and_logs_see_the_client(instances):
@@ -87,19 +75,19 @@ def test_behind_a_fronting_load_balancer_limits_and_logs_see_the_client(instance
     its X-Forwarded-For names the client. Each client has its own rate limit, the log
     names it; another host's X-Forwarded-For is ignored."""
     lb = instances["lb1"]
-    status, body = whoami(lb, "http://127.0.0.1/whoami", "X-Forwarded-For: 203.0.113.7")
+    status, body = get(lb, "http://127.0.0.1/whoami", "X-Forwarded-For: 203.0.113.7")
     assert (status, client_seen(body)) == (200, "203.0.113.7"), body
     time.sleep(1.5)  # the access log's buffer is flushed every second
     last = lb.check_output("tail -n 50 /var/log/nginx/access.log")
     assert '"remote_addr":"203.0.113.7"' in last
     statuses = Counter(
-        whoami(lb, "http://127.0.0.1/whoami", "X-Forwarded-For: 203.0.113.20")[0] for _ in range(20)
+        get(lb, "http://127.0.0.1/whoami", "X-Forwarded-For: 203.0.113.20")[0] for _ in range(20)
     )
     assert statuses[429] > 0, statuses  # this client is over its 5/s (burst 5)
-    status, _ = whoami(lb, "http://127.0.0.1/whoami", "X-Forwarded-For: 203.0.113.21")
+    status, _ = get(lb, "http://127.0.0.1/whoami", "X-Forwarded-For: 203.0.113.21")
     assert status == 200  # the next client is not
     other = instances["redis1"]
-    status, body = whoami(other, "http://lb1/whoami", "X-Forwarded-For: 203.0.113.9")
+    status, body = get(other, "http://lb1/whoami", "X-Forwarded-For: 203.0.113.9")
     assert status == 200
     assert client_seen(body) == address(other), body
 
@@ -141,30 +129,6 @@ def test_http2_over_tls_serves_a_thousand_streams_without_an_error(instances):
 # --- two Gunicorn hosts in one upstream -----------------------------------------------
 
 
-def hammer(url: str, seconds: float, workers: int = 8) -> list[tuple[float, int]]:
-    """GET ``url`` from ``workers`` threads for ``seconds``: (time, status) of each."""
-    results: list[tuple[float, int]] = []
-    end = time.monotonic() + seconds
-
-    def loop():
-        while time.monotonic() < end:
-            try:
-                with urllib.request.urlopen(url, timeout=10) as answer:
-                    status = answer.status
-            except urllib.error.HTTPError as error:
-                status = error.code
-            except OSError:
-                status = 0
-            results.append((time.monotonic(), status))
-
-    threads = [threading.Thread(target=loop) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def unit_state(host, unit: str) -> tuple[str, str]:
     return (
         host.check_output(f"systemctl show -p MainPID --value {unit}"),
@@ -176,18 +140,16 @@ def unit_state(host, unit: str) -> tuple[str, str]:
 def test_the_sync_worker_serves_and_one_of_two_gunicorn_hosts_may_stop(instances):
     app4 = instances["app4"]
     assert app4.check_output("grep -c '^worker_class = \"sync\"' /etc/gunicorn/demo.conf.py") == "1"
-    url = f"http://{address(instances['lb1'])}/"
     stopper = threading.Timer(2, lambda: app4.run("systemctl stop gunicorn-demo"))
     stopper.start()
     try:
-        results = hammer(url, 8)
+        load = run_probe(instances["lb1"], "http", "127.0.0.1", 80, "/", 8, 8)
     finally:
         stopper.join()
         app4.run("systemctl start gunicorn-demo")
-    failed = [s for _, s in results if s != 200]
-    print(f"app4 stopped under load: {len(results)} GETs, {len(failed)} not 200")
-    assert len(results) > 100
-    assert failed == []
+    print(f"app4 stopped under load: {load}")
+    assert load["sent"] > 100
+    assert load["failed"] == 0, load
     assert app4.service("gunicorn-demo").is_running
 
 
@@ -244,37 +206,29 @@ def test_the_apps_follow_a_redis_failover_under_load_without_restarting(instance
     }
     before = {name: unit_state(instances[name], unit) for name, unit in apps.items()}
     old = primary(instances)
-    lb = address(instances["lb1"])
+    lb = instances["lb1"]
+    loads: dict[int, dict] = {}  # port -> the probe's counts, both sites at once
+
+    def probe(port: int, clients: int) -> None:
+        loads[port] = run_probe(lb, "http", "127.0.0.1", port, "/counter", clients, 25)
+
     stopper = threading.Timer(3, lambda: instances[old].run("systemctl stop redis-server"))
+    both = [threading.Thread(target=probe, args=args) for args in ((80, 6), (8090, 2))]
     stopper.start()
     try:
-        flask = []
-        fastapi = []
-        both = [
-            threading.Thread(target=lambda: flask.extend(hammer(f"http://{lb}/counter", 25, 6))),
-            threading.Thread(
-                target=lambda: fastapi.extend(hammer(f"http://{lb}:8090/counter", 25, 2))
-            ),
-        ]
         for thread in both:
             thread.start()
         for thread in both:
             thread.join()
     finally:
         stopper.join()
-    results = sorted(flask + fastapi)
-    failed = [t for t, s in results if s != 200]
-    window = (failed[-1] - failed[0]) if failed else 0.0
-    tail = [s for t, s in results if t > results[-1][0] - 5]
     new = primary(instances)
-    print(
-        f"failover {old} -> {new}: {len(results)} requests, {len(failed)} not 200 over "
-        f"{window:.1f} s; the last 5 s: {Counter(tail)}"
-    )
+    after = run_probe(lb, "http", "127.0.0.1", 80, "/counter", 6, 5)
+    print(f"failover {old} -> {new}: {loads}; the next 5 s: {after}")
     assert new != old
     # Sentinel's down-after (3 s) plus its election and the promotion.
-    assert window < 15, window
-    assert set(tail) == {200}, Counter(tail)
+    assert max(load["failing_s"] for load in loads.values()) < 15, loads
+    assert after["failed"] == 0, after  # every request answered again
     after = {name: unit_state(instances[name], unit) for name, unit in apps.items()}
     assert after == before  # no app process restarted
     # The old primary comes back as a replica of the new one, and site.yml keeps it so.
