@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import re
+from functools import cache
 from io import StringIO
 
 from pyinfra import host, logger
@@ -67,13 +67,19 @@ def _fact(command: str) -> str:
     return (host.get_fact(Command, command=command) or "").strip()
 
 
+def _python(script: str) -> str:
+    """A command that runs a Python ``script`` with the host's python3, the redis role's
+    module_utils defined first (the passwords it reads stay on the host: no argv, no
+    env)."""
+    return f"python3 - <<'WEBTIER_EOF'\n{REDIS_UTILS.read_text()}\n{script}\nWEBTIER_EOF"
+
+
 def _python_fact(script: str) -> str:
-    """The output of a Python ``script`` the host's python3 runs, with the redis role's
-    module_utils defined (the passwords it reads stay on the host: no argv, no env)."""
-    source = REDIS_UTILS.read_text() + "\n" + script
-    return _fact(f"python3 - <<'WEBTIER_EOF' 2>/dev/null || true\n{source}\nWEBTIER_EOF")
+    """The output of :func:`_python` (empty when it fails: the server is not there yet)."""
+    return _fact(f"{_python(script)} 2>/dev/null || true")
 
 
+@cache
 def _redis_utils():
     spec = importlib.util.spec_from_file_location("webtier_redis_utils", REDIS_UTILS)
     module = importlib.util.module_from_spec(spec)
@@ -81,40 +87,36 @@ def _redis_utils():
     return module
 
 
-def _directives_digest(text: str) -> str:
-    parsed = _redis_utils().parse(text)
-    return hashlib.sha256(json.dumps(parsed, sort_keys=True).encode()).hexdigest()
+def _sentinel_client() -> str:
+    """Python that connects ``client`` to the local Sentinel (its password read from its
+    own file) and names the watched set ``name``."""
+    paths = V["__redis_engines"][V["redis_engine"]]
+    return f"""
+with open({paths["sentinel_conf"]!r}) as stream:
+    password = parse(stream.read()).get("requirepass", [[None]])[0][0]
+client = redis.Redis(host="127.0.0.1", port={int(V["redis_sentinel_port"])},
+                     password=password, socket_timeout=2, decode_responses=True)
+name = {V["redis_sentinel_master_name"]!r}
+"""
 
 
 def sentinel_says() -> tuple[str, ...]:
     """('host', 'port') of the primary the local Sentinel names, () if it does not run."""
     if "redis" not in ROLES or not V["redis_sentinel"]:
         return ()
-    paths = V["__redis_engines"][V["redis_engine"]]
     answer = _python_fact(
-        f"""
-with open({paths["sentinel_conf"]!r}) as stream:
-    password = parse(stream.read()).get("requirepass", [[None]])[0][0]
-client = redis.Redis(host="127.0.0.1", port={int(V["redis_sentinel_port"])},
-                     password=password, socket_timeout=2, decode_responses=True)
-print(*client.execute_command("SENTINEL", "get-master-addr-by-name",
-                              {V["redis_sentinel_master_name"]!r}))
-"""
-    )
-    return tuple(answer.split()) if len(answer.split()) == 2 else ()
+        _sentinel_client()
+        + 'print(*client.execute_command("SENTINEL", "get-master-addr-by-name", name))'
+    ).split()
+    return tuple(answer) if len(answer) == 2 else ()
 
 
 def same_directives(file: configs.File) -> bool:
     """Whether the live ``file`` (a Redis config) says what ``file`` says."""
     live = _python_fact(
-        f"""
-import hashlib, json
-with open({file.dest!r}) as stream:
-    parsed = parse(stream.read())
-print(hashlib.sha256(json.dumps(parsed, sort_keys=True).encode()).hexdigest())
-"""
+        f"with open({file.dest!r}) as stream:\n    print(directives_digest(stream.read()))"
     )
-    return live == _directives_digest(file.content)
+    return live == _redis_utils().directives_digest(file.content)
 
 
 def read_facts() -> configs.Facts:
@@ -369,26 +371,18 @@ def sentinel(mine: list[configs.File], paths: dict, dropin_ops: list) -> None:
         "failover-timeout": V["redis_sentinel_failover_timeout_ms"],
         "parallel-syncs": V["redis_sentinel_parallel_syncs"],
     }
-    connect = f"""
-with open({seed.dest!r}) as stream:
-    password = parse(stream.read()).get("requirepass", [[None]])[0][0]
-client = redis.Redis(host="127.0.0.1", port={int(V["redis_sentinel_port"])},
-                     password=password, socket_timeout=2, decode_responses=True)
-name = {V["redis_sentinel_master_name"]!r}
-"""
     live = _python_fact(
-        connect + 'answer = client.execute_command("SENTINEL", "MASTER", name)\n'
+        _sentinel_client() + 'answer = client.execute_command("SENTINEL", "MASTER", name)\n'
         "print(*answer if isinstance(answer, list) else "
         "[w for kv in answer.items() for w in kv])\n"
     ).split()
     current = dict(zip(live[::2], live[1::2], strict=False))
     for key, value in wanted.items():
         if current and current.get(key) != str(value):
-            source = REDIS_UTILS.read_text() + connect
-            source += f'client.execute_command("SENTINEL", "SET", name, {key!r}, {str(value)!r})\n'
+            call = f'client.execute_command("SENTINEL", "SET", name, {key!r}, {str(value)!r})'
             server.shell(
                 name=f"Set Sentinel's {key} to {value}",
-                commands=[f"python3 - <<'WEBTIER_EOF'\n{source}WEBTIER_EOF"],
+                commands=[_python(_sentinel_client() + call)],
             )
 
 

@@ -9,6 +9,8 @@ the role installs beside the server.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shlex
 
 try:
@@ -81,3 +83,9 @@ def parse(text):
         words = shlex.split(line)
         settings.setdefault(words[0].lower(), []).append(words[1:])
     return settings
+
+
+def directives_digest(text):
+    """A digest of :func:`parse`'s reading of a config file: two files that say the
+    same have the same one, and it shows nothing of a password the file holds."""
+    return hashlib.sha256(json.dumps(parse(text), sort_keys=True).encode()).hexdigest()
