@@ -67,16 +67,17 @@ def _fact(command: str) -> str:
     return (host.get_fact(Command, command=command) or "").strip()
 
 
-def _python(script: str) -> str:
+def _python(script: str, rest: str = "") -> str:
     """A command that runs a Python ``script`` with the host's python3, the redis role's
     module_utils defined first (the passwords it reads stay on the host: no argv, no
-    env)."""
-    return f"python3 - <<'WEBTIER_EOF'\n{REDIS_UTILS.read_text()}\n{script}\nWEBTIER_EOF"
+    env); ``rest`` ends the command's line (the here-document follows it)."""
+    utils = REDIS_UTILS.read_text()
+    return f"python3 - <<'WEBTIER_EOF'{rest}\n{utils}\n{script}\nWEBTIER_EOF"
 
 
 def _python_fact(script: str) -> str:
     """The output of :func:`_python` (empty when it fails: the server is not there yet)."""
-    return _fact(f"{_python(script)} 2>/dev/null || true")
+    return _fact(_python(script, " 2>/dev/null || true"))
 
 
 @cache
