@@ -13,6 +13,10 @@ inventory over its roles' defaults) this module computes, per host and per tier:
 - **queue**: the accept queue each listener gets (its backlog, cut to somaxconn);
 - **limit** and **headroom**: how far the descriptor limits would let it go;
 - the **bottleneck** tier and a **QPS estimate** for a mean latency (Little's law);
+- the **worker tier** (Celery, one unit per queue): processes per queue and, for a queue
+  whose ``task_seconds`` (mean CPU time of a task, measured) is known, the tasks per
+  second it is served at (its processes, at most the host's CPUs, over that time) and,
+  for an arrival rate, how fast the queue grows or drains;
 - every **finding** (a cross-layer inconsistency): the host, the variable, its value,
   the limit it breaks and the fix.
 
@@ -44,6 +48,7 @@ HOST_ROLES = {
     "redis": ["redis"],
     "app_gunicorn": ["python_app", "gunicorn"],
     "app_uwsgi": ["python_app", "uwsgi"],
+    "workers": ["python_app", "celery_worker"],
     "loadbalancers": ["nginx"],
 }
 
@@ -69,6 +74,9 @@ class HostCapacity:
     processes: int = 1
     per_process: int = 0  # concurrency of one worker process (threads, greenlets, ...)
     held: int = 0  # connections the host's workers hold open at most (gthread, gevent)
+    #: worker tier: per queue, its processes and the tasks per second it is served at
+    #: (None where the queue's task_seconds is not known)
+    queues: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def headroom(self) -> float:
@@ -111,7 +119,9 @@ class Model:
     def as_dict(self) -> dict[str, Any]:
         return {
             "hosts": [{**asdict(h), "headroom": round(h.headroom, 2)} for h in self.hosts],
-            "tiers": {t: self.concurrency(t) for t in ("lb", "app", "redis") if self.tier(t)},
+            "tiers": {
+                t: self.concurrency(t) for t in ("lb", "app", "redis", "worker") if self.tier(t)
+            },
             "bottleneck": self.bottleneck,
             "stack_concurrency": self.stack_concurrency,
             "findings": [str(f) for f in self.findings],
@@ -333,7 +343,56 @@ def _redis(h: _Host) -> HostCapacity | None:
     )
 
 
-SERVERS = {"nginx": _nginx, "gunicorn": _gunicorn, "uwsgi": _uwsgi, "redis": _redis}
+#: Broker and result-store connections a Celery worker process may hold.
+CELERY_REDIS_CONNECTIONS = 2
+
+
+def served_per_s(processes: int, cpus: int, task_seconds: float | None) -> float | None:
+    """Tasks per second a queue is served at: CPU-bound tasks run on at most one CPU
+    each, so its processes beyond the host's CPUs add nothing."""
+    return min(processes, cpus) / task_seconds if task_seconds else None
+
+
+def _celery(h: _Host) -> HostCapacity | None:
+    v = with_defaults(["celery_worker"], h.vars)
+    queues = []
+    for i, queue in enumerate(v["celery_worker_queues"]):
+        count = h.count(queue, "concurrency", h.cpus) if "concurrency" in queue else h.cpus
+        if count is None:
+            return None
+        seconds = queue.get("task_seconds")
+        queues.append(
+            {
+                "name": queue["name"],
+                "processes": count,
+                "task_seconds": seconds,
+                "served_per_s": served_per_s(count, h.cpus, seconds),
+                "variable": f"celery_worker_queues[{i}]",
+            }
+        )
+    processes = sum(q["processes"] for q in queues)
+    return HostCapacity(
+        h.name,
+        "worker",
+        "celery",
+        processes,
+        " + ".join(f"{q['processes']} ({q['name']})" for q in queues) + " processes",
+        0,
+        processes,
+        f"{h.cpus} CPUs",
+        processes=processes,
+        per_process=1,
+        queues=queues,
+    )
+
+
+SERVERS = {
+    "nginx": _nginx,
+    "gunicorn": _gunicorn,
+    "uwsgi": _uwsgi,
+    "redis": _redis,
+    "celery_worker": _celery,
+}
 
 
 def on_host(
@@ -365,6 +424,7 @@ def model(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequen
 
 def _cross_tier(result: Model) -> None:
     lb, app, redis = (result.tier(t) for t in ("lb", "app", "redis"))
+    workers = result.tier("worker")
     # The load balancers may have this many requests in flight to the app tier at once;
     # what the app servers are not working on waits in their accept queues. Past both,
     # the kernel drops the connection and the client sees a 502/504.
@@ -408,9 +468,12 @@ def _cross_tier(result: Model) -> None:
                         f"raise gunicorn_worker_connections to {share}",
                     )
                 )
-    # Every app worker thread or greenlet may hold its own Redis connection.
-    if redis and app:
-        clients = sum(h.concurrency for h in app)
+    # Every app worker thread or greenlet may hold its own Redis connection, and every
+    # Celery process its broker's and its result store's.
+    if redis and (app or workers):
+        clients = sum(h.concurrency for h in app) + CELERY_REDIS_CONNECTIONS * sum(
+            h.processes for h in workers
+        )
         for h in redis:
             if h.concurrency < clients:
                 result.findings.append(
@@ -418,8 +481,8 @@ def _cross_tier(result: Model) -> None:
                         h.host,
                         "redis_maxclients",
                         h.concurrency,
-                        f"the app tier's {clients} concurrent requests, each of which may hold "
-                        "a Redis connection",
+                        f"the {clients} clients of the app tier's concurrent requests and "
+                        "the workers' processes, each of which may hold a Redis connection",
                         f"raise redis_maxclients to {clients} (and kernel_tuning_nofile to "
                         f"{clients + REDIS_FD_OVERHEAD})",
                     )
@@ -433,14 +496,54 @@ def check(
     return model(hostvars, groups).findings
 
 
-def table(m: Model, mean_latency_s: float | None = None) -> str:
+def queue_growth(served: float, arrival: float) -> str:
+    """How a queue served at ``served`` tasks/s behaves under ``arrival`` tasks/s."""
+    if arrival > served:
+        grows = arrival - served
+        return f"grows by {grows:,.1f} tasks/s ({grows * 60:,.0f} a minute)"
+    if arrival == served:
+        return "holds its length (no headroom: any burst stays queued)"
+    return (
+        f"drains at {served - arrival:,.1f} tasks/s "
+        f"(busy {arrival / served:.0%}; a backlog of 1,000 clears in "
+        f"{1000 / (served - arrival):,.0f} s)"
+    )
+
+
+def worker_table(m: Model, arrival_per_s: float | None = None) -> list[str]:
+    """The worker tier's queues: processes, served rate, and growth at an arrival rate."""
+    rows = []
+    for h in m.tier("worker"):
+        for q in h.queues:
+            served = q["served_per_s"]
+            rate = f"{served:,.1f}" if served else "(task_seconds unknown)"
+            seconds = f"{q['task_seconds'] * 1000:g} ms" if q["task_seconds"] else ""
+            growth = queue_growth(served, arrival_per_s) if served and arrival_per_s else ""
+            rows.append(
+                f"| {h.host} | {q['name']} | {q['processes']} | {h.cap} | {seconds} | "
+                f"{rate} | {growth} |"
+            )
+    if not rows:
+        return []
+    arrival = f" at {arrival_per_s:g} tasks/s arriving" if arrival_per_s else ""
+    return [
+        "",
+        "Worker tier (CPU-bound tasks: served = min(processes, CPUs) / task CPU time):",
+        "",
+        f"| host | queue | processes | cores | task CPU | served tasks/s | queue{arrival} |",
+        "|---|---|---:|---|---:|---:|---|",
+        *rows,
+    ]
+
+
+def table(m: Model, mean_latency_s: float | None = None, arrival_per_s: float | None = None) -> str:
     """The model as a markdown table, per host and per tier, with the bottleneck."""
     rows = [
         "| tier | host | server | concurrency | counted as | accept queue | fd limit allows"
         " | headroom |",
         "|---|---|---|---:|---|---:|---:|---:|",
     ]
-    for tier in ("lb", "app", "redis"):
+    for tier in ("lb", "app", "redis", "worker"):
         for h in m.tier(tier):
             rows.append(
                 f"| {tier} | {h.host} | {h.server} | {h.concurrency:,} | {h.formula} | "
@@ -451,7 +554,7 @@ def table(m: Model, mean_latency_s: float | None = None) -> str:
                 f"| **{tier}** | all | | **{m.concurrency(tier):,}** | | "
                 f"{sum(h.queue for h in m.tier(tier)):,} | | |"
             )
-    lines = [*rows, ""]
+    lines = [*rows, *worker_table(m, arrival_per_s), ""]
     if m.bottleneck:
         lines.append(
             f"Bottleneck: the **{m.bottleneck}** tier, {m.stack_concurrency:,} requests at once."
@@ -492,6 +595,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--latency-ms", type=float, default=50.0, help="mean latency for the QPS estimate"
     )
+    parser.add_argument(
+        "--arrival",
+        type=float,
+        default=None,
+        help="tasks per second arriving at each worker queue: how fast it grows or drains",
+    )
     parser.add_argument("--json", action="store_true", help="print the model as JSON")
     args = parser.parse_args(argv)
     m = from_inventory(args.inventory, *args.profile)
@@ -499,7 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({**m.as_dict(), "qps_estimate": m.qps(args.latency_ms / 1000)}, indent=2))
     else:
         print(f"# Capacity of {' + '.join([args.inventory, *args.profile])}\n")
-        print(table(m, args.latency_ms / 1000), end="")
+        print(table(m, args.latency_ms / 1000, args.arrival), end="")
     return 1 if m.findings else 0
 
 

@@ -81,6 +81,7 @@ DERIVED_INPUTS = {
         "gunicorn_forwarded_allow_ips",
     ),
     "uwsgi": ("uwsgi_processes",),
+    "celery_worker": ("celery_worker_queues", "celery_worker_time_limit"),
     "python_app": ("python_app_env", "python_app_secret_env", "python_app_redis_group"),
     "redis": (
         "redis_maxclients",
@@ -391,6 +392,12 @@ def derived(
             "__uwsgi_processes": derive.uwsgi_processes(v["uwsgi_processes"], facts.cpus),
             "__uwsgi_nofile": facts.nofile_hard,
             "__uwsgi_features": {"max_requests_delta": facts.uwsgi_max_requests_delta},
+        },
+        "celery_worker": lambda: {
+            "__celery_worker_queues": derive.celery_queues(v["celery_worker_queues"], facts.cpus),
+            "__celery_worker_stop_timeout": derive.celery_stop_timeout(
+                v["celery_worker_time_limit"]
+            ),
         },
         "python_app": lambda: app_env(v, groups, hostvars),
         "nginx": lambda: nginx.plan(

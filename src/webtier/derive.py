@@ -9,6 +9,9 @@ plugins, pyinfra and the render command through ``webtier.configs``).
 - ``uwsgi_processes``: uWSGI's ``auto`` processes (2 x CPUs);
 - ``nginx_rlimit_nofile``: nginx's ``auto`` descriptor limit (2 x worker_connections);
 - ``redis_nofile``: the descriptor limit Redis's unit gets (maxclients + 32);
+- ``celery_queues``: each Celery queue's ``auto`` concurrency (one process per CPU) and
+  its unit's stop timeout (the hard time limit and a margin: a warm shutdown lets the
+  running tasks finish);
 - ``FD_OVERHEAD`` and ``REDIS_FD_OVERHEAD``: the descriptors a server needs besides its
   connections.
 """
@@ -57,3 +60,22 @@ def nginx_rlimit_nofile(value: Any, worker_connections: Any) -> int:
 def redis_nofile(maxclients: Any) -> int:
     """The descriptor limit Redis needs: its clients and what it keeps for itself."""
     return int(maxclients) + REDIS_FD_OVERHEAD
+
+
+#: Seconds a Celery worker's warm shutdown gets beyond the hard time limit (its tasks
+#: end by then; the rest is the pool's own shutdown).
+CELERY_STOP_MARGIN = 30
+
+
+def celery_queues(queues: Any, cpus: int) -> list[dict[str, Any]]:
+    """celery_worker_queues with each ``concurrency`` resolved: ``auto`` is one worker
+    process per CPU (CPU-bound tasks gain nothing from more)."""
+    return [
+        {**queue, "concurrency": _count(queue.get("concurrency", "auto"), int(cpus))}
+        for queue in queues
+    ]
+
+
+def celery_stop_timeout(time_limit: Any) -> int:
+    """The worker unit's TimeoutStopSec: a running task may take its whole hard limit."""
+    return int(time_limit) + CELERY_STOP_MARGIN

@@ -5,8 +5,9 @@ but SSH:
 
 - a load balancer: its sites' ports (nginx_sites), from anywhere;
 - an app server: its app server's port, from the load balancers;
-- a Redis host: redis_port from the app servers and the other Redis hosts (replicas),
-  and Sentinel's port from the same hosts when Sentinel runs.
+- a Redis host: redis_port from the app servers, the queue's workers and the other
+  Redis hosts (replicas), and Sentinel's port from the same hosts when Sentinel runs;
+- a worker host: nothing but SSH (its workers only connect out, to the broker).
 
 Sources are named by their inventory names, as the load balancers' upstreams name the
 app servers (not ``ansible_host``: that is how the controller reaches a host, which may
@@ -124,8 +125,9 @@ def plan(
         rules.append(
             {
                 "ports": ports,
-                "sources": hosts_of("appservers", "redis"),
-                "why": "Redis (and Sentinel), from the app servers and the other Redis hosts",
+                "sources": hosts_of("appservers", "workers", "redis"),
+                "why": "Redis (and Sentinel), from the app servers, the workers and the "
+                "other Redis hosts",
             }
         )
     rules = [r for r in rules if r["ports"]]

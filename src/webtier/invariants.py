@@ -9,7 +9,10 @@
 - **the app's Redis**: the ``REDIS_URL`` an app is given names a host of the Redis tier,
   on the port that host's Redis listens on, with a password its URL can carry;
 - **a replicated Redis set**: its group holds the host and exactly one primary, and
-  Sentinel's quorum can be reached by the set's Sentinels.
+  Sentinel's quorum can be reached by the set's Sentinels;
+- **a queue's broker**: the Redis a worker tier uses as Celery's broker keeps every
+  queued task (no evicting maxmemory policy, persistence on), and worker hosts are not
+  app servers too.
 
 Each rule reads the variables the roles run with (role defaults under the inventory)
 and returns :class:`webtier.model.Finding` s. ``check()`` runs them all; preflight runs
@@ -216,7 +219,18 @@ def redis_group(
 
 
 def interface(host: str, roles: Sequence[str], values: Mapping[str, Any]) -> list[Finding]:
-    """The app server speaks the app's interface (WSGI or ASGI)."""
+    """The app server has an entry point, and speaks the app's interface (WSGI or ASGI)."""
+    server = next((r for r in ("gunicorn", "uwsgi") if r in roles), None)
+    if server and not values.get("python_app_entrypoint"):
+        return [
+            Finding(
+                host,
+                "python_app_entrypoint",
+                "(empty)",
+                f"the callable {server} serves",
+                "give module:callable or module:factory(), e.g. webtier_demo_flask:create_app()",
+            )
+        ]
     interface = values.get("python_app_interface", "wsgi")
     if "uwsgi" in roles and interface == "asgi":
         return [
@@ -282,6 +296,76 @@ def replication(
     return []
 
 
+#: What makes a Redis lose a queued task, by redis.conf directive (a value the role's
+#: profile or redis_extra_config gives): evicting keys under memory pressure, or keeping
+#: nothing across a restart.
+_LOSES_TASKS = {
+    "maxmemory-policy": lambda value: value != "noeviction",
+    "appendonly": lambda value: value != "yes",
+}
+
+
+def broker(
+    host: str, v: Mapping[str, Any], hostvars: Mapping[str, Mapping[str, Any]], groups
+) -> list[Finding]:
+    """A worker's broker (its app's Redis, python_app_redis_group) is a store: with
+    ``redis_profile: cache`` (an evicting maxmemory policy, no persistence) a queued task
+    may be evicted under memory pressure or lost at a restart. A worker host is not also
+    an app server (the role's point is to move CPU-bound work off the web tier's CPUs,
+    and one release of the app would be installed twice with different servers)."""
+    found = []
+    if host in groups.get("appservers", ()):
+        found.append(
+            Finding(
+                host,
+                "workers",
+                "also in appservers",
+                "worker hosts of their own (CPU-bound tasks beside the web workers take the "
+                "CPU the web tier's concurrency needs)",
+                "take the host out of one of the two groups",
+            )
+        )
+    group = v.get("python_app_redis_group", "")
+    members = [m for m in groups.get(group, ()) if m in hostvars] if group else []
+    if not members:
+        return [
+            *found,
+            Finding(
+                host,
+                "python_app_redis_group",
+                group or "(empty)",
+                "the worker's broker: a group of Redis hosts",
+                "name the Redis group the web app enqueues to, e.g. python_app_redis_group: redis",
+            ),
+        ]
+    for member in members:
+        redis = with_defaults(["redis"], hostvars[member])
+        extra = {k: str(x) for k, x in (redis.get("redis_extra_config") or {}).items()}
+        losing = [
+            f"{k} {extra[k]}" for k, loses in _LOSES_TASKS.items() if k in extra and loses(extra[k])
+        ]
+        if redis["redis_profile"] != "store":
+            losing.insert(
+                0,
+                f"redis_profile {redis['redis_profile']} (maxmemory-policy "
+                f"{redis['redis_maxmemory_policy']}, no persistence)",
+            )
+        if losing:
+            found.append(
+                Finding(
+                    host,
+                    "python_app_redis_group",
+                    group,
+                    f"a broker that keeps every queued task: {member} runs {', '.join(losing)}, "
+                    "so a queued task could be evicted or lost at a restart",
+                    f"give the {group} group redis_profile: store (AOF, noeviction), or point "
+                    "the workers and the web app that enqueues at a store-profile Redis group",
+                )
+            )
+            break
+    return found
+
+
 def check(
     hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
@@ -298,4 +382,6 @@ def check(
             findings += redis_group(host, v, groups)
         if "redis" in roles:
             findings += replication(host, v, hostvars, groups)
+        if "celery_worker" in roles:
+            findings += broker(host, v, hostvars, groups)
     return findings

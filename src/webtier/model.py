@@ -305,8 +305,8 @@ Release = Annotated[
 Entrypoint = Annotated[
     str,
     _matches(
-        r"[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*(\(\))?",
-        "module:callable or module:factory()",
+        r"|[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*(\(\))?",
+        "module:callable or module:factory() (empty only where no app server runs the app)",
         "for example demo_flask.app:app",
     ),
 ]
@@ -844,6 +844,60 @@ class Redis(Role):
         return self
 
 
+class CeleryWorker(Role):
+    class Queue(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: Annotated[
+            str,
+            _matches(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "a queue name", "for example work"),
+        ]
+        concurrency: AutoCount = "auto"
+        task_seconds: Annotated[float, Field(gt=0, le=86400)] | None = None
+
+    celery_worker_app: Annotated[
+        str,
+        _matches(
+            r"[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*",
+            "module:attribute of the app's Celery instance",
+            "for example webtier_demo_flask.tasks:celery",
+        ),
+    ]
+    celery_worker_queues: Annotated[list[Queue], Field(min_length=1)]
+    celery_worker_prefetch_multiplier: Annotated[int, Field(ge=1, le=1000)]
+    celery_worker_max_tasks_per_child: Annotated[int, Field(ge=0, le=100000000)]
+    celery_worker_soft_time_limit: Annotated[int, Field(ge=1, le=604800)]
+    celery_worker_time_limit: Annotated[int, Field(ge=1, le=604800)]
+    celery_worker_visibility_timeout: Annotated[int, Field(ge=1, le=2592000)]
+    celery_worker_cpu_weight: Annotated[int, Field(ge=1, le=10000)]
+    celery_worker_loglevel: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+    @model_validator(mode="after")
+    def limits(self):
+        names = [q.name for q in self.celery_worker_queues]
+        if len(set(names)) != len(names):
+            raise _finding(
+                "celery_worker_queues",
+                "one entry per queue (each is a systemd unit of its own)",
+                "merge the entries of the same name",
+            )
+        if self.celery_worker_soft_time_limit >= self.celery_worker_time_limit:
+            raise _finding(
+                "celery_worker_soft_time_limit",
+                f"below celery_worker_time_limit={self.celery_worker_time_limit} (a task "
+                "gets the soft limit's exception first, then is killed at the hard one)",
+                f"set it below {self.celery_worker_time_limit}",
+            )
+        if self.celery_worker_visibility_timeout <= self.celery_worker_time_limit:
+            raise _finding(
+                "celery_worker_visibility_timeout",
+                f"longer than celery_worker_time_limit={self.celery_worker_time_limit} "
+                "(the broker would hand a task that is still running to a second worker)",
+                f"raise it above {self.celery_worker_time_limit}, e.g. "
+                f"{2 * self.celery_worker_time_limit}",
+            )
+        return self
+
+
 # Forward references of the nested classes (declared inside Nginx).
 for _cls in (Nginx.Upstream, Nginx.Location, Nginx.Site):
     _cls.model_rebuild()
@@ -859,6 +913,7 @@ MODELS: dict[str, type[Role]] = {
     "uwsgi": Uwsgi,
     "nginx": Nginx,
     "redis": Redis,
+    "celery_worker": CeleryWorker,
 }
 
 

@@ -5,7 +5,12 @@
   not (down, or a read-only replica after a failover);
 - ``/counter`` increments a Redis counter and returns its value;
 - ``/whoami``  the scheme and client address the app sees (the forwarded headers it
-  was given, as the app server trusted them).
+  was given, as the app server trusted them);
+- ``/work?n=N`` CPU-bound work (``tasks.burn``): ``mode=inline`` computes it in the web
+  worker (200), ``mode=queue`` enqueues it for the worker tier (202, ``Location`` the
+  job's URL); the default is ``WEBTIER_WORK_MODE`` (inline);
+- ``/jobs/<id>`` a queued job: 202 while it waits or runs, 200 with its result;
+- ``/queue``   the work queue's depth and the tasks workers hold unacknowledged.
 
 Configuration comes from the environment (the env files the service reads, which the
 python_app role derives from the inventory's Redis hosts, python_app_redis_group):
@@ -26,7 +31,7 @@ import os
 import socket
 
 import redis
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, request, url_for
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -100,6 +105,41 @@ def create_app() -> Flask:
         except redis.RedisError as exc:
             return unavailable(exc)
         return jsonify(counter=value, **served_by)
+
+    @app.get("/work")
+    def work():
+        from webtier_demo_flask import tasks  # noqa: PLC0415 (Celery only where it is used)
+
+        n = min(max(request.args.get("n", 100_000, type=int), 0), 10_000_000)
+        mode = request.args.get("mode", os.environ.get("WEBTIER_WORK_MODE", "inline"))
+        if mode != "queue":
+            return jsonify(n=n, value=tasks.burn(n), mode="inline", **served_by)
+        job = tasks.work.delay(n)
+        location = url_for("job", job_id=job.id)
+        return jsonify(job=job.id, url=location, mode="queue", **served_by), 202, {
+            "Location": location
+        }
+
+    @app.get("/jobs/<job_id>")
+    def job(job_id: str):
+        from webtier_demo_flask import tasks  # noqa: PLC0415
+
+        result = tasks.celery.AsyncResult(job_id)
+        if not result.ready():
+            return jsonify(job=job_id, state=result.state), 202
+        if result.failed():
+            return jsonify(job=job_id, state=result.state, error=repr(result.result)), 500
+        return jsonify(job=job_id, state=result.state, result=result.result)
+
+    @app.get("/queue")
+    def queue():
+        from webtier_demo_flask import tasks  # noqa: PLC0415
+
+        try:
+            depth, unacked = client.llen(tasks.QUEUE), client.hlen("unacked")
+        except redis.RedisError as exc:
+            return unavailable(exc)
+        return jsonify(queue=tasks.QUEUE, depth=depth, unacked=unacked, **served_by)
 
     @app.get("/whoami")
     def whoami():

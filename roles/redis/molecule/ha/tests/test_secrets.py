@@ -7,7 +7,8 @@ and the environment of every process (``/proc/*/cmdline``, ``/proc/*/environ``) 
 loop. Then every password of the scenario, old and new, its SHA-256 (the form the ACL
 file holds) and the TLS set's private keys are looked for in: the check-mode output,
 the real run's task results (JSON callback), the samples and each host's journal since
-the start. The last converge puts the scenario's passwords back.
+the start. The rotated passwords then become the scenario's own (its secrets files), so
+the tests after this one, and any later converge, use what the servers now hold.
 """
 
 from __future__ import annotations
@@ -106,7 +107,11 @@ def hunt(tmp_path_factory, instances):
         return info(host, "replication").get("master_link_status") != "down"
 
     in_sync = {name: wait_for(lambda h=host: linked(h), 20)[0] for name, host in instances.items()}
-    restored = run_playbook_in(SCENARIO / "converge.yml", timeout=900)
+    # What the servers hold now: the scenario's passwords (no third converge to put the
+    # old ones back).
+    if real.returncode == 0:
+        for name, value in new.items():
+            (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "secrets" / name).write_text(value)
     return {
         "wanted": wanted,
         "canary": canary,
@@ -115,15 +120,13 @@ def hunt(tmp_path_factory, instances):
         "samples": samples,
         "journals": journals,
         "in_sync": in_sync,
-        "restored": restored,
     }
 
 
-def test_the_rotation_and_the_restore_converged(hunt):
+def test_the_rotation_converged(hunt):
     assert hunt["check"].returncode == 0, hunt["check"].stdout[-3000:]
     assert hunt["real"].returncode == 0, hunt["real"].stdout[-3000:]
     assert all(hunt["in_sync"].values()), hunt["in_sync"]
-    assert hunt["restored"].returncode == 0, hunt["restored"].stdout[-3000:]
 
 
 def test_the_sampler_sees_short_lived_processes(hunt):

@@ -1,0 +1,133 @@
+"""The worker tier: one unit per queue, tasks that survive their worker's death, and
+releases that lose no task. Counts are printed (pytest -s) for the issue's note."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import (
+    AS_WORKER,
+    PYTHON,
+    QUEUES,
+    UNIT,
+    VARS,
+    journal_count,
+    main_pid,
+    status,
+    tasks,
+    wait_until,
+)
+
+#: burn(n) rounds for a task that runs a couple of seconds on this machine's cores
+#: (about 60 ns a round), well under the scenario's 10 s soft limit even when loaded.
+LONG = 25_000_000
+SHORT = 1_000_000
+
+
+@pytest.fixture(scope="module", params=["celery-debian13", "celery-debian12"])
+def host(request, instances):
+    return instances[request.param]
+
+
+def test_one_unit_per_queue_with_its_processes(host):
+    for queue, concurrency in QUEUES.items():
+        unit = f"celery-demo-{queue}"
+        assert host.service(unit).is_running
+        assert host.service(unit).is_enabled
+        pid = main_pid(host, unit)
+        assert host.check_output(f"ps -o user= -p {pid}").strip() == "demo"
+        # the pool: one process per unit of concurrency, children of the main process
+        children = host.check_output(f"pgrep -P {pid} -c || true").strip()
+        assert int(children) == concurrency, unit
+
+
+def test_status_shows_the_queues_and_every_worker(host):
+    seen = status(host)
+    assert set(seen["queues"]) == set(QUEUES)
+    hostname = host.check_output("hostname").strip()
+    for queue, concurrency in QUEUES.items():
+        worker = seen["workers"][f"{queue}@{hostname}"]
+        assert worker["state"] == "online"
+        assert worker["processes"] == concurrency
+
+
+def test_queued_tasks_run_and_their_results_come_back(host):
+    ids = tasks(host, "enqueue", 20, SHORT).split()
+    assert len(ids) == 20
+    assert "succeeded 20 pending 0" in tasks(host, "wait", 120, *ids)
+
+
+def _one_running_task(host) -> tuple[str, int]:
+    """Enqueue one long task and return (its id, the epoch second it was sent) once the
+    worker has received it (prefetch 1: an idle worker runs what it receives)."""
+    since = int(host.check_output("date +%s"))
+    (task_id,) = tasks(host, "enqueue", 1, LONG).split()
+    assert wait_until(lambda: journal_count(host, f"[{task_id}] received", since) >= 1, 30)
+    time.sleep(0.5)  # in the pool process
+    return task_id, since
+
+
+def test_a_task_whose_process_is_killed_runs_again(host):
+    """SIGKILL to the pool's processes mid-task: the task goes back to the queue at once
+    (late acknowledgement, reject on worker lost) and completes."""
+    task_id, since = _one_running_task(host)
+    host.check_output(f"pkill -KILL -P {main_pid(host)}")
+    assert "succeeded 1 pending 0" in tasks(host, "wait", 90, task_id)
+    received = journal_count(host, f"[{task_id}] received", since)
+    print(f"\n{host.backend.get_hostname()}: pool killed mid-task; received {received}x, succeeded")
+    assert received >= 2
+
+
+def test_a_task_whose_worker_died_is_redelivered_after_the_visibility_timeout(instances):
+    """SIGKILL to the whole unit mid-task, on both hosts at once: systemd starts a new
+    worker, and the broker hands it the unacknowledged task once the visibility timeout
+    has passed (kombu sweeps for such tasks every tenth 10 s tick: up to 100 s later)."""
+    killed = {}
+    for name, h in instances.items():
+        restarts = int(h.check_output(f"systemctl show -p NRestarts --value {UNIT}"))
+        task_id, since = _one_running_task(h)
+        h.check_output(f"systemctl kill --signal=KILL {UNIT}")
+        killed[name] = (task_id, since, restarts, time.monotonic())
+    timeout = VARS["celery_worker_visibility_timeout"]
+    for name, (task_id, since, restarts, at) in killed.items():
+        h = instances[name]
+        assert "succeeded 1 pending 0" in tasks(h, "wait", timeout + 150, task_id)
+        took = time.monotonic() - at
+        assert int(h.check_output(f"systemctl show -p NRestarts --value {UNIT}")) == restarts + 1
+        received = journal_count(h, f"[{task_id}] received", since)
+        print(
+            f"\n{name}: worker killed mid-task; redelivered and done {took:.0f} s later "
+            f"(visibility timeout {timeout} s), received {received}x"
+        )
+        assert received >= 2
+        assert took >= timeout
+
+
+def test_a_release_restarts_the_workers_and_loses_no_task(run_playbook, instances):
+    """Tasks arrive (5 a second) on both hosts while a new release rolls out: the
+    workers are restarted (a warm shutdown: running tasks finish, reserved ones go back
+    to the queue), and every task sent completes."""
+    stop = "/run/webtier-stream.stop"
+    pids = {}
+    for name, h in instances.items():
+        h.check_output(f"rm -f {stop} /root/stream.ids")
+        pids[name] = main_pid(h)
+        h.check_output(
+            f"nohup {AS_WORKER} {PYTHON} -m "
+            f"webtier_demo_flask.tasks stream 5 {SHORT} {stop} >/root/stream.ids 2>/dev/null &"
+        )
+    release = f"r{int(time.time())}"  # a new one, even on a scenario converged before
+    rc, out = run_playbook("worker_only.yml", "-e", f"python_app_release={release}")
+    assert rc == 0, out[-3000:]
+    time.sleep(3)  # tasks sent to the new workers too
+    for name, h in instances.items():
+        h.check_output(f"touch {stop}")
+        assert wait_until(lambda h=h: not h.run("pgrep -f 'tasks strea[m]'").stdout, 30)
+        ids = h.check_output("cat /root/stream.ids").split()
+        verdict = tasks(h, "wait", 120, *ids, check=False)
+        print(f"\n{name}: a release under a stream of tasks: {len(ids)} sent, {verdict.strip()}")
+        assert f"succeeded {len(ids)} pending 0" in verdict
+        assert main_pid(h) != pids[name]
+        assert h.file("/srv/demo/current").linked_to == f"/srv/demo/releases/{release}"
+        assert status(h)["workers"][f"work@{h.check_output('hostname').strip()}"]["processed"] > 0
