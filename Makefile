@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup lint secrets unit engines molecule test deploy pyinfra drills noop-times render capacity loadtest ws-bench h2-bench benchmark sandbox-down clean
+.PHONY: help setup lint secrets unit engines molecule test deploy pyinfra drills noop-times render capacity loadtest ws-bench h2-bench queue queue-bench benchmark sandbox-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,8 +44,8 @@ noop-times: ## no-op re-run time of pyinfra and of Ansible on the deployed sandb
 render: ## every config file of every host of ENV into OUT (no host touched)
 	@python -m webtier.configs inventory/$(or $(ENV),sandbox) --out $(or $(OUT),reports/render/$(or $(ENV),sandbox))
 
-capacity: ## the capacity model of an environment (ENV=sandbox)
-	@python -m webtier.capacity inventory/$(or $(ENV),sandbox)
+capacity: ## the capacity model of an environment (ENV=sandbox; ARGS=--arrival 50: a queue's growth)
+	@python -m webtier.capacity inventory/$(or $(ENV),sandbox) $(ARGS)
 
 loadtest: ## wrk sweep against the deployed sandbox's load balancer, with a report
 	@ansible-playbook playbooks/loadtest.yml
@@ -55,6 +55,12 @@ ws-bench: ## hold 1,000 WebSockets through the sandbox's load balancer for 30 s 
 
 h2-bench: ## HTTP/2 over TLS through the sandbox's load balancer: h2load, 10,000 streams
 	@h2load -n 10000 -c 100 -m 100 https://127.0.0.1:8443/ | grep -E "^(finished|requests|status codes|Application protocol|TLS Protocol)|^ *(time for request|req/s) "
+
+queue: ## the work queue's depth and its workers' state (ENV=sandbox)
+	@ansible-playbook -i inventory/$(or $(ENV),sandbox) playbooks/queue.yml
+
+queue-bench: ## / at 256 connections alone, beside CPU-bound work inline, and beside it queued
+	@python -m webtier.queuebench $(ARGS)
 
 benchmark: setup ## distro-defaults against tuned, deployed and load-tested in one run
 	@scripts/benchmark.sh

@@ -41,6 +41,7 @@ HOSTS = {
                 }
             },
             "redis": {"hosts": {"redis1": None}},
+            "workers": {"hosts": {"worker1": None}},
         },
     }
 }
@@ -63,7 +64,19 @@ GROUP_VARS = {
         "nginx_upstreams": [{"name": "app", "group": "appservers"}],
         "nginx_sites": [{"name": "app", "locations": [{"path": "/", "upstream": "app"}]}],
     },
-    "redis": {"redis_tcp_backlog": 1024, "redis_app_password": "x", "redis_admin_password": "y"},
+    # a store: the workers' broker keeps every queued task
+    "redis": {
+        "redis_tcp_backlog": 1024,
+        "redis_app_password": "x",
+        "redis_admin_password": "y",
+        "redis_profile": "store",
+    },
+    "workers": {
+        "python_app_name": "demo",
+        "python_app_src": "apps/demo_flask",
+        "python_app_redis_group": "redis",
+        "celery_worker_app": "webtier_demo_flask.tasks:celery",
+    },
 }
 
 # (case, {group or host: variables}, what the message must say). Keys naming a host
@@ -143,7 +156,7 @@ CASES = [
     (
         "redis maxclients below the app tier",
         {"redis": {"redis_maxclients": 10}, "app2": {"uwsgi_threads": 16}},
-        "redis1: redis_maxclients=10 breaks the app tier's",
+        "redis1: redis_maxclients=10 breaks the 84 clients of the app tier's concurrent requests and the workers' processes",
     ),
     (
         "zero gunicorn workers",
@@ -755,6 +768,54 @@ MISTAKES = [
         # (the value is spelled true by Ansible, True by pyinfra)
         "breaks the load balancers that send it, in nginx_real_ip_from",
     ),
+    # celery_worker and the queue's broker
+    (
+        "broker on a cache-profile Redis",
+        {"redis": {"redis_profile": "cache"}},
+        "worker1: python_app_redis_group=redis breaks a broker that keeps every queued task: "
+        "redis1 runs redis_profile cache (maxmemory-policy allkeys-lru, no persistence)",
+    ),
+    (
+        "broker whose append-only file is switched off",
+        {"redis": {"redis_extra_config": {"appendonly": "no"}}},
+        "worker1: python_app_redis_group=redis breaks a broker that keeps every queued task: "
+        "redis1 runs appendonly no",
+    ),
+    (
+        "worker without a broker",
+        {"workers": {"python_app_redis_group": ""}},
+        "worker1: python_app_redis_group=(empty) breaks the worker's broker",
+    ),
+    (
+        "visibility timeout below the hard time limit",
+        {"workers": {"celery_worker_visibility_timeout": 60}},
+        "worker1: celery_worker_visibility_timeout=60 breaks longer than celery_worker_time_limit=90",
+    ),
+    (
+        "soft time limit not below the hard one",
+        {"workers": {"celery_worker_soft_time_limit": 90}},
+        "worker1: celery_worker_soft_time_limit=90 breaks below celery_worker_time_limit=90",
+    ),
+    (
+        "a queue listed twice",
+        {"workers": {"celery_worker_queues": [{"name": "work"}, {"name": "work"}]}},
+        "worker1: celery_worker_queues=[{'name': 'work'}, {'name': 'work'}] breaks one entry per queue",
+    ),
+    (
+        "a worker's concurrency of zero",
+        {"workers": {"celery_worker_queues": [{"name": "work", "concurrency": 0}]}},
+        "worker1: celery_worker_queues[0].concurrency=0 breaks",
+    ),
+    (
+        "a misspelt worker variable",
+        {"workers": {"celery_worker_prefetch": 4}},
+        "worker1: celery_worker_prefetch=4 breaks no celery_worker variable has this name",
+    ),
+    (
+        "an app server without an entry point",
+        {"appservers": {"python_app_entrypoint": ""}},
+        "app1: python_app_entrypoint=(empty) breaks the callable gunicorn serves",
+    ),
 ]
 
 
@@ -834,7 +895,7 @@ def test_sound_inventory_passes_preflight_then_reaches_for_the_hosts(tmp_path):
     found = load(inventory)
     assert preflight.run(found.all_host_vars(), found.members) == []
     _, out = finish(ansible(inventory, "site.yml"))
-    assert "Preflight passed for 4 hosts" in out, out
+    assert "Preflight passed for 5 hosts" in out, out
     assert "UNREACHABLE" in out, out
 
 

@@ -14,7 +14,12 @@ TIGHT = live.HostFacts(capacity.Kernel(4096, 4096, 16384, 2), "bookworm", 0, in_
 PASSWORDS = {"redis_app_password": "a", "redis_admin_password": "b"}
 
 
+#: What an app server needs from python_app (the callable it serves).
+APP = {"python_app_entrypoint": "webtier_demo_flask:create_app()"}
+
+
 def messages(roles, values, facts=ROOMY, peers=None) -> list[str]:
+    values = {**APP, **values} if {"gunicorn", "uwsgi"} & set(roles) else values
     return [str(f) for f in live.check("h1", roles, values, facts, peers)]
 
 

@@ -20,6 +20,7 @@ REQUIRED = {
         "python_app_entrypoint": "m:app",
     },
     "redis": {"redis_app_password": "a", "redis_admin_password": "b"},
+    "celery_worker": {"celery_worker_app": "m:app"},
 }
 
 

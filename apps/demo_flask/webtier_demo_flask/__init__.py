@@ -116,9 +116,11 @@ def create_app() -> Flask:
             return jsonify(n=n, value=tasks.burn(n), mode="inline", **served_by)
         job = tasks.work.delay(n)
         location = url_for("job", job_id=job.id)
-        return jsonify(job=job.id, url=location, mode="queue", **served_by), 202, {
-            "Location": location
-        }
+        return (
+            jsonify(job=job.id, url=location, mode="queue", **served_by),
+            202,
+            {"Location": location},
+        )
 
     @app.get("/jobs/<job_id>")
     def job(job_id: str):

@@ -31,7 +31,9 @@ def tasks(host, *args: object, check: bool = True) -> str:
 
 def status(host) -> dict:
     """What the launcher's status command says (queues, unacked, workers)."""
-    return json.loads(host.check_output(f"{AS_WORKER} {PYTHON} /srv/demo/current/webtier_celery.py status"))
+    return json.loads(
+        host.check_output(f"{AS_WORKER} {PYTHON} /srv/demo/current/webtier_celery.py status")
+    )
 
 
 def main_pid(host, unit: str = UNIT) -> int:
