@@ -18,6 +18,10 @@ redis-restart    Redis restarted under load on /counter (LB -> app -> Redis)
 redis-failover   the Redis primary stopped under load on /counter: Sentinel promotes a
                  replica, the apps follow; the old primary is started again (a replica)
 broken-template  site.yml --tags lb with a broken nginx.conf template
+worker-kill      40 CPU-bound jobs queued through the load balancer; worker1's unit
+                 SIGKILLed mid-batch: every job completes (the ones it held redelivered)
+worker-release   jobs queued at 5 a second while the worker tier gets a new release
+                 (playbooks/workers.yml): every job sent completes
 
 Targets only the sandbox's own containers; every load stops by itself.
 """
@@ -32,6 +36,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -314,6 +320,117 @@ def broken_template() -> dict[str, Any]:
         shutil.rmtree(work)
 
 
+#: The sandbox's worker unit and the demo's CPU-bound job (burn(n): about 0.2 s of CPU).
+WORKER_UNIT = "celery-demo-work"
+JOB_N = 2_000_000
+OUTSIDE = "http://127.0.0.1:8080"
+
+
+def _get(path: str) -> tuple[int, dict[str, Any]]:
+    """GET through the sandbox's published load balancer: (status, JSON body)."""
+    try:
+        with urllib.request.urlopen(f"{OUTSIDE}{path}", timeout=10) as reply:
+            return reply.status, json.loads(reply.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+    except OSError as error:
+        return 0, {"error": type(error).__name__}
+
+
+def _enqueue() -> str | None:
+    status, body = _get(f"/work?n={JOB_N}&mode=queue")
+    return body.get("url") if status == 202 else None
+
+
+def _await_jobs(jobs: list[str], limit: float) -> dict[str, Any]:
+    """Poll every job until all answered 200 or ``limit`` seconds passed."""
+    started, pending = time.monotonic(), set(jobs)
+    while pending and time.monotonic() - started < limit:
+        for job in list(pending):
+            if _get(job)[0] == 200:
+                pending.discard(job)
+        time.sleep(0.5)
+    return {
+        "completed": len(jobs) - len(pending),
+        "lost": len(pending),
+        "all_done_after_s": round(time.monotonic() - started, 1) if not pending else None,
+    }
+
+
+def _received_twice(since: str, jobs: list[str]) -> int:
+    """Jobs the worker's journal shows received more than once since ``since``."""
+    log = in_container(
+        "worker1", "journalctl", "-u", WORKER_UNIT, "--since", since, "-o", "cat", check=False
+    )
+    ids = [job.rsplit("/", 1)[1] for job in jobs]
+    return sum(log.count(f"[{i}] received") > 1 for i in ids)
+
+
+def worker_kill() -> dict[str, Any]:
+    """SIGKILL to the whole worker unit mid-batch. systemd starts it again; the tasks it
+    held unacknowledged are redelivered once the visibility timeout has passed (at
+    kombu's next sweep of the broker: a worker's start, then every 100 s)."""
+    since = in_container("worker1", "date", "+@%s")
+    pid = in_container("worker1", "systemctl", "show", "-p", "MainPID", "--value", WORKER_UNIT)
+    jobs = [job for job in (_enqueue() for _ in range(40)) if job]
+    time.sleep(1.5)
+    in_container("worker1", "systemctl", "kill", "--signal=KILL", WORKER_UNIT)
+    killed = time.monotonic()
+    back = _wait_active("worker1", WORKER_UNIT)
+    result = _await_jobs(jobs, 600)
+    return {
+        "action": {
+            "sent": len(jobs),
+            "killed_pid": pid,
+            "active_again_after_s": back,
+            **result,
+            "done_after_kill_s": round(time.monotonic() - killed, 1),
+            "redelivered": _received_twice(since, jobs),
+        }
+    }
+
+
+def worker_release() -> dict[str, Any]:
+    """A new release of the worker tier (the role: a new release directory, the units
+    restarted with a warm shutdown) while jobs arrive at 5 a second."""
+    release = time.strftime("drill-%Y%m%d%H%M%S")
+    pid = in_container("worker1", "systemctl", "show", "-p", "MainPID", "--value", WORKER_UNIT)
+    jobs: list[str] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        while not stop.is_set():
+            if job := _enqueue():
+                jobs.append(job)
+            time.sleep(0.2)
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    started = time.monotonic()
+    proc = sh(
+        "ansible-playbook",
+        "playbooks/workers.yml",
+        "-e",
+        f"python_app_release={release}",
+        check=False,
+    )
+    took = round(time.monotonic() - started, 1)
+    time.sleep(3)
+    stop.set()
+    sender.join()
+    after = in_container("worker1", "systemctl", "show", "-p", "MainPID", "--value", WORKER_UNIT)
+    return {
+        "action": {
+            "release": release,
+            "play_rc": proc.returncode,
+            "play_s": took,
+            "sent": len(jobs),
+            "workers_restarted": pid != after,
+            **_await_jobs(jobs, 300),
+        }
+    }
+
+
 DRILLS: dict[str, Callable[[], dict[str, Any]]] = {
     "rolling": rolling,
     "reloads": reloads,
@@ -323,6 +440,8 @@ DRILLS: dict[str, Callable[[], dict[str, Any]]] = {
     "redis-restart": redis_restart,
     "redis-failover": redis_failover,
     "broken-template": broken_template,
+    "worker-kill": worker_kill,
+    "worker-release": worker_release,
 }
 
 
@@ -338,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in DRILLS if args.drill == "all" else [args.drill]:
         result = {"drill": name, **DRILLS[name]()}
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        if "load" not in result:  # the worker drills count jobs, not page loads
+            print(f"{name}: {json.dumps(result['action'])}", flush=True)
+            continue
         load = result["load"]
         print(
             f"{name}: sent {load['sent']}, failed {load['failed']} ({load['failed_percent']}%), "

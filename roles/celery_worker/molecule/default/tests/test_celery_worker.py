@@ -1,5 +1,7 @@
-"""The worker tier: one unit per queue, tasks that survive their worker's death, and
-releases that lose no task. Counts are printed (pytest -s) for the issue's note."""
+"""The worker tier: one unit per queue, tasks that survive their process's death, and
+releases that lose no task. Counts are printed (pytest -s). A whole worker killed (its
+tasks redelivered after the visibility timeout, at kombu's next sweep: up to 100 s
+more) is a drill on the sandbox, `make drills DRILL=worker-kill`, not a test here."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from conftest import (
     AS_WORKER,
     PYTHON,
     QUEUES,
-    UNIT,
-    VARS,
     journal_count,
     main_pid,
     status,
@@ -77,31 +77,6 @@ def test_a_task_whose_process_is_killed_runs_again(host):
     received = journal_count(host, f"[{task_id}] received", since)
     print(f"\n{host.backend.get_hostname()}: pool killed mid-task; received {received}x, succeeded")
     assert received >= 2
-
-
-def test_a_task_whose_worker_died_is_redelivered_after_the_visibility_timeout(instances):
-    """SIGKILL to the whole unit mid-task, on both hosts at once: systemd starts a new
-    worker, and the broker hands it the unacknowledged task once the visibility timeout
-    has passed (kombu sweeps for such tasks every tenth 10 s tick: up to 100 s later)."""
-    killed = {}
-    for name, h in instances.items():
-        restarts = int(h.check_output(f"systemctl show -p NRestarts --value {UNIT}"))
-        task_id, since = _one_running_task(h)
-        h.check_output(f"systemctl kill --signal=KILL {UNIT}")
-        killed[name] = (task_id, since, restarts, time.monotonic())
-    timeout = VARS["celery_worker_visibility_timeout"]
-    for name, (task_id, since, restarts, at) in killed.items():
-        h = instances[name]
-        assert "succeeded 1 pending 0" in tasks(h, "wait", timeout + 150, task_id)
-        took = time.monotonic() - at
-        assert int(h.check_output(f"systemctl show -p NRestarts --value {UNIT}")) == restarts + 1
-        received = journal_count(h, f"[{task_id}] received", since)
-        print(
-            f"\n{name}: worker killed mid-task; redelivered and done {took:.0f} s later "
-            f"(visibility timeout {timeout} s), received {received}x"
-        )
-        assert received >= 2
-        assert took >= timeout
 
 
 def test_a_release_restarts_the_workers_and_loses_no_task(run_playbook, instances):
