@@ -365,6 +365,7 @@ def _celery(h: _Host) -> HostCapacity | None:
             {
                 "name": queue["name"],
                 "processes": count,
+                "cpus": h.cpus,
                 "task_seconds": seconds,
                 "served_per_s": served_per_s(count, h.cpus, seconds),
                 "variable": f"celery_worker_queues[{i}]",

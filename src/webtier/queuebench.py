@@ -34,7 +34,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from webtier import ROOT, wrk
+from webtier import ROOT, capacity, wrk
 from webtier.drills import LOADGEN, sh
 
 #: The load balancer as the load generator reaches it, and as this machine does.
@@ -147,12 +147,30 @@ def drain(limit: float = 600) -> dict[str, Any]:
     return {"drained": False, "seconds": limit, "deepest": deepest}
 
 
-def completed(jobs: list[str]) -> dict[str, int]:
+def completed(jobs: list[str]) -> tuple[dict[str, int], float | None]:
+    """Each job's answer, counted by status, and the mean CPU seconds the finished ones
+    took (what the worker measured: the task_seconds of the capacity model)."""
     counts: dict[str, int] = {}
+    cpu = []
     for job in jobs:
-        status, _ = get_json(job)
+        status, body = get_json(job)
         counts[str(status)] = counts.get(str(status), 0) + 1
-    return counts
+        if status == 200:
+            cpu.append(body["result"]["cpu_ms"] / 1000)
+    return counts, (sum(cpu) / len(cpu) if cpu else None)
+
+
+def modelled_rate(task_seconds: float | None) -> float | None:
+    """Tasks per second the capacity model says the sandbox's worker tier serves at,
+    with the measured task time."""
+    if not task_seconds:
+        return None
+    m = capacity.from_inventory(str(ROOT / "inventory/sandbox"))
+    return sum(
+        capacity.served_per_s(q["processes"], q["cpus"], task_seconds)
+        for h in m.tier("worker")
+        for q in h.queues
+    )
 
 
 def ratio(a: float, b: float) -> float | None:
@@ -191,6 +209,16 @@ def report(result: dict[str, Any]) -> str:
         + f"; jobs answered by status: {result['jobs']}.",
         "",
     ]
+    if result["task_seconds"]:
+        lines += [
+            f"A job took {result['task_seconds'] * 1000:.1f} ms of CPU on the worker (mean). "
+            f"The capacity model serves the worker tier at {result['modelled_rate']:.0f} "
+            f"tasks/s with it (min(processes, CPUs) / task time); the queue drained at "
+            f"{result['drain_rate']} tasks/s once the load had stopped. The task's own CPU "
+            "time leaves out Celery's work per task (the message, the acknowledgement, the "
+            "result): for the model, task_seconds = the worker tier's CPUs / the drain rate.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -212,11 +240,18 @@ def main(argv: list[str] | None = None) -> int:
         run_phase("queue", args, "queue"),
     ]
     jobs = phases[2]["work"].get("jobs", [])
+    drained = drain()
+    counts, task_seconds = completed(jobs)
     result = {
         **{k: getattr(args, k) for k in ("connections", "seconds", "rate", "n")},
         "phases": phases,
-        "drain": drain(),
-        "jobs": completed(jobs),
+        "drain": drained,
+        "jobs": counts,
+        "task_seconds": task_seconds,
+        "drain_rate": round(drained["deepest"] / drained["seconds"], 1)
+        if drained["drained"] and drained["seconds"]
+        else None,
+        "modelled_rate": modelled_rate(task_seconds),
     }
     for phase in phases:
         phase["work"].pop("jobs", None)

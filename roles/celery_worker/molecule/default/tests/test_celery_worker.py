@@ -79,10 +79,11 @@ def test_a_task_whose_process_is_killed_runs_again(host):
     assert received >= 2
 
 
-def test_a_release_restarts_the_workers_and_loses_no_task(run_playbook, instances):
-    """Tasks arrive (5 a second) on both hosts while a new release rolls out: the
-    workers are restarted (a warm shutdown: running tasks finish, reserved ones go back
-    to the queue), and every task sent completes."""
+def test_a_restart_loses_no_task(instances):
+    """Tasks arrive (5 a second) on both hosts while the workers restart, as the role
+    restarts them for a release (a warm shutdown: running tasks finish, reserved ones go
+    back to the queue); every task sent completes. A whole release under a stream of
+    tasks is `make drills DRILL=worker-release` on the sandbox."""
     stop = "/run/webtier-stream.stop"
     pids = {}
     for name, h in instances.items():
@@ -92,17 +93,17 @@ def test_a_release_restarts_the_workers_and_loses_no_task(run_playbook, instance
             f"nohup {AS_WORKER} {PYTHON} -m "
             f"webtier_demo_flask.tasks stream 5 {SHORT} {stop} >/root/stream.ids 2>/dev/null &"
         )
-    release = f"r{int(time.time())}"  # a new one, even on a scenario converged before
-    rc, out = run_playbook("worker_only.yml", "-e", f"python_app_release={release}")
-    assert rc == 0, out[-3000:]
-    time.sleep(3)  # tasks sent to the new workers too
+    time.sleep(4)
+    for h in instances.values():
+        h.check_output("systemctl restart celery-demo-work")
+    time.sleep(4)  # tasks sent to the new workers too
     for name, h in instances.items():
         h.check_output(f"touch {stop}")
         assert wait_until(lambda h=h: not h.run("pgrep -f 'tasks strea[m]'").stdout, 30)
         ids = h.check_output("cat /root/stream.ids").split()
         verdict = tasks(h, "wait", 120, *ids, check=False)
-        print(f"\n{name}: a release under a stream of tasks: {len(ids)} sent, {verdict.strip()}")
+        print(f"\n{name}: a restart under a stream of tasks: {len(ids)} sent, {verdict.strip()}")
         assert f"succeeded {len(ids)} pending 0" in verdict
         assert main_pid(h) != pids[name]
-        assert h.file("/srv/demo/current").linked_to == f"/srv/demo/releases/{release}"
-        assert status(h)["workers"][f"work@{h.check_output('hostname').strip()}"]["processed"] > 0
+        hostname = h.check_output("hostname").strip()
+        assert status(h)["workers"][f"work@{hostname}"]["processed"] > 0
