@@ -58,13 +58,31 @@ def test_queued_tasks_run_and_their_results_come_back(host):
     assert "succeeded 20 pending 0" in tasks(host, "wait", 120, *ids)
 
 
+def _cpu_ticks(host, pid: int) -> dict[int, int]:
+    """CPU time (clock ticks, user + system) of each pool process of the worker ``pid``."""
+    out = host.run(
+        f"for p in $(pgrep -P {pid}); do echo $p $(cut -d' ' -f14,15 /proc/$p/stat); done"
+    ).stdout
+    return {int(p): int(u) + int(s) for p, u, s in (line.split() for line in out.splitlines())}
+
+
 def _one_running_task(host) -> tuple[str, int]:
-    """Enqueue one long task and return (its id, the epoch second it was sent) once the
-    worker has received it (prefetch 1: an idle worker runs what it receives)."""
+    """Enqueue one long task and return (its id, the epoch second it was sent) once a
+    pool process is computing it: received by the worker (its journal), then a pool
+    process's CPU time growing. Killed before that, the task would not yet be the pool's,
+    and only the visibility timeout would bring it back."""
     since = int(host.check_output("date +%s"))
     (task_id,) = tasks(host, "enqueue", 1, LONG).split()
     assert wait_until(lambda: journal_count(host, f"[{task_id}] received", since) >= 1, 30)
-    time.sleep(0.5)  # in the pool process
+    pid = main_pid(host)
+
+    def computing() -> bool:
+        before = _cpu_ticks(host, pid)
+        time.sleep(0.3)
+        after = _cpu_ticks(host, pid)
+        return any(after.get(p, 0) - ticks >= 3 for p, ticks in before.items())
+
+    assert wait_until(computing, 30, step=0)
     return task_id, since
 
 
