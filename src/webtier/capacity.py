@@ -355,22 +355,20 @@ def served_per_s(processes: int, cpus: int, task_seconds: float | None) -> float
 
 def _celery(h: _Host) -> HostCapacity | None:
     v = with_defaults(["celery_worker"], h.vars)
-    queues = []
-    for i, queue in enumerate(v["celery_worker_queues"]):
-        count = h.count(queue, "concurrency", h.cpus) if "concurrency" in queue else h.cpus
-        if count is None:
-            return None
-        seconds = queue.get("task_seconds")
-        queues.append(
-            {
-                "name": queue["name"],
-                "processes": count,
-                "cpus": h.cpus,
-                "task_seconds": seconds,
-                "served_per_s": served_per_s(count, h.cpus, seconds),
-                "variable": f"celery_worker_queues[{i}]",
-            }
-        )
+    given = v["celery_worker_queues"]
+    if any("concurrency" in q and h.count(q, "concurrency", h.cpus) is None for q in given):
+        return None
+    queues = [
+        {
+            "name": queue["name"],
+            "processes": queue["concurrency"],
+            "cpus": h.cpus,
+            "task_seconds": queue.get("task_seconds"),
+            "served_per_s": served_per_s(queue["concurrency"], h.cpus, queue.get("task_seconds")),
+        }
+        # auto resolved by the rule the roles use (webtier.derive)
+        for queue in derive.celery_queues(given, h.cpus)
+    ]
     processes = sum(q["processes"] for q in queues)
     return HostCapacity(
         h.name,

@@ -326,7 +326,7 @@ JOB_N = 2_000_000
 OUTSIDE = "http://127.0.0.1:8080"
 
 
-def _get(path: str) -> tuple[int, dict[str, Any]]:
+def get_json(path: str) -> tuple[int, dict[str, Any]]:
     """GET through the sandbox's published load balancer: (status, JSON body)."""
     try:
         with urllib.request.urlopen(f"{OUTSIDE}{path}", timeout=10) as reply:
@@ -338,7 +338,7 @@ def _get(path: str) -> tuple[int, dict[str, Any]]:
 
 
 def _enqueue() -> str | None:
-    status, body = _get(f"/work?n={JOB_N}&mode=queue")
+    status, body = get_json(f"/work?n={JOB_N}&mode=queue")
     return body.get("url") if status == 202 else None
 
 
@@ -347,7 +347,7 @@ def _await_jobs(jobs: list[str], limit: float) -> dict[str, Any]:
     started, pending = time.monotonic(), set(jobs)
     while pending and time.monotonic() - started < limit:
         for job in list(pending):
-            if _get(job)[0] == 200:
+            if get_json(job)[0] == 200:
                 pending.discard(job)
         time.sleep(0.5)
     return {

@@ -29,17 +29,14 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from webtier import ROOT, capacity, wrk
-from webtier.drills import LOADGEN, sh
+from webtier.drills import LOADGEN, get_json, sh
 
-#: The load balancer as the load generator reaches it, and as this machine does.
+#: The load balancer as the load generator reaches it (this machine: drills.OUTSIDE).
 INSIDE = "http://lb1"
-OUTSIDE = "http://127.0.0.1:8080"
 
 #: Sends GET PATH at RATE a second for SECONDS (one thread per request in flight, at
 #: most 256), then prints one JSON line: the answers by status, latencies, and the
@@ -121,14 +118,6 @@ def run_phase(name: str, args: argparse.Namespace, work_mode: str | None) -> dic
     if sender:
         sender.join()
     return {"name": name, "work_mode": work_mode, "page": page, "work": work}
-
-
-def get_json(path: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"{OUTSIDE}{path}", timeout=10) as reply:
-            return reply.status, json.loads(reply.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
 
 
 def drain(limit: float = 600) -> dict[str, Any]:
