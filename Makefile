@@ -3,13 +3,25 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup lint secrets unit engines molecule test deploy pyinfra drills noop-times render capacity loadtest ws-bench h2-bench queue queue-bench benchmark sandbox-down clean
+.PHONY: help setup controller collection changelog new-env lint secrets unit engines consumer molecule test deploy pyinfra drills noop-times render capacity loadtest ws-bench h2-bench queue queue-bench benchmark sandbox-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 setup: ## venv, container engine, base images (idempotent)
 	@scripts/setup.sh
+
+controller: ## controller only, for deploying over SSH: venv and collections, no container engine
+	@scripts/setup.sh --controller
+
+collection: ## build the collection artifact build/webtier-stack-<version>.tar.gz
+	@ansible-galaxy collection build --force --output-path build .
+
+changelog: ## release the changelog fragments under galaxy.yml's version (CHANGELOG.md)
+	@antsibull-changelog release
+
+new-env: ## a new environment: inventory skeleton and encrypted vault (ENV=name)
+	@webtier-new-env inventory/$(ENV)
 
 lint: ## yamllint, ansible-lint (production profile), ruff
 	@scripts/test.sh lint
@@ -23,6 +35,9 @@ unit: ## unit tests of templates, package and toolchain (under a minute)
 engines: ## both engines over every inventory, no host contacted (parity, preflight)
 	@scripts/test.sh engines
 
+consumer: ## another project installs the built collection and converges a container with it
+	@scripts/test.sh consumer
+
 molecule: ## molecule test of every role scenario, Debian 13 and 12
 	@scripts/test.sh molecule
 
@@ -33,7 +48,7 @@ deploy: setup ## converge the local sandbox and show it serving
 	@scripts/deploy.sh
 
 pyinfra: ## converge the sandbox (or WEBTIER_INVENTORY=inventory/<env>) with the pyinfra engine
-	@WEBTIER_INVENTORY=$(or $(WEBTIER_INVENTORY),inventory/sandbox) pyinfra -y pyinfra_deploy/inventory.py pyinfra_deploy/deploy.py
+	@webtier-pyinfra $(or $(WEBTIER_INVENTORY),inventory/sandbox) -y
 
 drills: ## failure drills under load on the deployed sandbox (DRILL=all|rolling|reloads|...)
 	@python -m webtier.drills $(or $(DRILL),all)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
 from functools import cache
 from io import StringIO
@@ -42,7 +43,7 @@ from pyinfra.facts.files import Sha1File
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
-from webtier import ROOT, capacity, configs, live
+from webtier import ROOT, capacity, configs, derive, live
 from webtier import firewall as firewall_plan
 from webtier.capacity import roles_of
 from webtier.inventory import load
@@ -61,7 +62,7 @@ HELPERS = {
 CANDIDATES = "/var/lib/webtier/pyinfra-candidates"
 #: The redis role's reading of a config file (module_utils: what the role's modules run
 #: on the host), run on the host the same way: directives, not text, are compared.
-REDIS_UTILS = ROOT / "roles/redis/module_utils/webtier_redis.py"
+REDIS_UTILS = ROOT / "plugins/module_utils/webtier_redis.py"
 #: A check run the way a unit runs (its user, environment files, sandbox).
 CHECK_IN_UNIT = "/usr/local/sbin/webtier-unit-run --unit"
 
@@ -418,7 +419,7 @@ def python_app(mine: list[configs.File]) -> dict:
         code.append(
             files.sync(
                 name="Copy the app's source",
-                src=str(src if src.startswith("/") else ROOT / src),
+                src=derive.app_source(src, os.getcwd()),
                 dest=f"{release}/src",
                 user="root",
                 group="root",

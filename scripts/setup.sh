@@ -7,12 +7,21 @@
 #      containers need from their host (scripts/container-host.sh);
 #   4. the download caches the containers share (scripts/ensure-caches.sh);
 #   5. the systemd base images for Debian 13 and Debian 12 (images/base/build.sh).
+# `scripts/setup.sh --controller` (`make controller`) stops after 2: what a deployer to
+# real hosts over SSH needs, with no container engine, image or host sysctl.
 source "$(dirname "$0")/lib.sh"
 cd "$WEBTIER_ROOT"
 start=$SECONDS
 
+controller_only=false
+[ "${1:-}" = --controller ] && controller_only=true
+
 say "controller packages"
-apt_install python3-venv debootstrap wrk curl openssh-client nghttp2-client
+if $controller_only; then
+  apt_install python3-venv openssh-client
+else
+  apt_install python3-venv debootstrap wrk curl openssh-client nghttp2-client
+fi
 
 say "virtualenv $VENV"
 stamp="$VENV/.requirements.sha256"
@@ -29,6 +38,11 @@ else
   "$VENV/bin/pip" install --quiet -r requirements.txt 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
   echo "$want" >"$stamp"
   changed "installed requirements.txt into $VENV"
+fi
+
+if $controller_only; then
+  say "controller set-up done in $((SECONDS - start)) s (collections: the pip ansible bundle and collections/)"
+  exit 0
 fi
 
 "$WEBTIER_ROOT/scripts/ensure-docker.sh"

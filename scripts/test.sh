@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command (`make test`, which .ci/run calls): set-up, then every stage, each
-# timed. Stages: setup, lint, unit, engines, molecule (each scenario on Debian 13 and 12).
+# timed. Stages: setup, lint, unit, engines, consumer, molecule (each scenario on Debian
+# 13 and 12).
 #   scripts/test.sh all            # everything: setup, then the Molecule scenarios with
 #                                  # lint, unit and engines beside them at low priority
-#   scripts/test.sh lint|unit|engines [more of them...]
+#   scripts/test.sh lint|unit|engines|consumer [more of them...]
 #   scripts/test.sh molecule [scenario-dir...]
 source "$(dirname "$0")/lib.sh"
 cd "$WEBTIER_ROOT"
@@ -89,6 +90,12 @@ engines() {
   pytest -n "${WEBTIER_TEST_WORKERS:-auto}" tests/engines
 }
 
+consumer() {
+  # A project that is not this repository installs the collection from its artifact and
+  # converges a container with it (tests/consumer). One container, no Molecule.
+  pytest tests/consumer
+}
+
 # The second lane of `all`: Redis's replicated sets and the whole-stack scenarios (which
 # share their instances' names, so they run one after the other). Every other
 # scenario, a new one too, runs in the first lane. The two lanes take about as long
@@ -133,11 +140,11 @@ case "${1:-all}" in
       leftovers
       # Two lanes of Molecule scenarios run side by side: a scenario waits on its
       # containers for a third of its time, which the other lane's controller uses.
-      # lint, unit and engines need no container: they run beside the lanes on one CPU
-      # at the lowest priority. Each lane's output and the side stages' follow, in turn.
+      # lint, unit, engines and the consumer test (one container) run beside the lanes on
+      # one CPU at the lowest priority. Each lane's output and the side stages' follow, in turn.
       rm -f "$LOGS"/lane-*.tsv "$LOGS/side-stages.tsv"
       WEBTIER_STAGES_TSV="$LOGS/side-stages.tsv" WEBTIER_TEST_WORKERS=1 nice -n 19 \
-        "$WEBTIER_ROOT/scripts/test.sh" lint unit engines >"$LOGS/side-stages.out" 2>&1 &
+        "$WEBTIER_ROOT/scripts/test.sh" lint unit engines consumer >"$LOGS/side-stages.out" 2>&1 &
       side=$!
       lanes=()
       lane_a=() lane_b=()
@@ -160,7 +167,7 @@ case "${1:-all}" in
       done
     fi
     ;;
-  lint | unit | engines)
+  lint | unit | engines | consumer)
     for name in "$@"; do stage "$name" "$name"; done
     [ -z "${WEBTIER_STAGES_TSV:-}" ] || record "$WEBTIER_STAGES_TSV"
     ;;
@@ -173,7 +180,7 @@ case "${1:-all}" in
     for dir in "$@"; do stage "molecule $dir" molecule_one "$dir"; done
     [ -z "${WEBTIER_STAGES_TSV:-}" ] || record "$WEBTIER_STAGES_TSV"
     ;;
-  *) die "unknown stage '$1' (all, lint, unit, engines, molecule)" ;;
+  *) die "unknown stage '$1' (all, lint, unit, engines, consumer, molecule)" ;;
 esac
 
 say "summary"

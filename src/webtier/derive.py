@@ -79,3 +79,18 @@ def celery_queues(queues: Any, cpus: int) -> list[dict[str, Any]]:
 def celery_stop_timeout(time_limit: Any) -> int:
     """The worker unit's TimeoutStopSec: a running task may take its whole hard limit."""
     return int(time_limit) + CELERY_STOP_MARGIN
+
+
+def app_source(src: str, cwd: str) -> str:
+    """The directory python_app_src names, on the controller: an absolute path as it is;
+    a relative one from the directory the command runs in (``cwd``), else from the
+    collection (the demo apps its defaults name ship there)."""
+    from pathlib import Path  # noqa: PLC0415 (this module is otherwise pure arithmetic)
+
+    from webtier import ROOT  # noqa: PLC0415
+
+    path = Path(src)
+    if path.is_absolute():
+        return str(path)
+    here = Path(cwd) / path
+    return str(here if here.is_dir() else ROOT / path)

@@ -79,6 +79,27 @@ def arguments(
     return findings
 
 
+#: What webtier-new-env writes where only the user knows the value (webtier.newenv).
+PLACEHOLDER = "CHANGE_ME"
+
+
+def placeholders(host: str, hostvars: Mapping[str, Any]) -> list[Finding]:
+    """A value a new environment left for the user to fill in (``CHANGE_ME``)."""
+
+    def found(value: Any) -> bool:
+        if isinstance(value, Mapping):
+            return any(found(v) for v in value.values())
+        if isinstance(value, list | tuple):
+            return any(found(v) for v in value)
+        return isinstance(value, str) and PLACEHOLDER in value
+
+    return [
+        Finding(host, name, hostvars[name], "a placeholder left to fill in", "set the real value")
+        for name in sorted(hostvars)
+        if found(hostvars[name])
+    ]
+
+
 def interfaces(
     host: str, hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
@@ -90,7 +111,11 @@ def interfaces(
 def run(
     hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
-    """Every finding over the whole inventory: argument specs first, then the invariants."""
+    """Every finding over the whole inventory: placeholders left unfilled first, then
+    argument specs, then the invariants."""
+    unfilled = [f for host, v in hostvars.items() for f in placeholders(host, v)]
+    if unfilled:  # a placeholder is no value: what the model says of it would only repeat
+        return unfilled
     findings = [
         f
         for host, v in hostvars.items()

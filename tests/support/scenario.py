@@ -35,7 +35,7 @@ def run_playbook(
     """Run ``playbook`` against the scenario's instances; its output has no colour codes."""
     full_env = {
         **os.environ,
-        "ANSIBLE_ROLES_PATH": str(ROLES),
+        "ANSIBLE_COLLECTIONS_PATH": str(ROLES.parent / "collections"),
         # Molecule exports ANSIBLE_FORCE_COLOR; the tests read the output as text.
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",

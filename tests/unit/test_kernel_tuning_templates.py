@@ -25,7 +25,7 @@ VARS = {
 
 
 def load_sysctl_module():
-    path = ROOT / "roles/kernel_tuning/library/kernel_tuning_sysctl.py"
+    path = ROOT / "plugins/modules/kernel_tuning_sysctl.py"
     spec = importlib.util.spec_from_file_location("kernel_tuning_sysctl", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

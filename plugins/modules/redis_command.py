@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.webtier_redis import CONNECTION_ARGS, call, connect
+from ansible_collections.webtier.stack.plugins.module_utils.webtier_redis import (
+    CONNECTION_ARGS,
+    call,
+    connect,
+)
 
 DOCUMENTATION = r"""
 ---
@@ -13,7 +17,7 @@ description:
   - Connects over O(socket) or O(host):O(port), authenticates as O(user) with
     O(password) when one is given, sends O(command) and returns the reply.
   - No process is started on the host, so the password is in no argv and no
-    environment there (see module_utils/webtier_redis.py).
+    environment there (see plugins/module_utils/webtier_redis.py).
   - The module never reports a change; the caller decides with C(changed_when).
 options:
   command:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.webtier_redis import parse
+from ansible_collections.webtier.stack.plugins.module_utils.webtier_redis import parse
 
 DOCUMENTATION = r"""
 ---
@@ -13,7 +13,7 @@ module: redis_config_file
 short_description: Replace a Redis configuration file only when its directives differ
 description:
   - Compares the directives of the candidate file O(src) (rendered and checked by the
-    template task before) with the live file O(dest), as the server reads them:
+    template task before) with the live file O(dest), as the server reads them;
     comments, blank lines and quoting do not count.
   - Sentinel rewrites the live file at a failover (C(CONFIG REWRITE)) in its own format;
     a file that says the same is left as it is, so a run after a failover changes

@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.webtier_redis import CONNECTION_ARGS, call, connect, parse
+from ansible_collections.webtier.stack.plugins.module_utils.webtier_redis import (
+    CONNECTION_ARGS,
+    call,
+    connect,
+    parse,
+)
 
 DOCUMENTATION = r"""
 ---
@@ -22,7 +27,7 @@ description:
     repeated, or a server that cannot be reached sets C(restart_required)
     so that the caller restarts it; nothing is restarted here.
   - Check mode reports the changes without applying them.
-  - Secrets stay on the host: the old file is read there (not passed in), values go to
+  - Secrets stay on the host. The old file is read there (not passed in), values go to
     the server over its socket (no C(redis-cli) argv), and the values of C(masterauth)
     and C(requirepass) are masked in what the module returns.
 options:

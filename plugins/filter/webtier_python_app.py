@@ -4,9 +4,11 @@ and the render command compute it."""
 
 from __future__ import annotations
 
+import os
+
 from ansible.errors import AnsibleFilterError
 
-from webtier import configs
+from webtier import configs, derive
 
 
 def webtier_app_env(env, secret_env, redis_group, groups, hostvars):
@@ -22,6 +24,11 @@ def webtier_app_env(env, secret_env, redis_group, groups, hostvars):
         raise AnsibleFilterError(str(error)) from None
 
 
+def webtier_app_source(src):
+    """The controller directory python_app_src names (webtier.derive.app_source)."""
+    return derive.app_source(src, os.getcwd())
+
+
 class FilterModule:
     def filters(self):
-        return {"webtier_app_env": webtier_app_env}
+        return {"webtier_app_env": webtier_app_env, "webtier_app_source": webtier_app_source}

@@ -1,0 +1,93 @@
+"""A new environment: an inventory skeleton and an encrypted vault (``webtier-new-env``).
+
+    webtier-new-env inventory/staging2 [--vault-password-file ~/.vault/staging2]
+
+writes ``inventory/<name>/`` from the collection's ``files/new-env/`` (one load
+balancer, one Gunicorn app server, one Redis, SSH as a deploy user) and
+``group_vars/all/vault.yml`` with new random Redis passwords, encrypted by
+``ansible-vault`` under the vault id ``<name>``. The password file is made (random,
+mode 0600) when it does not exist. Every value only the user knows is ``CHANGE_ME``,
+which preflight refuses (:data:`webtier.preflight.PLACEHOLDER`) until it is filled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import jinja2
+
+from webtier import ROOT
+from webtier.preflight import PLACEHOLDER
+
+SKELETON = ROOT / "files" / "new-env"
+
+
+def create(target: Path, password_file: Path) -> list[Path]:
+    """Write the environment into ``target`` (which must not exist); return its files."""
+    if target.exists():
+        raise FileExistsError(f"{target} exists: a new environment needs a new directory")
+    env = target.name
+    if not password_file.exists():
+        password_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        password_file.write_text(secrets.token_urlsafe(32) + "\n")
+        password_file.chmod(0o600)
+    values = {
+        "env": env,
+        "password_file": password_file,
+        # URL-safe: the app's REDIS_URL carries them (webtier.derive quotes them anyway)
+        "redis_admin_password": secrets.token_urlsafe(24),
+        "redis_app_password": secrets.token_urlsafe(24),
+    }
+    jinja = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    written = []
+    for source in sorted(p for p in SKELETON.rglob("*") if p.is_file()):
+        relative = source.relative_to(SKELETON)
+        dest = target / (relative.with_suffix("") if source.suffix == ".j2" else relative)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        text = source.read_text()
+        dest.write_text(jinja.from_string(text).render(values) if source.suffix == ".j2" else text)
+        written.append(dest)
+    vault = target / "group_vars" / "all" / "vault.yml"
+    subprocess.run(  # ansible-vault, not our own crypto: the format Ansible reads
+        ["ansible-vault", "encrypt", "--vault-id", f"{env}@{password_file}", str(vault)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "ANSIBLE_VAULT_IDENTITY_LIST": ""},
+    )
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="webtier-new-env", description=__doc__.split("\n")[0])
+    parser.add_argument("directory", type=Path, help="the new inventory, e.g. inventory/staging2")
+    parser.add_argument(
+        "--vault-password-file",
+        type=Path,
+        help="the vault's password file (default ~/.vault/<name>; made when missing)",
+    )
+    args = parser.parse_args(argv)
+    name = args.directory.name
+    password_file = args.vault_password_file or Path.home() / ".vault" / name
+    try:
+        files = create(args.directory, password_file.expanduser())
+    except FileExistsError as error:
+        print(f"webtier-new-env: {error}", file=sys.stderr)
+        return 2
+    print(f"{args.directory}: {len(files)} files, vault encrypted with vault id {name}")
+    print(f"  vault password file: {password_file} (keep it out of the repository)")
+    print(f"  fill in every {PLACEHOLDER}, then check with:")
+    print(f"    webtier-preflight {args.directory}")
+    print("  and converge it with:")
+    site = f"ansible-playbook -i {args.directory} webtier.stack.site"
+    print(f"    {site} --vault-id {name}@{password_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

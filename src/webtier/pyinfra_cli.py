@@ -1,0 +1,43 @@
+"""The pyinfra engine from wherever the collection is installed (``webtier-pyinfra``).
+
+    webtier-pyinfra inventory/staging [pyinfra options, e.g. -y --dry]
+
+runs pyinfra with the collection's own inventory reader and deploy
+(``pyinfra_deploy/`` beside its roles and templates) over an Ansible inventory
+directory: the same hosts, variables, preflight and files as ``site.yml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from webtier import ROOT
+
+
+def command(inventory: Path, options: Sequence[str]) -> list[str]:
+    deploy = ROOT / "pyinfra_deploy"
+    return ["pyinfra", *options, str(deploy / "inventory.py"), str(deploy / "deploy.py")]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="webtier-pyinfra", description=__doc__.split("\n")[0])
+    parser.add_argument("inventory", type=Path, help="an Ansible inventory directory")
+    args, options = parser.parse_known_args(argv)
+    if not args.inventory.is_dir():
+        parser.error(f"{args.inventory} is not an inventory directory")
+    if shutil.which("pyinfra") is None:
+        parser.error("pyinfra is not installed: pip install 'webtier[pyinfra]'")
+    argv_ = command(args.inventory, options)
+    # the deploy reads the inventory by this name (pyinfra_deploy/inventory.py)
+    os.environ["WEBTIER_INVENTORY"] = str(args.inventory.resolve())
+    os.execvp(argv_[0], argv_)
+    return 0  # not reached: exec replaces this process
+
+
+if __name__ == "__main__":
+    sys.exit(main())

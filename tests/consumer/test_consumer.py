@@ -1,0 +1,208 @@
+"""A project that is not this repository uses the collection, installed from its artifact.
+
+One module-scoped run, the way README "Use it as a collection" tells a user:
+``ansible-galaxy collection build`` makes the artifact; tests/consumer/project (its own
+ansible.cfg, requirements.yml, playbook) installs it into its ./collections with no
+Galaxy server; the webtier package is pip-installed from the installed collection into
+the project's own virtualenv, which sees nothing of this checkout (its Python
+toolchain, Ansible and pydantic, comes from this repository's .venv by path, without
+the editable webtier); ``webtier-new-env`` makes the environment and its vault; the
+project's playbook, the collection's preflight then its roles, converges a container.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).parent / "project"
+CONTAINER = "webtier-consumer-cache1"
+PING = ["redis-cli", "--user", "app", "PING"]
+ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "meta").is_dir())
+
+
+def run(argv, cwd, timeout=600, check=True, env=None):
+    proc = subprocess.run(
+        [str(a) for a in argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**CLEAN_ENV, **(env or {})},
+    )
+    if check and proc.returncode:
+        pytest.fail(
+            f"{argv} exited {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+# Nothing of this repository's Ansible set-up leaks in: no ANSIBLE_*, no WEBTIER_*.
+CLEAN_ENV = {
+    k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "WEBTIER_", "MOLECULE_"))
+} | {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """The consumer project with the collection installed and its own virtualenv."""
+    base = tmp_path_factory.mktemp("consumer")
+    build = base / "build"
+    run(["ansible-galaxy", "collection", "build", "--output-path", build, REPO], cwd=REPO)
+    (artifact,) = build.glob("webtier-stack-*.tar.gz")
+    work = base / "project"
+    shutil.copytree(PROJECT, work)
+    shutil.copy(artifact, work / "webtier-stack.tar.gz")
+    venv = work / ".venv"
+    run([sys._base_executable, "-m", "venv", venv], cwd=work)
+    python = venv / "bin" / "python"
+    site = run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=work)
+    # The repository's toolchain by path: a .pth line adds the directory only, so the
+    # editable webtier (a .pth inside it) is not on the path.
+    Path(site.stdout.strip(), "toolchain.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    missing = run([python, "-c", "import webtier"], cwd=work, check=False)
+    assert missing.returncode != 0, "the consumer's Python sees this checkout's webtier"
+    ansible = [python, "-m"]
+    run(
+        [*ansible, "ansible.cli.galaxy", "collection", "install", "-r", "requirements.yml"],
+        cwd=work,
+    )
+    installed = work / "collections" / "ansible_collections" / "webtier" / "stack"
+    run([python, "-m", "pip", "install", "--quiet", "--no-deps", installed], cwd=work)
+    return {"dir": work, "python": python, "bin": venv / "bin", "installed": installed}
+
+
+def ansible(project, tool, *args, timeout=900, check=True):
+    return run(
+        [project["python"], "-m", f"ansible.cli.{tool}", *args],
+        cwd=project["dir"],
+        timeout=timeout,
+        check=check,
+        env={"PATH": f"{project['bin']}:{os.environ['PATH']}"},
+    )
+
+
+def test_the_installed_package_reads_the_installed_collection(project):
+    where = run(
+        [project["python"], "-c", "import webtier; print(webtier.__file__); print(webtier.ROOT)"],
+        cwd=project["dir"],
+    ).stdout.split()
+    assert where[0].startswith(str(project["dir"] / ".venv"))
+    assert Path(where[1]) == project["installed"].resolve()
+    assert (project["installed"] / "MANIFEST.json").is_file()
+
+
+def test_ansible_doc_shows_each_roles_spec_from_the_installed_collection(project):
+    listed = ansible(project, "doc", "-t", "role", "-l", "webtier.stack").stdout
+    for role in ROLES:
+        assert f"webtier.stack.{role}" in listed
+    for role in ROLES:
+        shown = ansible(project, "doc", "-t", "role", f"webtier.stack.{role}").stdout
+        spec = yaml.safe_load((REPO / "roles" / role / "meta/argument_specs.yml").read_text())
+        assert "ENTRY POINT: *main*" in shown, shown[:400]
+        for option in spec["argument_specs"]["main"]["options"]:
+            assert option in shown, f"{role}: {option} is not in ansible-doc's page"
+
+
+@pytest.fixture(scope="module")
+def environment(project):
+    """webtier-new-env's environment, with preflight's verdict before it is filled in."""
+    password = project["dir"] / "vault-password"
+    new_env = project["bin"] / "webtier-new-env"
+    made = run(
+        [new_env, "inventory/consumer", "--vault-password-file", password], cwd=project["dir"]
+    )
+    inventory = project["dir"] / "inventory" / "consumer"
+    unfilled = run(
+        [project["bin"] / "webtier-preflight", inventory], cwd=project["dir"], check=False
+    )
+    # This project's hosts: one Redis host in a container.
+    shutil.copy(project["dir"] / "hosts.yml", inventory / "hosts.yml")
+    return {"inventory": inventory, "password": password, "made": made, "unfilled": unfilled}
+
+
+def test_a_new_environment_has_an_encrypted_vault_and_refuses_its_placeholders(environment):
+    vault = (environment["inventory"] / "group_vars/all/vault.yml").read_text()
+    assert vault.startswith("$ANSIBLE_VAULT;1.2;AES256;consumer\n")
+    assert "vault_redis_app_password" not in vault
+    out = environment["unfilled"].stdout
+    assert environment["unfilled"].returncode == 1
+    assert "lb1.consumer: ansible_host=CHANGE_ME breaks a placeholder left to fill in" in out
+    assert "python_app_entrypoint=CHANGE_ME" in out
+
+
+@pytest.fixture(scope="module")
+def container():
+    subprocess.run(["docker", "rm", "-f", CONTAINER], capture_output=True, check=False)
+    subprocess.run(
+        [
+            "docker", "run", "-d", "--name", CONTAINER, "--hostname", "cache1",
+            "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
+            "--security-opt", "seccomp=unconfined",
+            "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+            "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+            "-v", "/var/cache/webtier/apt-proxy.conf:/etc/apt/apt.conf.d/01webtier-proxy:ro",
+            "webtier-base:debian13",
+            "/bin/sh", "-c", "mount -o remount,rw /proc/sys && exec /lib/systemd/systemd",
+        ],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        ["docker", "exec", CONTAINER, "systemctl", "is-system-running", "--wait"],
+        capture_output=True, timeout=120, check=False,
+    )  # fmt: skip
+    yield CONTAINER
+    subprocess.run(["docker", "rm", "-f", CONTAINER], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def converged(project, environment, container):
+    args = ["-i", environment["inventory"], "cache.yml"]
+    args += ["--vault-id", f"consumer@{environment['password']}"]
+    first = ansible(project, "playbook", *args)
+    again = ansible(project, "playbook", *args)
+    return first, again
+
+
+def test_the_projects_playbook_converges_with_the_collections_roles(converged):
+    first, again = converged
+    assert "Preflight checks of the whole inventory" in first.stdout
+    assert "webtier.stack.redis : " in first.stdout
+    recap = again.stdout[again.stdout.rindex("PLAY RECAP") :]
+    assert "changed=0" in recap, recap
+    assert "failed=0" in recap, recap
+
+
+def test_redis_answers_the_vaulted_app_password(project, environment, converged):
+    secret = ansible(
+        project,
+        "vault",
+        "view",
+        "--vault-id",
+        f"consumer@{environment['password']}",
+        environment["inventory"] / "group_vars/all/vault.yml",
+    ).stdout
+    password = next(
+        line.split(":", 1)[1].strip()
+        for line in secret.splitlines()
+        if "redis_app_password" in line
+    )
+    ping = subprocess.run(
+        ["docker", "exec", "-e", f"REDISCLI_AUTH={password}", CONTAINER, *PING],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert ping.stdout.strip() == "PONG", ping
+    wrong = subprocess.run(
+        ["docker", "exec", "-e", "REDISCLI_AUTH=not-it", CONTAINER, *PING],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "PONG" not in wrong.stdout

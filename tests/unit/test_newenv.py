@@ -1,0 +1,74 @@
+"""webtier-new-env: an environment preflight refuses until its placeholders are filled,
+and accepts once they are, with a vault Ansible can open."""
+
+from __future__ import annotations
+
+import subprocess
+
+from webtier import newenv, preflight
+from webtier.inventory import load
+
+FILLED = {
+    # what a user writes over each CHANGE_ME, file by file
+    "hosts.yml": ["10.0.0.10", "10.0.0.20", "10.0.0.30"],
+    "group_vars/appservers/app.yml": ["apps/demo_flask", '"webtier_demo_flask:create_app()"'],
+    "group_vars/loadbalancers/nginx.yml": ["www.example.com"],
+}
+
+
+def findings(inventory):
+    loaded = load(inventory)
+    return preflight.run(loaded.all_host_vars(), loaded.members)
+
+
+def test_a_new_environment_passes_preflight_once_its_placeholders_are_filled(tmp_path):
+    target = tmp_path / "inventory" / "staging2"
+    password = tmp_path / "vault-password"
+    newenv.create(target, password)
+
+    unfilled = [f"{f.host} {f.variable}" for f in findings(target)]
+    assert unfilled == [
+        "lb1.staging2 ansible_host",
+        "lb1.staging2 nginx_sites",
+        "app1.staging2 ansible_host",
+        "app1.staging2 python_app_entrypoint",
+        "app1.staging2 python_app_src",
+        "redis1.staging2 ansible_host",
+    ]
+
+    for name, values in FILLED.items():
+        path = target / name
+        lines, fill = [], iter(values)
+        for line in path.read_text().splitlines(keepends=True):
+            unfilled = preflight.PLACEHOLDER in line.split("#")[0]
+            lines.append(line.replace(preflight.PLACEHOLDER, next(fill), 1) if unfilled else line)
+        assert next(fill, None) is None, f"{name} has fewer placeholders than the test fills"
+        path.write_text("".join(lines))
+    assert findings(target) == []
+
+
+def test_the_vault_is_encrypted_under_the_environments_name_and_opens(tmp_path):
+    target = tmp_path / "prod-eu"
+    password = tmp_path / "pw"
+    newenv.create(target, password)
+    assert oct(password.stat().st_mode & 0o777) == "0o600"
+    vault = target / "group_vars/all/vault.yml"
+    assert vault.read_text().startswith("$ANSIBLE_VAULT;1.2;AES256;prod-eu\n")
+    plain = subprocess.run(
+        ["ansible-vault", "view", "--vault-id", f"prod-eu@{password}", str(vault)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    values = dict(line.split(": ", 1) for line in plain.splitlines() if line.startswith("vault_"))
+    assert set(values) == {"vault_redis_admin_password", "vault_redis_app_password"}
+    assert len(set(values.values())) == 2
+    assert all(len(v) >= 32 for v in values.values())
+    # a second environment gets passwords of its own
+    other = tmp_path / "other"
+    newenv.create(other, tmp_path / "pw2")
+    assert (other / "group_vars/all/vault.yml").read_text() != vault.read_text()
+
+
+def test_an_existing_directory_is_left_alone(tmp_path):
+    (tmp_path / "env").mkdir()
+    assert newenv.main([str(tmp_path / "env"), "--vault-password-file", str(tmp_path / "p")]) == 2
+    assert list((tmp_path / "env").iterdir()) == []
