@@ -2,7 +2,8 @@
 # One set-up entry point (`make setup`): everything the deploy and the tests need on a
 # fresh Debian 12 machine, idempotent (a second run changes nothing and takes seconds).
 #   1. Debian packages the controller needs (python3-venv, debootstrap, wrk, ssh, ...);
-#   2. the virtualenv .venv from requirements.txt (re-installed only when it changes);
+#   2. the virtualenv .venv from requirements.txt (re-installed only when it changes;
+#      --controller: requirements-controller.txt and the webtier package only);
 #   3. a running Docker engine (scripts/ensure-docker.sh) and the kernel settings its
 #      containers need from their host (scripts/container-host.sh);
 #   4. the download caches the containers share (scripts/ensure-caches.sh);
@@ -25,7 +26,12 @@ fi
 
 say "virtualenv $VENV"
 stamp="$VENV/.requirements.sha256"
-want="$(cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+if $controller_only; then
+  requirements=(-c constraints.txt -r requirements-controller.txt -e .)
+else
+  requirements=(-r requirements.txt)
+fi
+want="$( (echo "${requirements[*]}"; cat requirements*.txt constraints.txt pyproject.toml) | sha256sum | cut -d' ' -f1)"
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   ok "requirements unchanged"
 else
@@ -35,9 +41,9 @@ else
   [ -x "$VENV/bin/python" ] || "$python" -m venv "$VENV"
   # (grep: this machine's pip config names optional local indexes; their absence is noise.)
   "$VENV/bin/pip" install --quiet --upgrade pip 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
-  "$VENV/bin/pip" install --quiet -r requirements.txt 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+  "$VENV/bin/pip" install --quiet "${requirements[@]}" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
   echo "$want" >"$stamp"
-  changed "installed requirements.txt into $VENV"
+  changed "installed ${requirements[*]} into $VENV"
 fi
 
 if $controller_only; then

@@ -3,10 +3,10 @@
 One module-scoped run, the way README "Use it as a collection" tells a user:
 ``ansible-galaxy collection build`` makes the artifact; tests/consumer/project (its own
 ansible.cfg, requirements.yml, playbook) installs it into its ./collections with no
-Galaxy server; the webtier package is pip-installed from the installed collection into
-the project's own virtualenv, which sees nothing of this checkout (its Python
-toolchain, Ansible and pydantic, comes from this repository's .venv by path, without
-the editable webtier); ``webtier-new-env`` makes the environment and its vault; the
+Galaxy server, into a virtualenv of the project's own that sees nothing of this
+checkout: Ansible from the project's requirements.txt, then what the collection names
+(its requirements-controller.txt) and its webtier package, pip-installed from the
+installed collection; ``webtier-new-env`` makes the environment and its vault; the
 project's playbook, the collection's preflight then its roles, converges a container.
 """
 
@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -65,19 +64,15 @@ def project(tmp_path_factory):
     venv = work / ".venv"
     run([sys._base_executable, "-m", "venv", venv], cwd=work)
     python = venv / "bin" / "python"
-    site = run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=work)
-    # The repository's toolchain by path: a .pth line adds the directory only, so the
-    # editable webtier (a .pth inside it) is not on the path.
-    Path(site.stdout.strip(), "toolchain.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    missing = run([python, "-c", "import webtier"], cwd=work, check=False)
-    assert missing.returncode != 0, "the consumer's Python sees this checkout's webtier"
-    ansible = [python, "-m"]
+    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    run([*pip, "-r", "requirements.txt"], cwd=work)
     run(
-        [*ansible, "ansible.cli.galaxy", "collection", "install", "-r", "requirements.yml"],
+        [python, "-m", "ansible.cli.galaxy", "collection", "install", "-r", "requirements.yml"],
         cwd=work,
     )
     installed = work / "collections" / "ansible_collections" / "webtier" / "stack"
-    run([python, "-m", "pip", "install", "--quiet", "--no-deps", installed], cwd=work)
+    # The collection's own controller requirements, and its webtier package.
+    run([*pip, "-r", installed / "requirements-controller.txt", installed], cwd=work)
     return {"dir": work, "python": python, "bin": venv / "bin", "installed": installed}
 
 

@@ -162,7 +162,7 @@ PLAY = [
         "tasks": [
             {
                 "name": "Check",
-                "webtier_check": {"roles": "{{ case_roles }}", "facts": "{{ case_facts }}"},
+                "webtier.stack.webtier_check": {"roles": "{{ case_roles }}", "facts": "{{ case_facts }}"},
                 "ignore_errors": True,
             }
         ],
@@ -177,7 +177,7 @@ PLAY = [
         "tasks": [
             {
                 "name": "Check",
-                "webtier_check": {"roles": ["redis"], "facts": FACTS},
+                "webtier.stack.webtier_check": {"roles": ["redis"], "facts": FACTS},
                 "ignore_errors": True,
             }
         ],

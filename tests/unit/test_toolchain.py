@@ -17,9 +17,11 @@ from webtier import ROOT
 COLLECTIONS = yaml.safe_load((ROOT / "requirements.yml").read_text())["collections"]
 PINS = [
     match.groups()
-    for line in (ROOT / "requirements.txt").read_text().splitlines()
+    for name in ("requirements-controller.txt", "requirements.txt")
+    for line in (ROOT / name).read_text().splitlines()
     if (match := re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)$", line.strip()))
 ]
+GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text())
 
 
 def installed_collection_version(name: str) -> str:
@@ -39,14 +41,32 @@ def test_collection_is_in_the_bundle_at_a_satisfying_version(requirement):
     )
 
 
+def collections_used(paths) -> set[str]:
+    pattern = r"\b(ansible\.posix|community\.[a-z_]+)\.[a-z_]+"
+    return {m for path in paths for m in re.findall(pattern, path.read_text())}
+
+
 def test_every_collection_the_code_uses_is_declared():
     declared = {c["name"] for c in COLLECTIONS}
-    used = set()
-    for path in ROOT.glob("**/*.yml"):
-        if ".venv" in path.parts or ".cache" in path.parts:
-            continue
-        used |= set(re.findall(r"\b(ansible\.posix|community\.[a-z_]+)\.[a-z_]+", path.read_text()))
+    used = collections_used(
+        p for p in ROOT.glob("**/*.yml") if not {".venv", ".cache"} & set(p.parts)
+    )
     assert used <= declared, f"used but not in requirements.yml: {sorted(used - declared)}"
+
+
+def test_the_collection_declares_every_collection_its_roles_and_playbooks_use():
+    """What a consumer's ansible-galaxy installs beside webtier.stack: galaxy.yml's
+    dependencies, each in the pip bundle at a version that satisfies it."""
+    shipped = [*ROOT.glob("roles/*/[!m]*/*.yml"), *ROOT.glob("playbooks/**/*.yml")]
+    ignored = {"playbooks/sandbox.yml", "playbooks/loadtest.yml"}  # not in the artifact
+    used = collections_used(p for p in shipped if str(p.relative_to(ROOT)) not in ignored)
+    assert used <= set(GALAXY["dependencies"]), sorted(used - set(GALAXY["dependencies"]))
+    for name, spec in GALAXY["dependencies"].items():
+        assert SpecifierSet(spec).contains(installed_collection_version(name)), name
+
+
+def test_the_package_and_the_collection_carry_one_version():
+    assert metadata.version("webtier") == GALAXY["version"]
 
 
 @pytest.mark.parametrize(("name", "version"), PINS, ids=[p[0] for p in PINS])
