@@ -162,7 +162,10 @@ PLAY = [
         "tasks": [
             {
                 "name": "Check",
-                "webtier.stack.webtier_check": {"roles": "{{ case_roles }}", "facts": "{{ case_facts }}"},
+                "webtier.stack.webtier_check": {
+                    "roles": "{{ case_roles }}",
+                    "facts": "{{ case_facts }}",
+                },
                 "ignore_errors": True,
             }
         ],
