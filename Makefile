@@ -21,6 +21,7 @@ changelog: ## release the changelog fragments under galaxy.yml's version (CHANGE
 	@antsibull-changelog release
 
 new-env: ## a new environment: inventory skeleton and encrypted vault (ENV=name)
+	@test -n "$(ENV)" || { echo "give the environment's name: make new-env ENV=staging2"; exit 2; }
 	@webtier-new-env inventory/$(ENV)
 
 lint: ## yamllint, ansible-lint (production profile), ruff

@@ -23,7 +23,7 @@ class ActionModule(ActionBase):
             host: {
                 k: plain(hostvars[host][k])
                 for k in hostvars[host]
-                if k.startswith(preflight.PREFIXES)
+                if k.startswith(preflight.PREFIXES) or k in preflight.CONNECTION
             }
             for host in groups.get("all", [])
         }

@@ -11,8 +11,10 @@ every host's variables with Ansible's precedence, lowest first:
 Values may hold Jinja2 expressions (``"{{ prefix }}-{{ inventory_hostname }}"``):
 :meth:`Inventory.host_vars` resolves them with plain Jinja2 against the host's own
 variables and the magic variables ``inventory_hostname``, ``inventory_dir``,
-``group_names`` and ``groups``. Vault-encrypted files are not read here (they carry
-secrets, not sizing): a ``vault_*`` variable resolves to the placeholder ``<vault:NAME>``.
+``group_names`` and ``groups``. Vault-encrypted files carry secrets, not sizing: they
+are read only when ``WEBTIER_VAULT_PASSWORD_FILE`` names their password (the pyinfra
+engine deploying, :mod:`webtier.vault`); otherwise a ``vault_*`` variable resolves to
+the placeholder ``<vault:NAME>`` (:data:`SEALED`), which no deploy may write.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ import jinja2
 import jinja2.meta
 import yaml
 
-from webtier import ROOT
+from webtier import ROOT, vault
 
 YAML_SUFFIXES = (".yml", ".yaml")
 VAULT_HEADER = "$ANSIBLE_VAULT"
+#: What a secret from an unread vault resolves to (render and preflight need no secret).
+SEALED = "<vault:{}>"
 
 
 class InventoryError(ValueError):
@@ -179,18 +183,24 @@ def _vars_from(folder: Path, name: str) -> dict[str, Any]:
         files += sorted(p for p in (folder / name).rglob("*") if p.suffix in YAML_SUFFIXES)
     merged: dict[str, Any] = {}
     for path in files:
-        if path.read_text().startswith(VAULT_HEADER):
-            continue
-        data = _read_yaml(path) or {}
+        text = path.read_text()
+        if text.startswith(VAULT_HEADER):
+            if (secret := vault.password_file()) is None:
+                continue
+            try:
+                text = vault.decrypt(text, secret)
+            except ValueError as error:
+                raise InventoryError(f"{path}: {error}") from None
+        data = _read_yaml(path, text) or {}
         if not isinstance(data, Mapping):
             raise InventoryError(f"{path}: variables must be a mapping")
         merged.update(data)
     return merged
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path, text: str | None = None) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text() if text is None else text)
     except yaml.YAMLError as exc:
         raise InventoryError(f"{path}: {exc}") from exc
 
@@ -236,13 +246,27 @@ class _Resolver(Mapping):
             known = {n: self.var(n) for n in names if n in self.context}
             # Secrets live in vault files, which are not read: a reference to one stays
             # visible as a placeholder instead of failing the whole host.
-            known |= {n: f"<vault:{n}>" for n in names - set(known) if n.startswith("vault_")}
+            known |= {n: SEALED.format(n) for n in names - set(known) if n.startswith("vault_")}
             return self.env.from_string(ast).render(known)
         if isinstance(value, list):
             return [self.value(v) for v in value]
         if isinstance(value, dict):
             return {k: self.value(v) for k, v in value.items()}
         return value
+
+
+def sealed(hostvars: Mapping[str, Any]) -> list[str]:
+    """The variables that hold a secret from a vault that was not opened."""
+    marker = SEALED.split("{", maxsplit=1)[0]
+
+    def holds(value: Any) -> bool:
+        if isinstance(value, Mapping):
+            return any(holds(v) for v in value.values())
+        if isinstance(value, list):
+            return any(holds(v) for v in value)
+        return isinstance(value, str) and marker in value
+
+    return sorted(name for name, value in hostvars.items() if holds(value))
 
 
 def plain(value: Any) -> Any:

@@ -4,25 +4,24 @@
 
 writes ``inventory/<name>/`` from the collection's ``files/new-env/`` (one load
 balancer, one Gunicorn app server, one Redis, SSH as a deploy user) and
-``group_vars/all/vault.yml`` with new random Redis passwords, encrypted by
-``ansible-vault`` under the vault id ``<name>``. The password file is made (random,
-mode 0600) when it does not exist. Every value only the user knows is ``CHANGE_ME``,
-which preflight refuses (:data:`webtier.preflight.PLACEHOLDER`) until it is filled.
+``group_vars/all/vault.yml`` with new random Redis passwords, encrypted as
+``ansible-vault`` does (:mod:`webtier.vault`) under the vault id ``<name>``. The
+password file is made (random, mode 0600) when it does not exist. Every value only the
+user knows is ``CHANGE_ME``, which preflight refuses until it is filled
+(:data:`webtier.preflight.PLACEHOLDER`).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import jinja2
 
-from webtier import ROOT
+from webtier import ROOT, vault
 from webtier.preflight import PLACEHOLDER
 
 SKELETON = ROOT / "files" / "new-env"
@@ -53,13 +52,8 @@ def create(target: Path, password_file: Path) -> list[Path]:
         text = source.read_text()
         dest.write_text(jinja.from_string(text).render(values) if source.suffix == ".j2" else text)
         written.append(dest)
-    vault = target / "group_vars" / "all" / "vault.yml"
-    subprocess.run(  # ansible-vault, not our own crypto: the format Ansible reads
-        ["ansible-vault", "encrypt", "--vault-id", f"{env}@{password_file}", str(vault)],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "ANSIBLE_VAULT_IDENTITY_LIST": ""},
-    )
+    vault_file = target / "group_vars" / "all" / "vault.yml"
+    vault_file.write_text(vault.encrypt(vault_file.read_text(), env, password_file))
     return written
 
 

@@ -81,6 +81,9 @@ def arguments(
 
 #: What webtier-new-env writes where only the user knows the value (webtier.newenv).
 PLACEHOLDER = "CHANGE_ME"
+#: Variables without the roles' prefixes that preflight reads too (for placeholders):
+#: how a host is reached.
+CONNECTION = ("ansible_host", "ansible_user", "ansible_port")
 
 
 def placeholders(host: str, hostvars: Mapping[str, Any]) -> list[Finding]:

@@ -1,6 +1,6 @@
 """The pyinfra engine from wherever the collection is installed (``webtier-pyinfra``).
 
-    webtier-pyinfra inventory/staging [pyinfra options, e.g. -y --dry]
+    webtier-pyinfra inventory/staging [--vault-password-file F] [pyinfra options: -y --dry]
 
 runs pyinfra with the collection's own inventory reader and deploy
 (``pyinfra_deploy/`` beside its roles and templates) over an Ansible inventory
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from webtier import ROOT
+from webtier import ROOT, vault
 
 
 def command(inventory: Path, options: Sequence[str]) -> list[str]:
@@ -27,6 +27,11 @@ def command(inventory: Path, options: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="webtier-pyinfra", description=__doc__.split("\n")[0])
     parser.add_argument("inventory", type=Path, help="an Ansible inventory directory")
+    parser.add_argument(
+        "--vault-password-file",
+        type=Path,
+        help="the password of the inventory's vault (its secrets are written to the hosts)",
+    )
     args, options = parser.parse_known_args(argv)
     if not args.inventory.is_dir():
         parser.error(f"{args.inventory} is not an inventory directory")
@@ -35,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv_ = command(args.inventory, options)
     # the deploy reads the inventory by this name (pyinfra_deploy/inventory.py)
     os.environ["WEBTIER_INVENTORY"] = str(args.inventory.resolve())
+    if args.vault_password_file:  # the inventory loader opens the vault with it
+        os.environ[vault.PASSWORD_FILE] = str(args.vault_password_file.resolve())
     os.execvp(argv_[0], argv_)
     return 0  # not reached: exec replaces this process
 

@@ -73,7 +73,8 @@ def project(tmp_path_factory):
     installed = work / "collections" / "ansible_collections" / "webtier" / "stack"
     # The collection's own controller requirements, and its webtier package.
     run([*pip, "-r", installed / "requirements-controller.txt", installed], cwd=work)
-    return {"dir": work, "python": python, "bin": venv / "bin", "installed": installed}
+    env = {"PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
+    return {"dir": work, "python": python, "bin": venv / "bin", "installed": installed, "env": env}
 
 
 def ansible(project, tool, *args, timeout=900, check=True):
@@ -82,7 +83,7 @@ def ansible(project, tool, *args, timeout=900, check=True):
         cwd=project["dir"],
         timeout=timeout,
         check=check,
-        env={"PATH": f"{project['bin']}:{os.environ['PATH']}"},
+        env=project["env"],
     )
 
 
@@ -161,23 +162,44 @@ def container():
 
 @pytest.fixture(scope="module")
 def converged(project, environment, container):
+    """Ansible converges; the installed pyinfra engine converges the same host (refused
+    first without the vault's password); Ansible again."""
     args = ["-i", environment["inventory"], "cache.yml"]
     args += ["--vault-id", f"consumer@{environment['password']}"]
-    first = ansible(project, "playbook", *args)
-    again = ansible(project, "playbook", *args)
-    return first, again
+    pyinfra = [project["bin"] / "webtier-pyinfra", environment["inventory"], "-y"]
+    return {
+        "ansible": ansible(project, "playbook", *args),
+        "pyinfra sealed": run(pyinfra, cwd=project["dir"], check=False, env=project["env"]),
+        "pyinfra": run(
+            [*pyinfra, "--vault-password-file", environment["password"]],
+            cwd=project["dir"],
+            timeout=900,
+            env=project["env"],
+        ),
+        "ansible again": ansible(project, "playbook", *args),
+    }
 
 
 def test_the_projects_playbook_converges_with_the_collections_roles(converged):
-    first, again = converged
-    assert "Preflight checks of the whole inventory" in first.stdout
-    assert "webtier.stack.redis : " in first.stdout
-    recap = again.stdout[again.stdout.rindex("PLAY RECAP") :]
+    first = converged["ansible"].stdout
+    assert "Preflight checks of the whole inventory" in first
+    assert "webtier.stack.redis : " in first
+    assert "webtier.stack.firewall : " in first
+
+
+def test_the_installed_pyinfra_engine_needs_the_vault_and_agrees_with_ansible(converged):
+    sealed = converged["pyinfra sealed"]
+    assert sealed.returncode != 0
+    assert "keeps secrets in a vault" in sealed.stdout + sealed.stderr
+    assert "cache1" in converged["pyinfra"].stdout
+    again = converged["ansible again"].stdout
+    recap = again[again.rindex("PLAY RECAP") :]
     assert "changed=0" in recap, recap
     assert "failed=0" in recap, recap
 
 
 def test_redis_answers_the_vaulted_app_password(project, environment, converged):
+    """After both engines: the secret on the host is the vault's, not a placeholder."""
     secret = ansible(
         project,
         "vault",

@@ -83,6 +83,16 @@ GROUP_VARS = {
 # go to host_vars/, the others to group_vars/.
 CASES = [
     (
+        "a new environment's placeholder left in a host's address",
+        {"redis1": {"ansible_host": "CHANGE_ME"}},
+        "redis1: ansible_host=CHANGE_ME breaks a placeholder left to fill in",
+    ),
+    (
+        "a new environment's placeholder left in the app's entry point",
+        {"appservers": {"python_app_entrypoint": "CHANGE_ME"}},
+        "app1: python_app_entrypoint=CHANGE_ME breaks a placeholder left to fill in",
+    ),
+    (
         "backlog above somaxconn",
         {"app_gunicorn": {"gunicorn_backlog": 8192}},
         "app1: gunicorn_backlog=8192 breaks net.core.somaxconn=4096",

@@ -1,12 +1,15 @@
 """webtier-new-env: an environment preflight refuses until its placeholders are filled,
-and accepts once they are, with a vault Ansible can open."""
+and accepts once they are, with a vault Ansible can open and the inventory loader opens
+only with its password."""
 
 from __future__ import annotations
 
 import subprocess
 
-from webtier import newenv, preflight
-from webtier.inventory import load
+import pytest
+
+from webtier import newenv, preflight, vault
+from webtier.inventory import InventoryError, load, sealed
 
 FILLED = {
     # what a user writes over each CHANGE_ME, file by file
@@ -72,3 +75,26 @@ def test_an_existing_directory_is_left_alone(tmp_path):
     (tmp_path / "env").mkdir()
     assert newenv.main([str(tmp_path / "env"), "--vault-password-file", str(tmp_path / "p")]) == 2
     assert list((tmp_path / "env").iterdir()) == []
+
+
+def test_the_inventory_opens_the_vault_only_with_its_password(tmp_path, monkeypatch):
+    """The pyinfra engine deploys real secrets (WEBTIER_VAULT_PASSWORD_FILE), never the
+    placeholder render and preflight use; a wrong password names the file."""
+    target = tmp_path / "env1"
+    newenv.create(target, tmp_path / "pw")
+    host = "redis1.env1"
+    monkeypatch.delenv(vault.PASSWORD_FILE, raising=False)
+    closed = load(target).host_vars(host)
+    assert closed["redis_app_password"] == "<vault:vault_redis_app_password>"
+    assert sealed(closed) == ["redis_admin_password", "redis_app_password"]
+
+    monkeypatch.setenv(vault.PASSWORD_FILE, str(tmp_path / "pw"))
+    opened = load(target).host_vars(host)
+    plain = vault.decrypt((target / "group_vars/all/vault.yml").read_text(), tmp_path / "pw")
+    assert f"vault_redis_app_password: {opened['redis_app_password']}\n" in plain
+    assert sealed(opened) == []
+
+    (tmp_path / "wrong").write_text("not the password\n")
+    monkeypatch.setenv(vault.PASSWORD_FILE, str(tmp_path / "wrong"))
+    with pytest.raises(InventoryError, match=r"group_vars/all/vault.yml: .*does not open"):
+        load(target).host_vars(host)
