@@ -43,15 +43,20 @@ from pyinfra.facts.files import Sha1File
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
-from webtier import ROOT, capacity, configs, derive, live
+from webtier import ROOT, capacity, configs, derive, live, vault
 from webtier import firewall as firewall_plan
 from webtier.capacity import roles_of
-from webtier.inventory import load
+from webtier.inventory import load, sealed
 
 NAME = host.data.webtier_host
 INVENTORY = load(ROOT / host.data.webtier_inventory)
 ROLES = roles_of(NAME, INVENTORY.members)
 V = configs.variables(INVENTORY, NAME, ROLES)
+if locked := sealed(V):  # a secret from a vault nobody opened: its placeholder
+    raise DeployError(
+        f"{NAME}: {', '.join(locked)} come from a vault; give its password file: "
+        f"webtier-pyinfra INVENTORY --vault-password-file FILE (or {vault.PASSWORD_FILE}=FILE)"
+    )
 #: The checkers and helpers the roles install (the same files).
 HELPERS = {
     "python_app": "files/webtier-unit-run",

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 
-from webtier import preflight, vault
-from webtier.inventory import load, sealed
+from webtier import preflight
+from webtier.inventory import load
 
 WEBTIER_INVENTORY = os.environ.get("WEBTIER_INVENTORY", "inventory/sandbox")
 _inventory = load(WEBTIER_INVENTORY)
@@ -26,15 +26,6 @@ def _preflight() -> None:
     findings = preflight.run(_inventory.all_host_vars(), _inventory.members)
     if findings:
         raise SystemExit(preflight.report(findings))
-    # A secret from a vault nobody opened would be written as its placeholder.
-    locked = {h: sealed(v) for h, v in _inventory.all_host_vars().items() if sealed(v)}
-    if locked:
-        host, names = next(iter(locked.items()))
-        raise SystemExit(
-            f"{WEBTIER_INVENTORY} keeps secrets in a vault ({host}: {', '.join(names)}): "
-            f"give its password file, webtier-pyinfra {WEBTIER_INVENTORY} "
-            f"--vault-password-file FILE (or {vault.PASSWORD_FILE}=FILE)"
-        )
 
 
 _preflight()

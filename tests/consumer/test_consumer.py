@@ -190,7 +190,7 @@ def test_the_projects_playbook_converges_with_the_collections_roles(converged):
 def test_the_installed_pyinfra_engine_needs_the_vault_and_agrees_with_ansible(converged):
     sealed = converged["pyinfra sealed"]
     assert sealed.returncode != 0
-    assert "keeps secrets in a vault" in sealed.stdout + sealed.stderr
+    assert "come from a vault; give its password file" in sealed.stdout + sealed.stderr
     assert "cache1" in converged["pyinfra"].stdout
     again = converged["ansible again"].stdout
     recap = again[again.rindex("PLAY RECAP") :]
