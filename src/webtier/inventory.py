@@ -188,7 +188,7 @@ def _vars_from(folder: Path, name: str) -> dict[str, Any]:
             if (secret := vault.password_file()) is None:
                 continue
             try:
-                text = vault.decrypt(text, secret)
+                text = vault.decrypt(path, secret)
             except ValueError as error:
                 raise InventoryError(f"{path}: {error}") from None
         data = _read_yaml(path, text) or {}

@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv_ = command(args.inventory, options)
     # the deploy reads the inventory by this name (pyinfra_deploy/inventory.py)
     os.environ["WEBTIER_INVENTORY"] = str(args.inventory.resolve())
+    # The collection, found here: under pyinfra (gevent) the search would ask Ansible's
+    # configuration again, which resolves names through gevent's resolver.
+    os.environ["WEBTIER_ROOT"] = str(ROOT)
     if args.vault_password_file:  # the inventory loader opens the vault with it
         os.environ[vault.PASSWORD_FILE] = str(args.vault_password_file.resolve())
     os.execvp(argv_[0], argv_)

@@ -7,6 +7,8 @@ loader when the pyinfra engine deploys an environment whose secrets are in a vau
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 #: The environment variable naming the vault's password file for the pyinfra engine
@@ -34,12 +36,20 @@ def password_file() -> Path | None:
     return Path(name).expanduser() if name else None
 
 
-def decrypt(text: str, password_file: Path) -> str:
-    """The plaintext of a vault file; ValueError when the password does not open it."""
-    from ansible.errors import AnsibleError  # noqa: PLC0415
-    from ansible.parsing.vault import VaultLib  # noqa: PLC0415
-
-    try:
-        return VaultLib([("default", _secret(password_file))]).decrypt(text).decode()
-    except AnsibleError as error:
-        raise ValueError(f"{password_file} does not open this vault: {error}") from None
+def decrypt(path: Path, password_file: Path) -> str:
+    """The plaintext of the vault file ``path``; ValueError when the password does not
+    open it. Read by ``ansible-vault view`` in a process of its own: importing
+    ansible-core probes the socket module with a call meant to fail, which under the
+    pyinfra engine (gevent) prints a spurious traceback."""
+    view = [sys.executable, "-m", "ansible.cli.vault", "view", "--vault-password-file"]
+    proc = subprocess.run(
+        [*view, str(password_file), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "ANSIBLE_VAULT_IDENTITY_LIST": "", "ANSIBLE_NOCOLOR": "1"},
+    )
+    if proc.returncode:
+        why = " ".join(proc.stderr.split()) or f"ansible-vault exited {proc.returncode}"
+        raise ValueError(f"{password_file} does not open this vault: {why}")
+    return proc.stdout

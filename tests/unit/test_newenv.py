@@ -90,7 +90,7 @@ def test_the_inventory_opens_the_vault_only_with_its_password(tmp_path, monkeypa
 
     monkeypatch.setenv(vault.PASSWORD_FILE, str(tmp_path / "pw"))
     opened = load(target).host_vars(host)
-    plain = vault.decrypt((target / "group_vars/all/vault.yml").read_text(), tmp_path / "pw")
+    plain = vault.decrypt(target / "group_vars/all/vault.yml", tmp_path / "pw")
     assert f"vault_redis_app_password: {opened['redis_app_password']}\n" in plain
     assert sealed(opened) == []
 
