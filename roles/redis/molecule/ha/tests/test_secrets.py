@@ -139,8 +139,8 @@ def test_the_sampler_sees_short_lived_processes(hunt):
 def test_no_secret_in_the_check_diff_output(hunt):
     output = hunt["check"].stdout + hunt["check"].stderr
     # The run did reach the files that hold the secrets (shown changed, without a diff).
-    assert "TASK [redis : Write the server configuration" in output
-    assert "TASK [redis : Write the ACL file" in output
+    assert "TASK [webtier.stack.redis : Write the server configuration" in output
+    assert "TASK [webtier.stack.redis : Write the ACL file" in output
     assert found(output, hunt["wanted"]) == []
 
 
