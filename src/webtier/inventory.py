@@ -255,18 +255,19 @@ class _Resolver(Mapping):
         return value
 
 
+def holds(value: Any, text: str) -> bool:
+    """Whether ``text`` is in any string of ``value``, however deeply nested."""
+    if isinstance(value, Mapping):
+        return any(holds(v, text) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(holds(v, text) for v in value)
+    return isinstance(value, str) and text in value
+
+
 def sealed(hostvars: Mapping[str, Any]) -> list[str]:
     """The variables that hold a secret from a vault that was not opened."""
     marker = SEALED.split("{", maxsplit=1)[0]
-
-    def holds(value: Any) -> bool:
-        if isinstance(value, Mapping):
-            return any(holds(v) for v in value.values())
-        if isinstance(value, list):
-            return any(holds(v) for v in value)
-        return isinstance(value, str) and marker in value
-
-    return sorted(name for name, value in hostvars.items() if holds(value))
+    return sorted(name for name, value in hostvars.items() if holds(value, marker))
 
 
 def plain(value: Any) -> Any:

@@ -25,6 +25,7 @@ from webtier import ROOT, vault
 from webtier.preflight import PLACEHOLDER
 
 SKELETON = ROOT / "files" / "new-env"
+VAULT = Path("group_vars", "all", "vault.yml")
 
 
 def create(target: Path, password_file: Path) -> list[Path]:
@@ -50,10 +51,12 @@ def create(target: Path, password_file: Path) -> list[Path]:
         dest = target / (relative.with_suffix("") if source.suffix == ".j2" else relative)
         dest.parent.mkdir(parents=True, exist_ok=True)
         text = source.read_text()
-        dest.write_text(jinja.from_string(text).render(values) if source.suffix == ".j2" else text)
+        if source.suffix == ".j2":
+            text = jinja.from_string(text).render(values)
+        if dest == target / VAULT:  # encrypted before it reaches the disk
+            text = vault.encrypt(text, env, password_file)
+        dest.write_text(text)
         written.append(dest)
-    vault_file = target / "group_vars" / "all" / "vault.yml"
-    vault_file.write_text(vault.encrypt(vault_file.read_text(), env, password_file))
     return written
 
 

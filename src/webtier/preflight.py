@@ -28,7 +28,7 @@ import yaml
 
 from webtier import ROOT, capacity, invariants, model
 from webtier.capacity import roles_of
-from webtier.inventory import with_defaults
+from webtier.inventory import holds, with_defaults
 from webtier.model import Finding
 
 #: Every variable this project reads starts with one of these: its roles' prefixes and
@@ -89,17 +89,10 @@ CONNECTION = ("ansible_host", "ansible_user", "ansible_port")
 def placeholders(host: str, hostvars: Mapping[str, Any]) -> list[Finding]:
     """A value a new environment left for the user to fill in (``CHANGE_ME``)."""
 
-    def found(value: Any) -> bool:
-        if isinstance(value, Mapping):
-            return any(found(v) for v in value.values())
-        if isinstance(value, list | tuple):
-            return any(found(v) for v in value)
-        return isinstance(value, str) and PLACEHOLDER in value
-
     return [
         Finding(host, name, hostvars[name], "a placeholder left to fill in", "set the real value")
         for name in sorted(hostvars)
-        if found(hostvars[name])
+        if holds(hostvars[name], PLACEHOLDER)
     ]
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from webtier import ROOT, vault
 
 
-def command(inventory: Path, options: Sequence[str]) -> list[str]:
+def command(options: Sequence[str]) -> list[str]:
     deploy = ROOT / "pyinfra_deploy"
     return ["pyinfra", *options, str(deploy / "inventory.py"), str(deploy / "deploy.py")]
 
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{args.inventory} is not an inventory directory")
     if shutil.which("pyinfra") is None:
         parser.error("pyinfra is not installed: pip install 'webtier[pyinfra]'")
-    argv_ = command(args.inventory, options)
+    argv_ = command(options)
     # the deploy reads the inventory by this name (pyinfra_deploy/inventory.py)
     os.environ["WEBTIER_INVENTORY"] = str(args.inventory.resolve())
     # The collection, found here: under pyinfra (gevent) the search would ask Ansible's
