@@ -5,6 +5,8 @@ lives with the other tests that run the engines, not with the unit tests.)"""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -20,8 +22,17 @@ def ansible_render(sources: list[Path], out: Path) -> None:
     argv = ["ansible-playbook", "playbooks/render.yml", "-e", f"webtier_render_dir={out}"]
     for source in sources:
         argv += ["-i", str(source)]
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    # Ansible's own linear strategy, not Mitogen: `make test` runs this stage at the lowest
+    # CPU priority beside the Molecule lanes, and Mitogen gives a local interpreter a fixed
+    # 30 s to start (mitogen.parent.Connection.connect_timeout, not an Ansible setting), which
+    # a starved run once exceeded (hosts UNREACHABLE). The strategy moves files, it does not
+    # render them: the template action renders on the controller under either strategy.
+    env = {**os.environ, "ANSIBLE_STRATEGY": "linear"}
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=1800
+    )
+    why = "\n".join(re.findall(r"^(?:fatal|failed): .*(?:\n {4,}.*)*", proc.stdout, re.M))
+    assert proc.returncode == 0, why[:3000] + proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
 @pytest.mark.parametrize(("name", "sources"), CASES, ids=[c[0] for c in CASES])
