@@ -33,13 +33,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from webtier import derive
+from webtier import cpu, derive
 from webtier.derive import FD_OVERHEAD, REDIS_FD_OVERHEAD
 from webtier.inventory import with_defaults
 from webtier.model import MAX_BACKLOG, Finding, parse_count
 
 #: CPU count assumed for ``auto`` when the inventory does not say (``webtier_cpus``).
-DEFAULT_CPUS = 2
+DEFAULT_CPUS = cpu.DEFAULT_CPUS
 
 # The roles each host runs, by the groups site.yml's plays target; app hosts also run
 # python_app (through gunicorn or uwsgi). Preflight checks arguments by the same map.
@@ -602,13 +602,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the model as JSON")
     args = parser.parse_args(argv)
-    m = from_inventory(args.inventory, *args.profile)
+    from webtier.inventory import load  # noqa: PLC0415 (the model itself needs no files)
+
+    inventory = load(args.inventory, *args.profile)
+    hostvars = inventory.all_host_vars()
+    m = model(hostvars, inventory.members)
+    predictions = cpu_predictions(hostvars)
     if args.json:
-        print(json.dumps({**m.as_dict(), "qps_estimate": m.qps(args.latency_ms / 1000)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    **m.as_dict(),
+                    "qps_estimate": m.qps(args.latency_ms / 1000),
+                    "cpu_predictions": predictions,
+                },
+                indent=2,
+            )
+        )
     else:
         print(f"# Capacity of {' + '.join([args.inventory, *args.profile])}\n")
         print(table(m, args.latency_ms / 1000, args.arrival), end="")
+        print(prediction_table(predictions), end="")
     return 1 if m.findings else 0
+
+
+def cpu_predictions(hostvars: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The CPU model's throughput and latency for each endpoint the inventory calibrated
+    (``webtier_cpu_demand``, the same on every host: group_vars/all)."""
+    demand = next(
+        (v["webtier_cpu_demand"] for v in hostvars.values() if v.get("webtier_cpu_demand")), {}
+    )
+    return {path: cpu.for_endpoint(d, hostvars, cpu.LEVELS) for path, d in demand.items()}
+
+
+def prediction_table(predictions: Mapping[str, Any]) -> str:
+    if not predictions:
+        return (
+            "\nNo CPU calibration (webtier_cpu_demand): `make loadtest` measures one and writes "
+            "it to reports/loadtest/<profile>/cpu-demand.yml.\n"
+        )
+    lines = [""]
+    for path, p in predictions.items():
+        pools = "; ".join(
+            f"{x['name']} ({x['cores']} cores): {x['demand_us']:,.0f} us/request"
+            for x in p["pools"]
+        )
+        levels = p["levels"].values()
+        lines += [
+            f"Predicted for `{path}` (CPU per request by pool: {pools}; ceiling "
+            f"{p['ceiling_rps']:,.0f} req/s, pool {p['bottleneck_pool']}):",
+            "",
+            "| connections | " + " | ".join(f"{n:,}" for n in p["levels"]) + " |",
+            "|---|" + "---:|" * len(p["levels"]),
+            "| req/s | " + " | ".join(f"{v['rps']:,.0f}" for v in levels) + " |",
+            "| mean ms | " + " | ".join(f"{v['mean_ms']:,.1f}" for v in levels) + " |",
+            "",
+        ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

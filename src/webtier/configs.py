@@ -40,6 +40,7 @@ import yaml
 
 from webtier import ROOT, TEMPLATES, derive, firewall, nginx
 from webtier.capacity import roles_of
+from webtier.cpu import DEFAULT_CPUS
 from webtier.inventory import Inventory, load, role_defaults
 from webtier.render import environment
 
@@ -135,7 +136,7 @@ class Facts:
 
     @classmethod
     def assumed(cls, hostvars: Mapping[str, Any]) -> Facts:
-        """The facts of a host nobody asked, from its inventory: ``webtier_cpus`` (2),
+        """The facts of a host nobody asked, from its inventory: ``webtier_cpus`` (DEFAULT_CPUS),
         ``webtier_memory_mb`` (4096), ``webtier_release`` (trixie), a container when the
         connection is docker or ``kernel_tuning_host_kind`` says so, the address when
         ``ansible_host`` is one."""
@@ -149,7 +150,7 @@ class Facts:
         in_container = kind == "container" or (kind == "auto" and connection.endswith("docker"))
         kernel = {**role_defaults("kernel_tuning"), **hostvars}
         return cls(
-            cpus=int(hostvars.get("webtier_cpus", 2)),
+            cpus=int(hostvars.get("webtier_cpus", DEFAULT_CPUS)),
             pid1_nofile_hard=None,
             nofile_hard=nofile_effective(
                 kernel["kernel_tuning_nofile"], kernel["kernel_tuning_nr_open"], in_container, None

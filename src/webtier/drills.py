@@ -445,17 +445,51 @@ DRILLS: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
+def missed(
+    result: dict[str, Any],
+    max_error_rate: float | None = None,
+    min_rps: float | None = None,
+    max_latency_ms: float | None = None,
+) -> list[str]:
+    """What one drill's result misses of the thresholds it was held to. Page-load drills:
+    failed / sent, answered per second, the slowest answer. Job drills: jobs lost / sent."""
+    name, out = result["drill"], []
+    load = result.get("load")
+    if load is None:
+        sent = result["action"].get("sent") or 0
+        lost = result["action"].get("lost", 0)
+        if max_error_rate is not None and sent and lost / sent > max_error_rate:
+            out.append(f"{name}: {lost} of {sent} jobs lost > {max_error_rate:.2%}")
+        return out
+    rate = load["failed"] / load["sent"] if load["sent"] else 1.0
+    rps = (load["sent"] - load["failed"]) / load["seconds"]
+    if max_error_rate is not None and rate > max_error_rate:
+        out.append(
+            f"{name}: {load['failed']} of {load['sent']} failed ({rate:.2%}) > {max_error_rate:.2%}"
+        )
+    if min_rps is not None and rps < min_rps:
+        out.append(f"{name}: {rps:,.0f} answered/s < {min_rps:,.0f}")
+    if max_latency_ms is not None and load["max_ms"] > max_latency_ms:
+        out.append(f"{name}: slowest {load['max_ms']:,} ms > {max_latency_ms:,.0f} ms")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m webtier.drills", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("drill", choices=[*DRILLS, "all"])
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "drills")
+    parser.add_argument("--max-error-rate", type=float, help="fail above this (0.001 = 0.1%%)")
+    parser.add_argument("--min-rps", type=float, help="fail below this many answers a second")
+    parser.add_argument("--max-latency-ms", type=float, help="fail when a request took longer")
     args = parser.parse_args(argv)
+    misses: list[str] = []
     sh("ansible-playbook", "playbooks/loadtest.yml", "--tags", "loadgen")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in DRILLS if args.drill == "all" else [args.drill]:
         result = {"drill": name, **DRILLS[name]()}
+        misses += missed(result, args.max_error_rate, args.min_rps, args.max_latency_ms)
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
         if "load" not in result:  # the worker drills count jobs, not page loads
             print(f"{name}: {json.dumps(result['action'])}", flush=True)
@@ -468,7 +502,9 @@ def main(argv: list[str] | None = None) -> int:
             f"action {json.dumps(result['action'])} in {result.get('action_seconds')} s",
             flush=True,
         )
-    return 0
+    for miss in misses:
+        print(f"threshold missed: {miss}", file=sys.stderr)
+    return 1 if misses else 0
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import re
 import subprocess
 import sys
@@ -39,10 +41,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from webtier import capacity, wrk
+import yaml
+
+from webtier import ROOT, capacity, cpu, wrk
 from webtier.inventory import load
 
-LEVELS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
+LEVELS = cpu.LEVELS
 #: A request unanswered after this long counts as a timeout error. The load balancer
 #: waits up to 60 s (nginx_proxy_timeout) for an app server; 30 s is what a client
 #: holding 8192 connections open on a 2-core machine must be ready to wait.
@@ -86,10 +90,12 @@ def point(
     unloaded_s: float | None,
     lb: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One sweep level: wrk's figures, what the LB saw, Little's law, the model's estimate."""
+    """One sweep level: wrk's figures, what the LB saw, Little's law, the CPU one request
+    cost on each host (when measured)."""
     lat = result["latency_us"]
     return {
         "connections": connections,
+        "cpu": result.get("cpu"),
         "seconds": result["seconds"],
         "requests": result["requests"],
         "rps": result["rps"],
@@ -105,8 +111,8 @@ def point(
         ),
         "littles_law": littles_law(result, connections, lb),
         # The notes' arithmetic: what the stack's concurrency sustains at the unloaded
-        # latency. It ignores that CPUs, not slots, run out first.
-        "model_qps": round(min(connections, stack_concurrency) / unloaded_s, 1)
+        # latency. It ignores that CPUs, not slots, run out first (see "predicted").
+        "notes_qps": round(min(connections, stack_concurrency) / unloaded_s, 1)
         if unloaded_s
         else None,
     }
@@ -133,7 +139,7 @@ class LoadBalancerProbe:
 
     def _run(self, *argv: str) -> str:
         return subprocess.run(
-            [*self.target, *argv], capture_output=True, text=True, check=True
+            wrk.on(self.target, argv), capture_output=True, text=True, check=True
         ).stdout
 
     def start(self, seconds: float) -> None:
@@ -145,16 +151,18 @@ class LoadBalancerProbe:
         # N requests.
         count = max(int(seconds / self.every), 1)
         self._sampler = subprocess.Popen(
-            [
-                *self.target,
-                "timeout",
-                str(int(seconds) + 2),
-                "curl",
-                "-s",
-                "--rate",
-                f"{round(60 / self.every)}/m",
-                f"{self.status_url}?[1-{count}]",
-            ],
+            wrk.on(
+                self.target,
+                [
+                    "timeout",
+                    str(int(seconds) + 2),
+                    "curl",
+                    "-s",
+                    "--rate",
+                    f"{round(60 / self.every)}/m",
+                    f"{self.status_url}?[1-{count}]",
+                ],
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -220,6 +228,10 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
     app_hosts: Sequence[str] = (),
     target: Sequence[str] = (),
     probe: LoadBalancerProbe | None = None,
+    cpu_probe: cpu.CpuProbe | None = None,
+    demand: dict[str, Any] | None = None,
+    hostvars: dict[str, dict[str, Any]] | None = None,
+    calibrate_at: int = 256,
     runner: Runner = wrk.run,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -231,12 +243,16 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
             if settled > 1:
                 log(f"waited {settled} s for the load balancer to drain the last level")
             probe.start(duration)
+        if cpu_probe:
+            cpu_probe.start()
         result = runner(where, connections, duration, target=target, timeout=TIMEOUT)
+        result["cpu"] = cpu_probe.stop(result["requests"]) if cpu_probe else None
         result["lb"] = probe.stop(result["seconds"]) if probe else None
         log(
             f"{where} c={connections} {duration}s: {result['rps']:.0f} req/s, "
             f"mean {result['latency_us']['mean'] / 1000:.1f} ms, "
             f"socket errors {result['socket_errors']}, non-2xx {result['non_2xx_3xx']}"
+            + (f", CPU {result['cpu']['total_us']:.0f} us/request" if result["cpu"] else "")
         )
         return result
 
@@ -269,6 +285,9 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
         data["also"].append(
             {"url": where, **point(result, overhead_connections, stack, None, result["lb"])}
         )
+    predicted(data, demand, hostvars or {}, levels)
+    if cpu_probe:
+        data["calibration"] = calibrations(data, calibrate_at)
     if proxied and direct:
         # Alternated (LB, direct, LB, direct) so that a slow spell of this shared
         # machine does not land on one side only; the ratio is of the sums.
@@ -280,11 +299,19 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
         def side(where: str) -> dict[str, Any]:
             rps = [r["rps"] for r in runs[where]]
             errors = sum(r["socket_errors"] + r["non_2xx_3xx"] for r in runs[where])
+            spent = [r["cpu"] for r in runs[where] if r.get("cpu")]
             return {
                 "url": where,
                 "rps": round(sum(rps) / len(rps), 1),
                 "runs": rps,
                 "errors": errors,
+                # CPU per request on each host, the mean of the runs
+                "cpu_us": {
+                    h: round(sum(c["hosts"].get(h, 0.0) for c in spent) / len(spent), 1)
+                    for h in sorted({h for c in spent for h in c["hosts"]})
+                }
+                if spent
+                else None,
             }
 
         through, straight = side(proxied), side(direct)
@@ -294,66 +321,166 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
             "direct": straight,
             "ratio": round(through["rps"] / straight["rps"], 3) if straight["rps"] else None,
         }
+        if through["cpu_us"] and straight["cpu_us"]:
+            data["proxy_overhead"]["cpu_ratio"] = round(
+                served_cpu(through["cpu_us"]) / served_cpu(straight["cpu_us"]), 3
+            )
     return data
 
 
+def served_cpu(hosts_us: dict[str, float]) -> float:
+    """CPU per request of the stack serving it: every host's and the machine's, not the
+    load generator's (which the proxy overhead compares with itself)."""
+    return sum(v for h, v in hosts_us.items() if h != cpu.LOADGEN)
+
+
+def endpoint(url: str) -> str:
+    """The path a URL asks for (``http://lb1/counter`` -> ``/counter``): the key of its
+    calibration in ``webtier_cpu_demand``."""
+    rest = url.split("://", 1)[-1]
+    return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+
+
+def predicted(
+    data: dict[str, Any],
+    demand: dict[str, Any] | None,
+    hostvars: dict[str, dict[str, Any]],
+    levels: Sequence[int],
+) -> None:
+    """The CPU model's throughput and mean latency beside each measured level, from the
+    inventory's calibration of this endpoint (webtier_cpu_demand), if it has one."""
+    calibrated = (demand or {}).get(endpoint(data["url"]))
+    if not calibrated:
+        data["prediction"] = None
+        return
+    result = cpu.for_endpoint(calibrated, hostvars, [*levels, 256])
+    data["prediction"] = {**result, "calibrated": calibrated.get("calibrated", "")}
+    for p in data["sweep"]:
+        guess = result["levels"][p["connections"]]
+        p["predicted"] = {**guess, "error": round(p["rps"] / guess["rps"] - 1, 3)}
+    for p in data["also"]:
+        other = (demand or {}).get(endpoint(p["url"]))
+        if other:
+            guess = cpu.for_endpoint(other, hostvars, [p["connections"]])["levels"]
+            guess = guess[p["connections"]]
+            p["predicted"] = {**guess, "error": round(p["rps"] / guess["rps"] - 1, 3)}
+
+
+def calibrations(data: dict[str, Any], connections: int) -> dict[str, Any]:
+    """What this run measured, as ``webtier_cpu_demand`` entries: each endpoint's CPU per
+    request at ``connections`` (or the nearest level) and the unloaded delay."""
+    unloaded_ms = data["unloaded"]["latency_ms"]["mean"]
+    sweep = [p for p in data["sweep"] if p.get("cpu")]
+    out: dict[str, Any] = {}
+    if sweep:
+        at = min(sweep, key=lambda p: abs(p["connections"] - connections))
+        out[endpoint(data["url"])] = cpu.calibration(
+            at["cpu"], unloaded_ms, at["connections"], data["started"]
+        )
+    for p in data["also"]:
+        if p.get("cpu"):
+            out[endpoint(p["url"])] = cpu.calibration(
+                p["cpu"], unloaded_ms, p["connections"], data["started"]
+            )
+    return out
+
+
+TIERS = (("lb", "loadbalancers"), ("app", "appservers"), ("redis", "redis"), ("worker", "workers"))
+
+
+def tiers_of(members: dict[str, list[str]]) -> dict[str, str]:
+    """Each inventory host's tier, by its groups (the CPU columns of the report)."""
+    return {h: tier for tier, group in reversed(TIERS) for h in members.get(group, [])}
+
+
+def by_tier(hosts_us: dict[str, float], tiers: dict[str, str]) -> dict[str, float]:
+    """CPU per request summed per tier; the load generator and ``other`` as they are."""
+    out: dict[str, float] = {}
+    for host, value in hosts_us.items():
+        tier = tiers.get(host, host)
+        out[tier] = round(out.get(tier, 0.0) + value, 1)
+    return out
+
+
+def _cpu_cell(p: dict[str, Any], tiers: dict[str, str], names: Sequence[str]) -> str:
+    if not p.get("cpu"):
+        return "-"
+    per = by_tier(p["cpu"]["hosts"], tiers)
+    return " / ".join(f"{per.get(n, 0):.0f}" for n in names) + f" = **{p['cpu']['total_us']:.0f}**"
+
+
+def _predicted_cells(p: dict[str, Any]) -> tuple[str, str]:
+    guess = p.get("predicted")
+    if not guess:
+        return "-", "-"
+    return f"{guess['rps']:,.0f} ({guess['error']:+.0%})", f"{guess['mean_ms']:,.1f}"
+
+
 def markdown(data: dict[str, Any], profile: str) -> str:
+    tiers = data.get("tiers") or {}
+    names = [t for t, _ in TIERS if t in tiers.values()] + [cpu.LOADGEN, cpu.OTHER]
     lines = [
         f"# Load test: {profile}",
         "",
-        f"`{data['url']}` from inside the sandbox, {data['started']}; wrk, 2 threads, "
-        f"keep-alive, a request unanswered after {data['timeout_s']} s counts as a timeout.",
+        f"`{data['url']}` from inside the sandbox, {data['started']}"
+        + (f", commit {data['commit']}" if data.get("commit") else "")
+        + (f", {data['machine']}" if data.get("machine") else "")
+        + f"; wrk, 2 threads, keep-alive, a request unanswered after {data['timeout_s']} s "
+        "counts as a timeout.",
         "",
     ]
-    if data.get("model"):
-        m = data["model"]
+    pred = data.get("prediction")
+    if pred:
+        pools = "; ".join(
+            f"{x['name']}: {x['cores']} cores, {x['demand_us']:,.0f} us/request"
+            for x in pred["pools"]
+        )
         lines += [
-            f"Capacity model: bottleneck **{m['bottleneck']}** tier, "
-            f"{m['stack_concurrency']:,} requests at once"
-            + (
-                f"; this site's app hosts ({', '.join(m['app_hosts'])}) with the LB: "
-                f"{m['path_concurrency']:,}"
-                if m.get("app_hosts")
-                else ""
-            )
-            + f". Unloaded mean latency {data['unloaded']['latency_ms']['mean']} ms.",
+            f"CPU model (`webtier_cpu_demand`, calibrated {pred['calibrated']}): {pools}. "
+            f"Ceiling {pred['ceiling_rps']:,.0f} req/s (pool {pred['bottleneck_pool']}). "
+            f"Unloaded mean latency {data['unloaded']['latency_ms']['mean']} ms.",
             "",
         ]
     lines += [
-        "| connections | s | req/s | model req/s | p50 ms | p90 | p99 | wrk mean* "
-        "| socket errors (connect/read/write/timeout) | non-2xx | LB mean ms | in progress "
-        "at LB | Little: QPS x W / in progress |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+        "| connections | s | req/s | predicted req/s (measured off by) | mean ms (LB) "
+        "| predicted mean ms | p50 ms | p99 ms | errors: socket (connect/read/write/timeout), "
+        f"non-2xx | CPU us/request: {' / '.join(names)} = total "
+        "| Little: QPS x W / in progress |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for p in data["sweep"]:
-        e, lat = p["errors"], p["latency_ms"]
-        model = f"{p['model_qps']:,.0f}" if p["model_qps"] else "-"
-        lb = p.get("lb") or {}
-        lb_mean = f"{lb['mean_s'] * 1000:.1f}" if lb.get("requests") else "-"
-        in_progress = f"{lb['in_progress']:,.0f}" if lb.get("in_progress") is not None else "-"
+        e, lat, lb = p["errors"], p["latency_ms"], p.get("lb") or {}
+        lb_mean = (
+            f"{lb['mean_s'] * 1000:,.1f}" if lb.get("requests") else f"{lat['mean']:,.1f} (wrk)"
+        )
+        guess, guess_ms = _predicted_cells(p)
         little = p["littles_law"]
         lines.append(
-            f"| {p['connections']:,} | {p['seconds']:.0f} | {p['rps']:,.0f} | {model} "
-            f"| {lat['p50']} | {lat['p90']} | {lat['p99']} | {lat['mean']} "
-            f"| {p['socket_errors']:,} ({e['connect']}/{e['read']}/{e['write']}/{e['timeout']}) "
-            f"| {p['non_2xx_3xx']:,} | {lb_mean} | {in_progress} "
+            f"| {p['connections']:,} | {p['seconds']:.0f} | {p['rps']:,.0f} | {guess} | {lb_mean} "
+            f"| {guess_ms} | {lat['p50']:,} | {lat['p99']:,} "
+            f"| {p['socket_errors']:,} ({e['connect']}/{e['read']}/{e['write']}/{e['timeout']}), "
+            f"{p['non_2xx_3xx']:,} | {_cpu_cell(p, tiers, names)} "
             f"| {little['ratio']:.2f}{'' if little['within_10pct'] else ' (off by >10%)'} |"
         )
     lines += [
         "",
-        "\\* wrk's mean is corrected for coordinated omission (it adds synthetic samples for "
-        "slow requests), so Little's law is checked at the load balancer, each term measured "
-        "on its own: QPS = requests in its access log / s, W = their mean `$request_time`, "
-        "in progress = `stub_status` Reading + Writing sampled 4 times a second (fewer when "
-        "the LB is saturated: the samples wait their turn). Model req/s is the sizing notes' "
-        "arithmetic: min(connections, the stack's concurrency) / the unloaded latency.",
+        "CPU per request: each host's cgroup CPU time during the level over the requests "
+        "answered, summed per tier; `other` is the machine's busy time no container accounts "
+        "for (the kernel's network path between containers). Predicted: mean-value analysis "
+        "of the closed loop (one client per connection) over the pools of cores, from the "
+        "inventory's calibration (`python -m webtier.cpu`, docs/capacity). Little's law is "
+        "checked at the load balancer, each term measured on its own: QPS = requests in its "
+        "access log / s, W = their mean `$request_time`, in progress = `stub_status` "
+        "Reading + Writing sampled 4 times a second.",
     ]
     for p in data.get("also", []):
+        guess, _ = _predicted_cells(p)
         lines += [
             "",
-            f"`{p['url']}` at {p['connections']} connections: {p['rps']:,.0f} req/s, p50 "
-            f"{p['latency_ms']['p50']} ms, p99 {p['latency_ms']['p99']} ms, socket errors "
-            f"{p['socket_errors']:,}, non-2xx {p['non_2xx_3xx']:,}.",
+            f"`{p['url']}` at {p['connections']} connections: {p['rps']:,.0f} req/s "
+            f"(predicted {guess}), p50 {p['latency_ms']['p50']} ms, p99 "
+            f"{p['latency_ms']['p99']} ms, socket errors {p['socket_errors']:,}, non-2xx "
+            f"{p['non_2xx_3xx']:,}; CPU us/request {_cpu_cell(p, tiers, names)}.",
         ]
     if data.get("proxy_overhead"):
         o = data["proxy_overhead"]
@@ -367,69 +494,150 @@ def markdown(data: dict[str, Any], profile: str) -> str:
             f"{', '.join(f'{r:,.0f}' for r in o['through_lb']['runs'])}; direct "
             f"{', '.join(f'{r:,.0f}' for r in o['direct']['runs'])}).",
         ]
+        if o.get("cpu_ratio"):
+            t = by_tier(o["through_lb"]["cpu_us"], tiers)
+            d = by_tier(o["direct"]["cpu_us"], tiers)
+            lines.append(
+                f"CPU per request served (all but the load generator): through the LB "
+                f"{served_cpu(o['through_lb']['cpu_us']):,.0f} us (lb {t.get('lb', 0):,.0f}), "
+                f"direct {served_cpu(o['direct']['cpu_us']):,.0f} us (app {d.get('app', 0):,.0f}): "
+                f"**{o['cpu_ratio']}x**."
+            )
+    if data.get("thresholds"):
+        lines += ["", *threshold_lines(data["thresholds"])]
     return "\n".join(lines) + "\n"
 
 
+def missed(
+    data: dict[str, Any],
+    max_error_rate: float | None = None,
+    min_rps: float | None = None,
+    max_p99_ms: float | None = None,
+) -> dict[str, Any]:
+    """The thresholds a run was held to, checked at every sweep level and every other URL:
+    what each level missed."""
+    misses = []
+    for p in [*data["sweep"], *data.get("also", [])]:
+        where = f"{p['connections']:,} connections" + (f" {p['url']}" if p.get("url") else "")
+        if max_error_rate is not None and p["error_rate"] > max_error_rate:
+            misses.append(f"{where}: error rate {p['error_rate']:.2%} > {max_error_rate:.2%}")
+        if min_rps is not None and p["rps"] < min_rps:
+            misses.append(f"{where}: {p['rps']:,.0f} req/s < {min_rps:,.0f}")
+        if max_p99_ms is not None and p["latency_ms"]["p99"] > max_p99_ms:
+            misses.append(f"{where}: p99 {p['latency_ms']['p99']:,} ms > {max_p99_ms:,.0f} ms")
+    limits = {"max_error_rate": max_error_rate, "min_rps": min_rps, "max_p99_ms": max_p99_ms}
+    return {"limits": {k: v for k, v in limits.items() if v is not None}, "missed": misses}
+
+
+def threshold_lines(thresholds: dict[str, Any]) -> list[str]:
+    limits = ", ".join(f"{k} {v:g}" for k, v in thresholds["limits"].items())
+    if not thresholds["missed"]:
+        return [f"Thresholds ({limits}): all met."]
+    return [f"Thresholds ({limits}): **{len(thresholds['missed'])} missed**", ""] + [
+        f"- {m}" for m in thresholds["missed"]
+    ]
+
+
 def plot(reports: dict[str, dict[str, Any]], path: Path) -> None:
-    """Throughput and latency against concurrency, one line per profile."""
+    """Throughput, latency and error rate against concurrency: one colour per profile in
+    every panel, every level shown (a level with errors ringed), the CPU model's
+    prediction dashed in the profile's colour."""
     import matplotlib  # noqa: PLC0415 (only the report needs it)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.ticker import FuncFormatter  # noqa: PLC0415
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 8), sharex=True)
-    for profile, data in reports.items():
-        xs = [p["connections"] for p in data["sweep"]]
-        top.plot(xs, [p["rps"] for p in data["sweep"]], marker="o", label=f"{profile}: measured")
-        if len(reports) == 1 and data["sweep"][0]["model_qps"]:
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    fig, (top, middle, bottom) = plt.subplots(
+        3, 1, figsize=(9, 11), sharex=True, gridspec_kw={"height_ratios": [3, 3, 2]}
+    )
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (profile, data) in enumerate(reports.items()):
+        colour = colours[i % len(colours)]
+        sweep = data["sweep"]
+        xs = [p["connections"] for p in sweep]
+        top.plot(
+            xs, [p["rps"] for p in sweep], marker="o", color=colour, label=f"{profile}: measured"
+        )
+        if all(p.get("predicted") for p in sweep):
             top.plot(
                 xs,
-                [p["model_qps"] for p in data["sweep"]],
+                [p["predicted"]["rps"] for p in sweep],
                 linestyle="--",
-                label="model: min(conns, concurrency) / unloaded latency",
+                color=colour,
+                label=f"{profile}: predicted (CPU model)",
             )
-        errors = [(p["connections"], p["rps"]) for p in data["sweep"] if p["error_rate"] > 0]
-        if errors:
+        failed = [p for p in sweep if p["error_rate"] > 0]
+        if failed:
             top.scatter(
-                *zip(*errors, strict=True),
-                marker="x",
-                s=120,
-                color="red",
+                [p["connections"] for p in failed],
+                [p["rps"] for p in failed],
+                s=160,
+                facecolors="none",
+                edgecolors=colour,
+                linewidths=2,
                 zorder=3,
-                label=f"{profile}: errors",
+                label=f"{profile}: level with errors",
             )
         for key, style in (("p50", "-"), ("p99", ":")):
-            # No line through levels where nothing was answered (no latency to plot).
-            bottom.plot(
+            middle.plot(
                 xs,
-                [p["latency_ms"][key] if p["requests"] else None for p in data["sweep"]],
+                [p["latency_ms"][key] if p["requests"] else float("nan") for p in sweep],
                 linestyle=style,
                 marker=".",
+                color=colour,
                 label=f"{profile}: {key}",
             )
+        bottom.plot(
+            xs, [p["error_rate"] * 100 for p in sweep], marker="s", color=colour, label=profile
+        )
     top.set_ylabel("requests/s")
-    top.set_title("Throughput and latency against concurrent connections (through the LB)")
-    top.legend(fontsize="small")
-    top.grid(True, alpha=0.3)
-    if len(reports) == 1:
-        top.set_yscale("log")
-    bottom.set_xscale("log", base=2)
-    bottom.set_yscale("log")
+    top.set_ylim(bottom=0)
+    middle.set_ylabel("latency, ms")
+    middle.set_yscale("symlog", linthresh=10)
+    bottom.set_ylabel("errors, % of requests")
+    bottom.set_ylim(-2, 102)
     bottom.set_xlabel("concurrent connections")
-    bottom.set_ylabel("latency, ms")
-    bottom.legend(fontsize="small")
-    bottom.grid(True, alpha=0.3)
+    bottom.set_xscale("log", base=2)
+    for axis in (top, middle, bottom):
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize="small")
+        axis.yaxis.set_major_formatter(plain)
+    bottom.xaxis.set_major_formatter(plain)
+    bottom.set_xticks(sorted({p["connections"] for d in reports.values() for p in d["sweep"]}))
+    first = next(iter(reports.values()))
+    fig.suptitle("Throughput, latency and errors against concurrent connections (through the LB)")
+    top.set_title(
+        " · ".join(
+            x
+            for x in (first.get("started", ""), first.get("commit", ""), first.get("machine", ""))
+            if x
+        ),
+        fontsize="small",
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def write(data: dict[str, Any], out: Path, profile: str) -> None:
+    """report.json, report.md, report.png and, when CPU was measured, cpu-demand.yml: the
+    run's calibration as inventory variables (group_vars/all of the environment, or the
+    profile's overlay)."""
     out.mkdir(parents=True, exist_ok=True)
     data = {"profile": profile, **data}
     (out / "report.json").write_text(json.dumps(data, indent=2) + "\n")
     (out / "report.md").write_text(markdown(data, profile))
     plot({profile: data}, out / "report.png")
+    if data.get("calibration"):
+        header = (
+            f"---\n# CPU per request measured by the load test ({profile}, {data['started']}):\n"
+            "# copy to the environment's group_vars/all/ (or the profile's) to calibrate the\n"
+            "# capacity model (webtier.cpu).\n"
+        )
+        body = yaml.safe_dump({"webtier_cpu_demand": data["calibration"]}, sort_keys=True)
+        (out / "cpu-demand.yml").write_text(header + body)
 
 
 def _at(data: dict[str, Any], connections: int) -> dict[str, Any] | None:
@@ -445,8 +653,9 @@ def compare(reports: dict[str, dict[str, Any]], baseline: str, tuned: str) -> st
         "Both profiles deployed on the same sandbox and measured in one run "
         f"({base['started']} and {best['started']}), same load generator and sweep.",
         "",
-        f"| connections | {baseline} req/s | errors | {tuned} req/s | errors | ratio |",
-        "|---:|---:|---:|---:|---:|---:|",
+        f"| connections | {baseline} req/s | errors | CPU us/request | {tuned} req/s | errors "
+        "| CPU us/request | ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     pairs = [(f"{p['connections']:,}", _at(base, p["connections"]), p) for p in best["sweep"]]
     pairs += [
@@ -461,10 +670,12 @@ def compare(reports: dict[str, dict[str, Any]], baseline: str, tuned: str) -> st
         if b is None:
             continue
         ratio = p["rps"] / b["rps"] if b["rps"] else float("inf")
+        b_cpu, p_cpu = (f"{x['cpu']['total_us']:,.0f}" if x.get("cpu") else "-" for x in (b, p))
         lines.append(
             f"| {label} | {b['rps']:,.0f} | {b['socket_errors'] + b['non_2xx_3xx']:,} "
-            f"({b['error_rate']:.1%}) | {p['rps']:,.0f} | "
-            f"{p['socket_errors'] + p['non_2xx_3xx']:,} ({p['error_rate']:.1%}) | {ratio:.2f}x |"
+            f"({b['error_rate']:.1%}) | {b_cpu} | {p['rps']:,.0f} | "
+            f"{p['socket_errors'] + p['non_2xx_3xx']:,} ({p['error_rate']:.1%}) | {p_cpu} "
+            f"| {ratio:.2f}x |"
         )
     lines.append("")
     for profile, data in ((baseline, base), (tuned, best)):
@@ -483,7 +694,60 @@ def compare(reports: dict[str, dict[str, Any]], baseline: str, tuned: str) -> st
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def commit() -> str:
+    """The checkout's commit, when the report is made from one."""
+    proc = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def via(container: str | None, ssh: str | None) -> list[str]:
+    """The command prefix that runs a command in a sandbox container or on a host over
+    SSH (as root: the load test reads the LB's log and installs wrk); none: this machine."""
+    if container:
+        return ["docker", "exec", "-i", container]
+    if ssh:
+        return ["ssh", "-o", "BatchMode=yes", ssh]
+    return []
+
+
+SYSTEMD_UNITS = ("nginx.service", "gunicorn-*.service", "uwsgi-*.service", "redis-*.service")
+
+
+def cpu_probe(
+    kind: str, hostvars: dict[str, dict[str, Any]], loadgen: str | None
+) -> cpu.CpuProbe | None:
+    """The CPU probe a run asked for: the sandbox's containers (named by each host's
+    ``ansible_host``) and the load generator's, or each host's systemd units over SSH."""
+    if kind == "sandbox":
+        containers = {h: str(v.get("ansible_host", h)) for h, v in hostvars.items()}
+        if loadgen:
+            containers[cpu.LOADGEN] = loadgen
+        return cpu.sandbox_probe(containers)
+    if kind == "systemd":
+
+        def over_ssh(host: str) -> cpu.Reader:
+            prefix = via(None, str(hostvars[host].get("ansible_host", host)))
+
+            def read() -> int:
+                def ssh(command: Sequence[str]) -> str:
+                    return subprocess.run(
+                        wrk.on(prefix, command), capture_output=True, text=True, check=True
+                    ).stdout
+
+                return cpu.systemd_ns(ssh, SYSTEMD_UNITS)
+
+            return read
+
+        return cpu.CpuProbe({h: over_ssh(h) for h in hostvars})
+    return None
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m webtier.loadtest", description=__doc__.split("\n")[0]
     )
@@ -491,6 +755,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r = sub.add_parser("run", help="measure the deployed profile")
     r.add_argument("--url", default="http://lb1/")
     r.add_argument("--container", help="the load generator (docker exec); default: this machine")
+    r.add_argument("--loadgen-ssh", help="the load generator, a host reached over SSH")
     r.add_argument("--levels", default=",".join(map(str, LEVELS)))
     r.add_argument("--seconds", type=int, default=10)
     r.add_argument("--hold-seconds", type=int, default=30, help="duration of the last level")
@@ -511,18 +776,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--app-group", help="inventory group of the app hosts behind --url")
     r.add_argument("--profile", default="tuned")
     r.add_argument("--lb-container", help="read the LB's access log there (Little's law)")
+    r.add_argument("--lb-ssh", help="read the LB's access log on this host, over SSH")
+    r.add_argument(
+        "--cpu",
+        choices=["sandbox", "systemd", "none"],
+        default="none",
+        help="CPU per request: the sandbox containers' cgroups on this machine (and the "
+        "load generator's), or each inventory host's systemd units over SSH",
+    )
     r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--max-error-rate", type=float, help="fail above this error rate (0.01 = 1%%)")
+    r.add_argument("--min-rps", type=float, help="fail below this throughput at any level")
+    r.add_argument("--max-p99-ms", type=float, help="fail above this p99 at any level")
     c = sub.add_parser("compare", help="two reports side by side")
     c.add_argument("baseline", type=Path)
     c.add_argument("tuned", type=Path)
     c.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.command == "run":
-        model, app_hosts = None, []
+        model, app_hosts, hostvars, members = None, [], {}, {}
         if args.inventory:
             inventory = load(*args.inventory)
-            model = capacity.model(inventory.all_host_vars(), inventory.members)
+            hostvars, members = inventory.all_host_vars(), inventory.members
+            model = capacity.model(hostvars, members)
             app_hosts = inventory.members.get(args.app_group, []) if args.app_group else []
+        demand = next(
+            (v["webtier_cpu_demand"] for v in hostvars.values() if v.get("webtier_cpu_demand")),
+            None,
+        )
         data = run(
             args.url,
             levels=[int(x) for x in args.levels.split(",")],
@@ -533,14 +818,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             proxied=args.proxied,
             direct=args.direct,
             model=model,
-            target=["docker", "exec", "-i", args.container] if args.container else [],
-            probe=LoadBalancerProbe(["docker", "exec", args.lb_container])
-            if args.lb_container
+            target=via(args.container, args.loadgen_ssh),
+            probe=LoadBalancerProbe(via(args.lb_container, args.lb_ssh))
+            if args.lb_container or args.lb_ssh
             else None,
+            cpu_probe=cpu_probe(args.cpu, hostvars, args.container),
+            demand=demand,
+            hostvars=hostvars,
         )
+        data["tiers"] = tiers_of(members)
+        data["commit"] = commit()
+        data["machine"] = (
+            f"{platform.node()}: {platform.system()} {platform.release()}, {os.cpu_count()} CPUs"
+        )
+        if any(x is not None for x in (args.max_error_rate, args.min_rps, args.max_p99_ms)):
+            data["thresholds"] = missed(data, args.max_error_rate, args.min_rps, args.max_p99_ms)
         write(data, args.out, args.profile)
         print((args.out / "report.md").read_text())
-        return 0
+        return 1 if data.get("thresholds", {}).get("missed") else 0
     reports = {}
     for folder in (args.baseline, args.tuned):
         data = json.loads((folder / "report.json").read_text())

@@ -323,6 +323,15 @@ class Role(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class CpuDemand(BaseModel):
+    """One endpoint's calibrated CPU cost: what ``make loadtest`` measured (webtier.cpu)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    hosts_us: dict[str, Annotated[float, Field(ge=0)]]
+    delay_us: Annotated[float, Field(ge=0)] = 0.0
+    calibrated: str = ""
+
+
 class Webtier(Role):
     """What the inventory says about a host itself (no role of its own; all optional)."""
 
@@ -332,6 +341,10 @@ class Webtier(Role):
     webtier_app_backup: StrictBool | None = None
     webtier_cpus: Count | None = None
     webtier_memory_mb: Annotated[int, Field(ge=64)] | None = None
+    #: Hosts with one pool name share their CPUs (the sandbox's containers: one machine).
+    webtier_cpu_pool: Group | None = None
+    #: Per endpoint path, the CPU one request costs on each host (webtier.cpu).
+    webtier_cpu_demand: dict[str, CpuDemand] | None = None
 
 
 class KernelTuning(Role):

@@ -4,8 +4,9 @@ wrk prints a human summary; its Lua ``done`` hook can print anything. The script
 prints one machine-readable line (prefixed ``WRK_JSON``) with the counts and latency
 percentiles a report needs, so nothing is scraped from the human text.
 
-wrk runs where the load should come from: on this machine (``target=[]``) or inside a
-container (``target=["docker", "exec", "-i", NAME]``), never through docker-proxy.
+wrk runs where the load should come from: on this machine (``target=[]``), inside a
+container (``target=["docker", "exec", "-i", NAME]``, never through docker-proxy) or on
+a load-generator host (``target=["ssh", HOST]``).
 
     python -m webtier.wrk --container gunicorn-flask http://127.0.0.1:8000/ -c 256 -d 10
 """
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 MARK = "WRK_JSON "
@@ -77,6 +80,15 @@ def parse(output: str) -> dict[str, Any]:
     return result
 
 
+def on(target: Sequence[str], argv: Sequence[str]) -> list[str]:
+    """``argv`` run through a command prefix. ssh hands the remote shell one string, so
+    the command is quoted into one; docker exec (or nothing) takes the words as they are."""
+    prefix = list(target)
+    if prefix and Path(prefix[0]).name == "ssh":
+        return [*prefix, shlex.join(argv)]
+    return [*prefix, *argv]
+
+
 def run(  # noqa: PLR0913 (the wrk options above, and where it runs)
     url: str,
     connections: int,
@@ -90,21 +102,25 @@ def run(  # noqa: PLR0913 (the wrk options above, and where it runs)
     """Run wrk on ``target`` (a command prefix; empty: this machine) and return parse().
 
     ``timeout``: seconds after which wrk gives up on a request and counts a timeout."""
-    prefix = list(target)
-    subprocess.run([*prefix, "sh", "-c", f"cat > {SCRIPT_PATH}"], input=LUA, text=True, check=True)
-    # Containers get wrk on first use (Debian's package); this machine has it from setup.
     subprocess.run(
-        [
-            *prefix,
-            "sh",
-            "-c",
-            "command -v wrk >/dev/null || { apt-get update -qq && "
-            "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }",
-        ],
+        on(target, ["sh", "-c", f"cat > {SCRIPT_PATH}"]), input=LUA, text=True, check=True
+    )
+    # Containers get wrk on first use (Debian's package); this machine has it from setup,
+    # a load-generator host from playbooks/loadtest.yml.
+    subprocess.run(
+        on(
+            target,
+            [
+                "sh",
+                "-c",
+                "command -v wrk >/dev/null || { apt-get update -qq && "
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }",
+            ],
+        ),
         check=True,
     )
     proc = subprocess.run(
-        [*prefix, *command(url, connections, seconds, threads, timeout, headers)],
+        on(target, command(url, connections, seconds, threads, timeout, headers)),
         capture_output=True,
         text=True,
         check=False,

@@ -148,3 +148,19 @@ def test_every_environment_is_consistent(env):
     model = capacity.from_inventory(str(ROOT / "inventory" / env))
     assert model.findings == [], model.findings
     assert model.bottleneck in {"lb", "app"}
+
+
+def test_the_capacity_table_predicts_from_the_inventorys_cpu_calibration():
+    demand = {"/": {"hosts_us": {"lb1": 100.0, "app1": 300.0}, "delay_us": 500.0}}
+    hostvars = {
+        "lb1": {"webtier_cpu_pool": "box", "webtier_cpu_demand": demand},
+        "app1": {"webtier_cpu_pool": "box", "webtier_cpu_demand": demand},
+    }
+    predictions = capacity.cpu_predictions(hostvars)
+    assert list(predictions) == ["/"]
+    # Two cores shared by both hosts, 400 us a request: 5,000/s at most.
+    assert predictions["/"]["ceiling_rps"] == 5000.0
+    text = capacity.prediction_table(predictions)
+    assert "ceiling 5,000 req/s, pool box" in text
+    assert "| connections | 64 | 128 | 256 | 512 | 1,024 | 2,048 | 4,096 | 8,192 |" in text
+    assert "No CPU calibration" in capacity.prediction_table(capacity.cpu_predictions({"lb1": {}}))

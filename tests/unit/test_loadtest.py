@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from webtier import capacity, loadtest
 
@@ -81,7 +82,7 @@ def test_model_estimate_is_concurrency_over_unloaded_latency():
     data = measure()
     # Unloaded: 1 connection at 1000/s = 1 ms. The stack does 12 at once (3 x 4 threads).
     assert data["unloaded"]["latency_ms"]["mean"] == 1.0
-    assert [p["model_qps"] for p in data["sweep"]] == [12000.0, 12000.0, 12000.0]
+    assert [p["notes_qps"] for p in data["sweep"]] == [12000.0, 12000.0, 12000.0]
 
 
 def test_errors_are_counted_and_rated():
@@ -105,7 +106,7 @@ def test_report_files(tmp_path):
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["profile"] == "tuned"
     text = (tmp_path / "report.md").read_text()
-    assert "| 8,192 | 3 | 1,000 | 12,000 |" in text
+    assert "| 8,192 | 3 | 1,000 | - |" in text  # no calibration: no prediction
     assert "= **1.0**" in text
     assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -115,9 +116,11 @@ def test_compare_gives_the_ratio_at_each_level(tmp_path):
     base = {"profile": "distro-defaults", **measure(rate=500.0, errors_above=256, also=also)}
     tuned = {"profile": "tuned", **measure(rate=1000.0, also=also)}
     text = loadtest.compare({"distro-defaults": base, "tuned": tuned}, "distro-defaults", "tuned")
-    assert "| 256 | 500 | 0 (0.0%) | 1,000 | 0 (0.0%) | 2.00x |" in text
-    assert "| 8,192 | 500 | 4,096 (73.2%) | 1,000 | 0 (0.0%) | 2.00x |" in text
-    assert "| 256 `http://lb1/counter` | 500 | 0 (0.0%) | 1,000 | 0 (0.0%) | 2.00x |" in text
+    assert "| 256 | 500 | 0 (0.0%) | - | 1,000 | 0 (0.0%) | - | 2.00x |" in text
+    assert "| 8,192 | 500 | 4,096 (73.2%) | - | 1,000 | 0 (0.0%) | - | 2.00x |" in text
+    assert (
+        "| 256 `http://lb1/counter` | 500 | 0 (0.0%) | - | 1,000 | 0 (0.0%) | - | 2.00x |" in text
+    )
     loadtest.plot({"distro-defaults": base, "tuned": tuned}, tmp_path / "b.png")
     assert (tmp_path / "b.png").stat().st_size > 10_000
 
@@ -181,3 +184,79 @@ def test_every_level_is_probed_at_the_load_balancer_when_given_a_probe():
     assert all(p["littles_law"]["measured_at"] == "lb" for p in data["sweep"])
     # 100/s x 0.5 s = 50, and 50 in progress: the law holds at every level.
     assert [p["littles_law"]["ratio"] for p in data["sweep"]] == [1.0, 1.0]
+
+
+class FakeCpu:
+    """Each level costs lb1 100 us and app1 300 us of CPU per request, the load generator
+    20 us, and the machine 40 us more than the three account for."""
+
+    def start(self):
+        pass
+
+    def stop(self, requests):
+        del requests
+        hosts = {"lb1": 100.0, "app1": 300.0, "loadgen": 20.0, "other": 40.0}
+        return {"hosts": hosts, "machine_us": 460.0, "total_us": 460.0}
+
+
+HOSTVARS = {"lb1": {"webtier_cpu_pool": "box"}, "app1": {"webtier_cpu_pool": "box"}}
+
+
+def test_a_run_with_cpu_measured_calibrates_the_model_and_a_calibration_predicts():
+    data = measure(cpu_probe=FakeCpu(), also=["http://lb1/counter"])
+    calibration = data["calibration"]
+    assert set(calibration) == {"/", "/counter"}
+    # Unloaded 1 ms, of which 460 us is CPU: 540 us is spent waiting on none.
+    assert calibration["/"]["hosts_us"] == {
+        "app1": 300.0,
+        "lb1": 100.0,
+        "loadgen": 20.0,
+        "other": 40.0,
+    }
+    assert calibration["/"]["delay_us"] == 540.0
+    assert data["prediction"] is None  # the inventory had none yet
+    again = measure(demand=calibration, hostvars=HOSTVARS)
+    # One pool of 2 cores (the default) for all: the ceiling is 2 / 460 us.
+    assert again["prediction"]["ceiling_rps"] == pytest.approx(2 / 460e-6, rel=1e-3)
+    assert again["prediction"]["pools"] == [
+        {
+            "name": "box",
+            "cores": 2,
+            "demand_us": 460.0,
+            "hosts": ["app1", "lb1", "loadgen", "other"],
+        }
+    ]
+    at = {p["connections"]: p["predicted"] for p in again["sweep"]}
+    assert at[8192]["rps"] == pytest.approx(2 / 460e-6, rel=0.01)
+    # The fake server does 1,000/s, the model says 4,348/s: measured is 77% below.
+    assert at[8192]["error"] == pytest.approx(1000 / at[8192]["rps"] - 1, abs=1e-3)
+
+
+def test_cpu_columns_and_the_proxy_cpu_ratio_in_the_report(tmp_path):
+    data = measure(cpu_probe=FakeCpu(), proxied="http://lb1:8090/", direct="http://app3:8000/")
+    data["tiers"] = loadtest.tiers_of({"loadbalancers": ["lb1"], "appservers": ["app1"]})
+    loadtest.write(data, tmp_path, "tuned")
+    text = (tmp_path / "report.md").read_text()
+    assert "CPU us/request: lb / app / loadgen / other = total" in text
+    assert "| 100 / 300 / 20 / 40 = **460** |" in text
+    # The same fake costs on both paths: the ratio of what serving costs is 1.
+    assert data["proxy_overhead"]["cpu_ratio"] == 1.0
+    # The calibration, as inventory variables the next run (and make capacity) read back.
+    written = yaml.safe_load((tmp_path / "cpu-demand.yml").read_text())
+    assert written == {"webtier_cpu_demand": data["calibration"]}
+
+
+def test_thresholds_name_every_level_that_misses_them():
+    data = measure(errors_above=256)
+    result = loadtest.missed(data, max_error_rate=0.01, min_rps=1500, max_p99_ms=1000)
+    assert result["limits"] == {"max_error_rate": 0.01, "min_rps": 1500, "max_p99_ms": 1000}
+    assert "8,192 connections: error rate 57.72% > 1.00%" in result["missed"]
+    assert "64 connections: 1,000 req/s < 1,500" in result["missed"]
+    assert "8,192 connections: p99 16,384.0 ms > 1,000 ms" in result["missed"]
+    assert not loadtest.missed(data, max_error_rate=0.9, min_rps=500)["missed"]
+
+
+def test_the_endpoint_of_a_url_keys_its_calibration():
+    assert loadtest.endpoint("http://lb1/") == "/"
+    assert loadtest.endpoint("http://lb1") == "/"
+    assert loadtest.endpoint("http://lb1:8090/counter") == "/counter"

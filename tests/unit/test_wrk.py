@@ -70,3 +70,17 @@ def test_threads_never_exceed_connections():
 def test_output_without_the_result_line_is_an_error():
     with pytest.raises(ValueError, match="no WRK_JSON line"):
         wrk.parse("Running 1s test @ http://x/\n")
+
+
+def test_a_command_over_ssh_reaches_the_remote_shell_as_one_quoted_string():
+    argv = ["sh", "-c", "command -v wrk >/dev/null || apt-get install -y wrk"]
+    assert wrk.on(["ssh", "-o", "BatchMode=yes", "loadgen1"], argv) == [
+        "ssh",
+        "-o",
+        "BatchMode=yes",
+        "loadgen1",
+        "sh -c 'command -v wrk >/dev/null || apt-get install -y wrk'",
+    ]
+    # docker exec (or this machine) takes the words as they are
+    assert wrk.on(["docker", "exec", "-i", "c"], argv) == ["docker", "exec", "-i", "c", *argv]
+    assert wrk.on([], argv) == argv
