@@ -135,6 +135,7 @@ class LoadBalancerProbe:
     ):
         self.target, self.path, self.status_url, self.every = list(target), path, status_url, every
         self._mark = 0
+        self._t0 = 0.0
         self._sampler: subprocess.Popen | None = None
 
     def _run(self, *argv: str) -> str:
@@ -144,29 +145,22 @@ class LoadBalancerProbe:
 
     def start(self, seconds: float) -> None:
         """Mark the log and sample ``stub_status`` for ``seconds`` from inside the load
-        balancer's host, with one curl that stops by itself (one ``docker exec``, not one
-        per sample: under load each exec takes seconds)."""
+        balancer's host, with one loop that stops by itself (one ``docker exec``, not one
+        per sample: under load each exec takes seconds). Each sample is stamped with the
+        time before and after it (``T`` and ``U`` lines): stop() keeps those taken inside
+        the run's window, not the drain after it."""
         self._mark = int(self._run("stat", "-c", "%s", self.path))
-        # One curl, one keep-alive connection, paced by --rate; the ?[1-N] glob makes
-        # N requests.
-        count = max(int(seconds / self.every), 1)
+        loop = (
+            f"while :; do echo T $(date +%s.%N); curl -s -m 5 {self.status_url}; "
+            f"echo U $(date +%s.%N); sleep {self.every}; done"
+        )
         self._sampler = subprocess.Popen(
-            wrk.on(
-                self.target,
-                [
-                    "timeout",
-                    str(int(seconds) + 2),
-                    "curl",
-                    "-s",
-                    "--rate",
-                    f"{round(60 / self.every)}/m",
-                    f"{self.status_url}?[1-{count}]",
-                ],
-            ),
+            wrk.on(self.target, ["timeout", str(int(seconds) + 2), "sh", "-c", loop]),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
+        self._t0 = time.time()
 
     def settle(self, limit_s: float = 60.0) -> float:
         """Wait until the load balancer has nothing in progress (requests the last level
@@ -181,23 +175,50 @@ class LoadBalancerProbe:
         return round(time.monotonic() - start, 1)
 
     def stop(self, seconds: float, flush_s: float = 1.5) -> dict[str, Any]:
-        samples: list[int] = []
-        if self._sampler:
-            out, _ = self._sampler.communicate(timeout=60)
-            samples = [int(m["reading"]) + int(m["writing"]) - 1 for m in STUB_STATUS.finditer(out)]
+        """What the LB answered within the run's steady window: from its start (after
+        the time wrk took to start and connect) to ``seconds`` after the run began, so
+        that requests finished after wrk stopped (answered to a closed connection, or
+        499) are left out of QPS and W."""
+        ended = time.time()
+        out = self._sampler.communicate(timeout=60)[0] if self._sampler else ""
         time.sleep(flush_s)  # the access log is buffered with flush=1s
-        summary = summarise(self._run("tail", "-c", f"+{self._mark + 1}", self.path))
+        # wrk ran `seconds` somewhere between the start and `ended`: the window is inside.
+        slack = max(ended - self._t0 - seconds, 0.0)
+        window = (self._t0 + slack + min(1.0, seconds / 10), self._t0 + seconds)
+        samples = in_progress(out, window)
+        summary = summarise(self._run("tail", "-c", f"+{self._mark + 1}", self.path), window)
+        span = window[1] - window[0] if summary["windowed"] else seconds
         summary["in_progress"] = round(sum(samples) / len(samples), 1) if samples else None
         summary["samples"] = len(samples)
-        summary["rps"] = round(summary["requests"] / seconds, 1) if seconds else 0.0
+        summary["window_s"] = round(span, 3)
+        summary["rps"] = round(summary["requests"] / span, 1) if span > 0 else 0.0
         return summary
 
 
 STUB_STATUS = re.compile(r"Reading: (?P<reading>\d+) Writing: (?P<writing>\d+)")
+SAMPLE = re.compile(
+    r"^T (?P<before>[\d.]+)$(?P<status>.*?)^U (?P<after>[\d.]+)$", re.MULTILINE | re.DOTALL
+)
 
 
-def summarise(log: str) -> dict[str, Any]:
-    times, by_status = [], {}
+def in_progress(out: str, window: tuple[float, float]) -> list[int]:
+    """The requests in progress (Reading + Writing, less the sample's own) of each
+    ``stub_status`` sample taken inside ``window``: its midpoint, between the stamps
+    before and after it."""
+    samples = []
+    for m in SAMPLE.finditer(out):
+        status = STUB_STATUS.search(m["status"])
+        middle = (float(m["before"]) + float(m["after"])) / 2
+        if status and window[0] <= middle <= window[1]:
+            samples.append(int(status["reading"]) + int(status["writing"]) - 1)
+    return samples
+
+
+def summarise(log: str, window: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Requests the access log recorded (every status counted), and those that ended
+    within ``window`` (epoch seconds, the log's ``msec``; all of them without one) with
+    their mean ``$request_time``, leaving out what the client gave up (499)."""
+    times, by_status, windowed = [], {}, False
     for line in log.splitlines():
         try:
             entry = json.loads(line)
@@ -205,12 +226,17 @@ def summarise(log: str) -> dict[str, Any]:
             continue  # a line cut by the log's buffer
         status = str(entry["status"])
         by_status[status] = by_status.get(status, 0) + 1
+        if window and "msec" in entry:
+            windowed = True
+            if not window[0] <= float(entry["msec"]) <= window[1]:
+                continue
         if status != "499":
             times.append(float(entry["request_time"]))
     return {
         "requests": len(times),
         "mean_s": round(sum(times) / len(times), 4) if times else 0.0,
         "by_status": by_status,
+        "windowed": windowed,
     }
 
 

@@ -136,7 +136,31 @@ def test_access_log_summary_leaves_out_what_the_client_gave_up():
         ]
     )
     summary = loadtest.summarise(log)
-    assert summary == {"requests": 3, "mean_s": 0.2, "by_status": {"200": 2, "499": 1, "502": 1}}
+    assert summary == {
+        "requests": 3,
+        "mean_s": 0.2,
+        "by_status": {"200": 2, "499": 1, "502": 1},
+        "windowed": False,
+    }
+
+
+def test_access_log_summary_counts_only_what_ended_inside_the_window():
+    # wrk ran 100.0-110.0; the window leaves out its start-up and what ended after it
+    # stopped: an answer written to a connection wrk had closed, and the 499s.
+    log = "\n".join(
+        [
+            '{"msec":100.500,"status":200,"request_time":0.100}',
+            '{"msec":105.000,"status":200,"request_time":0.300}',
+            '{"msec":109.900,"status":200,"request_time":0.500}',
+            '{"msec":110.200,"status":200,"request_time":2.000}',
+            '{"msec":110.300,"status":499,"request_time":2.100}',
+        ]
+    )
+    summary = loadtest.summarise(log, (101.0, 110.0))
+    assert summary["requests"] == 2
+    assert summary["mean_s"] == 0.4
+    assert summary["by_status"] == {"200": 4, "499": 1}
+    assert summary["windowed"]
 
 
 def test_littles_law_is_checked_at_the_load_balancer_when_it_was_probed():
@@ -260,3 +284,19 @@ def test_the_endpoint_of_a_url_keys_its_calibration():
     assert loadtest.endpoint("http://lb1/") == "/"
     assert loadtest.endpoint("http://lb1") == "/"
     assert loadtest.endpoint("http://lb1:8090/counter") == "/counter"
+
+
+def test_only_the_samples_taken_inside_the_window_count_as_in_progress():
+    def sample(before, after, reading, writing):
+        return (
+            f"T {before}\nActive connections: 300\nserver accepts handled requests\n"
+            f" 1 1 1\nReading: {reading} Writing: {writing} Waiting: 10\nU {after}\n"
+        )
+
+    out = (
+        sample("100.0", "100.2", 1, 20)  # before the window (wrk connecting)
+        + sample("102.0", "102.4", 10, 191)
+        + sample("105.0", "105.2", 0, 101)
+        + sample("110.5", "111.0", 0, 3)  # the drain after wrk stopped
+    )
+    assert loadtest.in_progress(out, (101.0, 110.0)) == [200, 100]
