@@ -68,13 +68,19 @@ def _cpu_ticks(host, pid: int) -> dict[int, int]:
 
 def _one_running_task(host) -> tuple[str, int]:
     """Enqueue one long task and return (its id, the epoch second it was sent) once a
-    pool process is computing it: received by the worker (its journal), then a pool
-    process's CPU time growing. Killed before that, the task would not yet be the pool's,
-    and only the visibility timeout would bring it back."""
+    pool process is computing it: received by the worker (its journal), accepted by a
+    pool process (Celery's own "active", which is what reject-on-worker-lost covers),
+    then a pool process's CPU time growing. Killed before it is accepted, the task would
+    not yet be the pool's, and only the visibility timeout would bring it back (a CPU
+    rise alone once let a busy CI machine's kill land before that)."""
     since = int(host.check_output("date +%s"))
     (task_id,) = tasks(host, "enqueue", 1, LONG).split()
     assert wait_until(lambda: journal_count(host, f"[{task_id}] received", since) >= 1, 30)
     pid = main_pid(host)
+    worker = f"work@{host.check_output('hostname').strip()}"
+    assert wait_until(
+        lambda: status(host)["workers"].get(worker, {}).get("active", 0) >= 1, 30, step=0
+    ), f"{worker} never showed the task active"
 
     def computing() -> bool:
         before = _cpu_ticks(host, pid)
@@ -91,7 +97,9 @@ def test_a_task_whose_process_is_killed_runs_again(host):
     (late acknowledgement, reject on worker lost) and completes."""
     task_id, since = _one_running_task(host)
     host.check_output(f"pkill -KILL -P {main_pid(host)}")
-    assert "succeeded 1 pending 0" in tasks(host, "wait", 90, task_id)
+    done = tasks(host, "wait", 90, task_id, check=False)
+    journal = host.run(f"journalctl -u celery-demo-work --since @{since} --no-pager -o cat")
+    assert "succeeded 1 pending 0" in done, journal.stdout[-3000:]
     received = journal_count(host, f"[{task_id}] received", since)
     print(f"\n{host.backend.get_hostname()}: pool killed mid-task; received {received}x, succeeded")
     assert received >= 2
