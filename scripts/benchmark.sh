@@ -4,7 +4,7 @@
 # (playbooks/loadtest.yml), so the ratios compare two set-ups measured in one run.
 # Reports: reports/benchmark/{distro-defaults,tuned}/report.{json,md,png} and
 # reports/benchmark/benchmark.{md,png}. Ends with the tuned profile deployed.
-# About 12 minutes on a 2-core machine; every load step stops by itself.
+# About 15 minutes on a 2-core machine; every load step stops by itself.
 source "$(dirname "$0")/lib.sh"
 cd "$WEBTIER_ROOT"
 export PATH="$VENV/bin:$PATH"
@@ -33,3 +33,7 @@ ansible-playbook playbooks/loadtest.yml -e loadtest_profile=tuned -e "loadtest_o
 say "comparison"
 python -m webtier.loadtest compare "$out/distro-defaults" "$out/tuned" --out "$out"
 say "benchmark done in $((SECONDS - start)) s: $out/benchmark.md"
+# The CPU per request each profile measured, as inventory variables: the capacity
+# model's calibration (the committed ones are what the next run's prediction uses).
+echo "calibrations: $out/distro-defaults/cpu-demand.yml -> $profile/group_vars/all/,"
+echo "              $out/tuned/cpu-demand.yml -> inventory/sandbox/group_vars/all/"
