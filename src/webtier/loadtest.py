@@ -150,17 +150,36 @@ class LoadBalancerProbe:
         time before and after it (``T`` and ``U`` lines): stop() keeps those taken inside
         the run's window, not the drain after it."""
         self._mark = int(self._run("stat", "-c", "%s", self.path))
-        loop = (
-            f"while :; do echo T $(date +%s.%N); curl -s -m 5 {self.status_url}; "
-            f"echo U $(date +%s.%N); sleep {self.every}; done"
-        )
         self._sampler = subprocess.Popen(
-            wrk.on(self.target, ["timeout", str(int(seconds) + 2), "sh", "-c", loop]),
+            wrk.on(self.target, ["timeout", str(int(seconds) + 2), "bash", "-c", self._loop()]),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
         self._t0 = time.time()
+
+    def _loop(self) -> str:
+        """The sampler, in bash builtins only: one keep-alive connection to stub_status
+        (/dev/tcp), stamps from $EPOCHREALTIME, the pause a read that times out. A loop
+        of curl and date processes cost the load balancer's host 20 us of CPU per request
+        measured at 3,000 requests/s, which the CPU per request would count as nginx's."""
+        rest = self.status_url.split("://", 1)[1]
+        address, _, path = rest.partition("/")
+        host, _, port = address.partition(":")
+        request = f"GET /{path} HTTP/1.1\\r\\nHost: {host}\\r\\n\\r\\n"
+        return (
+            'pause=$(mktemp -u) && mkfifo "$pause" && exec 4<>"$pause" && rm "$pause"; '
+            f"connect() {{ exec 3<>/dev/tcp/{host}/{port or 80}; }}; connect; "
+            "while :; do "
+            'echo "T $EPOCHREALTIME"; '
+            f"printf '{request}' >&3 || {{ connect; continue; }}; "
+            "got=; while IFS= read -r -t 5 -u 3 line; do "
+            'case $line in Reading:*) echo "$line"; got=1; break ;; esac; done; '
+            '[ -n "$got" ] || connect; '
+            'echo "U $EPOCHREALTIME"; '
+            f"read -r -t {self.every} -u 4 _; "
+            "done"
+        )
 
     def settle(self, limit_s: float = 60.0) -> float:
         """Wait until the load balancer has nothing in progress (requests the last level
