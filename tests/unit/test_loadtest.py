@@ -8,6 +8,7 @@ figure of the report can be checked by hand.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import yaml
@@ -300,3 +301,54 @@ def test_only_the_samples_taken_inside_the_window_count_as_in_progress():
         + sample("110.5", "111.0", 0, 3)  # the drain after wrk stopped
     )
     assert loadtest.in_progress(out, (101.0, 110.0)) == [200, 100]
+
+
+def test_the_probe_samples_stub_status_over_one_keep_alive_connection(tmp_path):
+    """The sampler (bash builtins, run here as on the load balancer's host) against a
+    stand-in stub_status that counts its connections: every sample is read, stamped
+    inside the window, over one connection."""
+    import http.server  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    connections = []
+
+    class Status(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self):
+            super().setup()
+            connections.append(self.client_address)
+
+        def do_GET(self):
+            body = (
+                b"Active connections: 43\nserver accepts handled requests\n 7 7 9\n"
+                b"Reading: 2 Writing: 41 Waiting: 0 \n"
+            )
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            del args
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Status)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    log = tmp_path / "access.log"
+    log.write_text("")
+    try:
+        probe = loadtest.LoadBalancerProbe(
+            [],
+            path=str(log),
+            status_url=f"http://127.0.0.1:{server.server_port}/nginx_status",
+            every=0.1,
+        )
+        probe.start(2)
+        time.sleep(2)
+        summary = probe.stop(2, flush_s=0)
+    finally:
+        server.shutdown()
+    # Reading + Writing less the sample's own request, from samples inside the window
+    assert summary["in_progress"] == 42.0
+    assert summary["samples"] >= 5
+    assert len(connections) == 1
