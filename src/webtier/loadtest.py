@@ -513,10 +513,12 @@ def markdown(data: dict[str, Any], profile: str) -> str:
         "answered, summed per tier; `other` is the machine's busy time no container accounts "
         "for (the kernel's network path between containers). Predicted: mean-value analysis "
         "of the closed loop (one client per connection) over the pools of cores, from the "
-        "inventory's calibration (`python -m webtier.cpu`, docs/capacity). Little's law is "
-        "checked at the load balancer, each term measured on its own: QPS = requests in its "
-        "access log / s, W = their mean `$request_time`, in progress = `stub_status` "
-        "Reading + Writing sampled 4 times a second.",
+        'inventory\'s calibration (`webtier_cpu_demand`: README, "The CPU term"). '
+        "Little's law is checked at the load balancer over the level's steady window (from "
+        "wrk's start-up to its last second), each term measured on its own: QPS = requests "
+        "its access log shows ending inside the window / its length, W = their mean "
+        "`$request_time`, in progress = `stub_status` Reading + Writing sampled 4 times a "
+        "second inside it.",
     ]
     for p in data.get("also", []):
         guess, _ = _predicted_cells(p)
