@@ -104,11 +104,13 @@ class CpuProbe:
         """CPU microseconds per request since ``start``: per host, per tier-less total,
         and ``other`` when the machine's busy time is known."""
         end = self._read()
+        if requests <= 0:  # nothing answered: no cost per request to speak of
+            return {"hosts": {}, "total_us": None}
         spent = {name: end[name] - self._start[name] for name in end}
-        per = {name: spent[name] / 1000 / max(requests, 1) for name in self.readers}
+        per = {name: spent[name] / 1000 / requests for name in self.readers}
         result: dict[str, Any] = {"hosts": {n: round(v, 1) for n, v in per.items()}}
         if self.machine:
-            machine = spent["_machine"] / 1000 / max(requests, 1)
+            machine = spent["_machine"] / 1000 / requests
             result["hosts"][OTHER] = round(max(machine - sum(per.values()), 0.0), 1)
             result["machine_us"] = round(machine, 1)
         result["total_us"] = round(sum(result["hosts"].values()), 1)

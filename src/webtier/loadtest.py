@@ -344,7 +344,7 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
         def side(where: str) -> dict[str, Any]:
             rps = [r["rps"] for r in runs[where]]
             errors = sum(r["socket_errors"] + r["non_2xx_3xx"] for r in runs[where])
-            spent = [r["cpu"] for r in runs[where] if r.get("cpu")]
+            spent = [r["cpu"] for r in runs[where] if (r.get("cpu") or {}).get("total_us")]
             return {
                 "url": where,
                 "rps": round(sum(rps) / len(rps), 1),
@@ -415,7 +415,7 @@ def calibrations(data: dict[str, Any], connections: int) -> dict[str, Any]:
     """What this run measured, as ``webtier_cpu_demand`` entries: each endpoint's CPU per
     request at ``connections`` (or the nearest level) and the unloaded delay."""
     unloaded_ms = data["unloaded"]["latency_ms"]["mean"]
-    sweep = [p for p in data["sweep"] if p.get("cpu")]
+    sweep = [p for p in data["sweep"] if (p.get("cpu") or {}).get("total_us")]
     out: dict[str, Any] = {}
     if sweep:
         at = min(sweep, key=lambda p: abs(p["connections"] - connections))
@@ -423,7 +423,7 @@ def calibrations(data: dict[str, Any], connections: int) -> dict[str, Any]:
             at["cpu"], unloaded_ms, at["connections"], data["started"]
         )
     for p in data["also"]:
-        if p.get("cpu"):
+        if (p.get("cpu") or {}).get("total_us"):
             out[endpoint(p["url"])] = cpu.calibration(
                 p["cpu"], unloaded_ms, p["connections"], data["started"]
             )
@@ -448,7 +448,7 @@ def by_tier(hosts_us: dict[str, float], tiers: dict[str, str]) -> dict[str, floa
 
 
 def _cpu_cell(p: dict[str, Any], tiers: dict[str, str], names: Sequence[str]) -> str:
-    if not p.get("cpu"):
+    if not (p.get("cpu") or {}).get("total_us"):
         return "-"
     per = by_tier(p["cpu"]["hosts"], tiers)
     return " / ".join(f"{per.get(n, 0):.0f}" for n in names) + f" = **{p['cpu']['total_us']:.0f}**"
@@ -717,7 +717,10 @@ def compare(reports: dict[str, dict[str, Any]], baseline: str, tuned: str) -> st
         if b is None:
             continue
         ratio = p["rps"] / b["rps"] if b["rps"] else float("inf")
-        b_cpu, p_cpu = (f"{x['cpu']['total_us']:,.0f}" if x.get("cpu") else "-" for x in (b, p))
+        b_cpu, p_cpu = (
+            f"{x['cpu']['total_us']:,.0f}" if (x.get("cpu") or {}).get("total_us") else "-"
+            for x in (b, p)
+        )
         lines.append(
             f"| {label} | {b['rps']:,.0f} | {b['socket_errors'] + b['non_2xx_3xx']:,} "
             f"({b['error_rate']:.1%}) | {b_cpu} | {p['rps']:,.0f} | "

@@ -123,3 +123,9 @@ def test_a_calibration_keeps_the_hosts_that_spent_cpu_and_the_delay():
         "delay_us": 490.0,
         "calibrated": "2026-12-02, 256 connections",
     }
+
+
+def test_a_level_that_answered_nothing_has_no_cpu_per_request():
+    probe = cpu.CpuProbe({"lb1": lambda: 5_000_000_000}, machine=lambda: 9_000_000_000)
+    probe.start()
+    assert probe.stop(requests=0) == {"hosts": {}, "total_us": None}
