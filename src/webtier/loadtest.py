@@ -52,6 +52,9 @@ LEVELS = cpu.LEVELS
 #: holding 8192 connections open on a 2-core machine must be ready to wait.
 TIMEOUT = 30
 LITTLE_TOLERANCE = 0.10
+#: The exit status of a run that missed a threshold (its report is written); an error
+#: exits 1.
+MISSED = 3
 OVERHEAD_ROUNDS = 2
 
 Runner = Callable[..., dict[str, Any]]
@@ -297,7 +300,11 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
             f"{where} c={connections} {duration}s: {result['rps']:.0f} req/s, "
             f"mean {result['latency_us']['mean'] / 1000:.1f} ms, "
             f"socket errors {result['socket_errors']}, non-2xx {result['non_2xx_3xx']}"
-            + (f", CPU {result['cpu']['total_us']:.0f} us/request" if result["cpu"] else "")
+            + (
+                f", CPU {result['cpu']['total_us']:.0f} us/request"
+                if (result["cpu"] or {}).get("total_us")
+                else ""
+            )
         )
         return result
 
@@ -885,7 +892,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data["thresholds"] = missed(data, args.max_error_rate, args.min_rps, args.max_p99_ms)
         write(data, args.out, args.profile)
         print((args.out / "report.md").read_text())
-        return 1 if data.get("thresholds", {}).get("missed") else 0
+        return MISSED if data.get("thresholds", {}).get("missed") else 0
     reports = {}
     for folder in (args.baseline, args.tuned):
         data = json.loads((folder / "report.json").read_text())

@@ -352,3 +352,31 @@ def test_the_probe_samples_stub_status_over_one_keep_alive_connection(tmp_path):
     assert summary["in_progress"] == 42.0
     assert summary["samples"] >= 5
     assert len(connections) == 1
+
+
+class NothingAnswered(FakeCpu):
+    def stop(self, requests):
+        return {"hosts": {}, "total_us": None} if requests == 0 else super().stop(requests)
+
+
+def test_a_level_where_nothing_was_answered_is_reported_not_a_crash(tmp_path):
+    def refused(url, connections, seconds, *, target=(), timeout=30):
+        result = fake_runner(1000.0)(url, connections, seconds, target=target, timeout=timeout)
+        if connections > 256:  # every connection reset: nothing answered
+            errors = {"connect": 0, "read": connections, "write": 0, "status": 0, "timeout": 0}
+            result.update(requests=0, rps=0.0, errors=errors, socket_errors=connections)
+        return result
+
+    data = loadtest.run(
+        "http://lb1/",
+        levels=[64, 8192],
+        seconds=1,
+        hold_seconds=1,
+        runner=refused,
+        cpu_probe=NothingAnswered(),
+        log=lambda _: None,
+    )
+    last = data["sweep"][-1]
+    assert last["cpu"] == {"hosts": {}, "total_us": None}
+    loadtest.write(data, tmp_path, "distro-defaults")
+    assert "| 8,192 | 1 | 0 |" in (tmp_path / "report.md").read_text()
