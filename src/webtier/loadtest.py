@@ -650,6 +650,7 @@ def plot(reports: dict[str, dict[str, Any]], path: Path) -> None:
     top.set_ylim(bottom=0)
     middle.set_ylabel("latency, ms")
     middle.set_yscale("symlog", linthresh=10)
+    middle.set_ylim(bottom=0)
     bottom.set_ylabel("errors, % of requests")
     bottom.set_ylim(-2, 102)
     bottom.set_xlabel("concurrent connections")
