@@ -9,11 +9,11 @@ from scenario import assert_refused_before_any_change
 CASES = {
     "visibility timeout below the time limit": (
         {"celery_worker_visibility_timeout": 10},
-        "celery_worker_visibility_timeout=10 breaks longer than celery_worker_time_limit=15",
+        "celery_worker_visibility_timeout=10 breaks longer than celery_worker_time_limit=45",
     ),
     "soft limit above the hard one": (
-        {"celery_worker_soft_time_limit": 20},
-        "celery_worker_soft_time_limit=20 breaks below celery_worker_time_limit=15",
+        {"celery_worker_soft_time_limit": 50},
+        "celery_worker_soft_time_limit=50 breaks below celery_worker_time_limit=45",
     ),
 }
 
