@@ -28,6 +28,7 @@ from scenario import run_playbook as run_playbook_in
 HOSTS = [name for members in SETS.values() for name in members]
 STOP = "/run/webtier-sampler.stop"
 SAMPLES = "/run/webtier-sampler.out"
+STARTED = "/run/webtier-sampler.started"
 # Every process's argv and environment, as often as the CPU allows, until STOP exists.
 SAMPLER = f"""
 import os
@@ -42,6 +43,8 @@ while not os.path.exists({STOP!r}):
                         seen.add(stream.read())
                 except OSError:
                     pass
+    if rounds == 1:  # the test starts its canary once a whole round is done
+        open({STARTED!r}, "w").close()
 with open({SAMPLES!r}, "wb") as stream:
     stream.write(b"rounds=%d\\n" % rounds + b"\\n".join(seen))
 """
@@ -79,9 +82,12 @@ def hunt(tmp_path_factory, instances):
     since = int(time.time()) - 1
     canary = "webtier-canary-" + secrets.token_hex(8)
     for name in HOSTS:
-        docker("exec", name, "rm", "-f", STOP, SAMPLES)
+        docker("exec", name, "rm", "-f", STOP, SAMPLES, STARTED)
         docker("exec", "-d", name, "python3", "-c", SAMPLER)
-        # A short-lived process with a marked environment: the sampler must see it.
+        # A short-lived process with a marked environment: the sampler must see it. It
+        # starts once the sampler is sampling (on a loaded machine the sampler's own
+        # start-up once outlasted it).
+        docker("exec", name, "sh", "-c", f"until [ -e {STARTED} ]; do sleep 0.05; done", timeout=60)
         docker("exec", "-e", f"WEBTIER_CANARY={canary}", name, "sleep", "0.5")
     check = run_playbook_in(
         SCENARIO / "converge.yml", "--check", "--diff", "-e", f"@{extra}", timeout=900
