@@ -59,12 +59,16 @@ def test_redis_counter_moves(host):
 
 
 def test_healthz_answers_503_fast_when_redis_is_down(host):
-    assert uwsgi_get(host, "/healthz")[0] == 200
+    up, _, baseline = uwsgi_get(host, "/healthz")
+    assert up == 200
     host.check_output("systemctl stop redis-server")
     try:
         status, body, seconds = uwsgi_get(host, "/healthz")
         assert status == 503, body
-        assert seconds < 1.0, "measured around a docker exec: an upper bound"
+        # Both are measured around a docker exec, which alone took over a second on a
+        # loaded machine: the 503 must come within a second of the answer with Redis up
+        # (the app gives Redis 0.3 s), not after a hung connection's minutes.
+        assert seconds < baseline + 1.0, f"{seconds:.2f} s; {baseline:.2f} s with Redis up"
     finally:
         host.check_output("systemctl start redis-server")
     deadline = time.monotonic() + 10
