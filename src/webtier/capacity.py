@@ -629,9 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cpu_predictions(hostvars: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The CPU model's throughput and latency for each endpoint the inventory calibrated
     (``webtier_cpu_demand``, the same on every host: group_vars/all)."""
-    demand = next(
-        (v["webtier_cpu_demand"] for v in hostvars.values() if v.get("webtier_cpu_demand")), {}
-    )
+    demand = cpu.demand_of(hostvars)
     return {path: cpu.for_endpoint(d, hostvars, cpu.LEVELS) for path, d in demand.items()}
 
 

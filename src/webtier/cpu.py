@@ -219,6 +219,14 @@ def calibration(
     }
 
 
+def demand_of(hostvars: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The inventory's calibration, ``webtier_cpu_demand`` (group_vars/all: the same on
+    every host that has it); empty when it has none."""
+    return next(
+        (v["webtier_cpu_demand"] for v in hostvars.values() if v.get("webtier_cpu_demand")), {}
+    )
+
+
 def for_endpoint(
     demand: Mapping[str, Any], hostvars: Mapping[str, Mapping[str, Any]], levels: Sequence[int]
 ) -> dict[str, Any]:

@@ -862,10 +862,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             hostvars, members = inventory.all_host_vars(), inventory.members
             model = capacity.model(hostvars, members)
             app_hosts = inventory.members.get(args.app_group, []) if args.app_group else []
-        demand = next(
-            (v["webtier_cpu_demand"] for v in hostvars.values() if v.get("webtier_cpu_demand")),
-            None,
-        )
+        demand = cpu.demand_of(hostvars) or None
         data = run(
             args.url,
             levels=[int(x) for x in args.levels.split(",")],
