@@ -13,6 +13,11 @@ inventory over its roles' defaults) this module computes, per host and per tier:
 - **queue**: the accept queue each listener gets (its backlog, cut to somaxconn);
 - **limit** and **headroom**: how far the descriptor limits would let it go;
 - the **bottleneck** tier and a **QPS estimate** for a mean latency (Little's law);
+- the **database tier** (PostgreSQL behind PgBouncer): the clients PgBouncer accepts
+  (``max_client_conn``, which must hold every thread, greenlet and worker process of
+  the hosts whose apps name it) over the server connections its pools may open (each
+  database's pool and reserve), which must fit PostgreSQL's ``max_connections`` less
+  what is kept for the superuser and for maintenance;
 - the **worker tier** (Celery, one unit per queue): processes per queue and, for a queue
   whose ``task_seconds`` (mean CPU time of a task, measured) is known, the tasks per
   second it is served at (its processes, at most the host's CPUs, over that time) and,
@@ -50,6 +55,7 @@ HOST_ROLES = {
     "app_uwsgi": ["python_app", "uwsgi"],
     "workers": ["python_app", "celery_worker"],
     "loadbalancers": ["nginx"],
+    "databases": ["postgresql"],
 }
 
 
@@ -120,7 +126,9 @@ class Model:
         return {
             "hosts": [{**asdict(h), "headroom": round(h.headroom, 2)} for h in self.hosts],
             "tiers": {
-                t: self.concurrency(t) for t in ("lb", "app", "redis", "worker") if self.tier(t)
+                t: self.concurrency(t)
+                for t in ("lb", "app", "redis", "worker", "db")
+                if self.tier(t)
             },
             "bottleneck": self.bottleneck,
             "stack_concurrency": self.stack_concurrency,
@@ -385,12 +393,66 @@ def _celery(h: _Host) -> HostCapacity | None:
     )
 
 
+def _postgresql(h: _Host) -> HostCapacity | None:
+    """The database tier: PgBouncer's clients (its concurrency) over the server
+    connections its pools may open, which must fit the server's max_connections."""
+    v = with_defaults(["postgresql"], h.vars)
+    names = (
+        "postgresql_max_connections",
+        "postgresql_pgbouncer_max_client_conn",
+        "postgresql_pgbouncer_default_pool_size",
+        "postgresql_pgbouncer_listen_backlog",
+    )
+    counts = [h.count(v, n) for n in names]
+    if None in counts:
+        return None
+    max_connections, clients, pool, backlog = counts
+    databases = len(v["postgresql_databases"])
+    reserve = int(v["postgresql_pgbouncer_reserve_pool_size"])
+    servers = derive.pgbouncer_server_connections(databases, pool, reserve)
+    kept = int(v["postgresql_superuser_reserved_connections"]) + int(
+        v["postgresql_reserved_connections"]
+    )
+    if servers + kept > max_connections:
+        fit = max((max_connections - kept) // max(databases, 1) - reserve, 0)
+        h.flag(
+            "postgresql_pgbouncer_default_pool_size",
+            pool,
+            f"postgresql_max_connections={max_connections}: PgBouncer may open {servers} "
+            f"server connections ({databases} database(s) x ({pool} + reserve {reserve})) and "
+            f"{kept} are kept for the superuser and maintenance (past it, the server refuses "
+            "PgBouncer and clients wait until query_wait_timeout)",
+            f"lower postgresql_pgbouncer_default_pool_size to {fit} or raise "
+            f"postgresql_max_connections to {servers + kept}",
+        )
+    nofile = derive.pgbouncer_nofile(clients, servers)
+    h.descriptors(
+        "postgresql_pgbouncer_max_client_conn",
+        clients,
+        nofile,
+        "PgBouncer's clients, its server connections and its own descriptors",
+    )
+    return HostCapacity(
+        h.name,
+        "db",
+        "pgbouncer",
+        clients,
+        f"max_client_conn {clients} over {servers} server connections "
+        f"({databases} x ({pool} + {reserve}))",
+        h.queue("postgresql_pgbouncer_listen_backlog", backlog),
+        max(h.nofile - servers - derive.FD_OVERHEAD, 0),
+        f"NOFILE {h.nofile}",
+        held=servers,
+    )
+
+
 SERVERS = {
     "nginx": _nginx,
     "gunicorn": _gunicorn,
     "uwsgi": _uwsgi,
     "redis": _redis,
     "celery_worker": _celery,
+    "postgresql": _postgresql,
 }
 
 
@@ -418,7 +480,39 @@ def model(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequen
                 if capacity is not None:
                     result.hosts.append(capacity)
     _cross_tier(result)
+    _database_clients(result, hostvars, groups)
     return result
+
+
+def _database_clients(
+    result: Model,
+    hostvars: Mapping[str, Mapping[str, Any]],
+    groups: Mapping[str, Sequence[str]],
+) -> None:
+    """Every thread, greenlet or worker process of the hosts whose apps name a database
+    tier (python_app_database_group) may hold a connection to its PgBouncer at once
+    (Django keeps one per thread): each PgBouncer of the tier must accept them all
+    (they reach its first host; the others stand by with the same settings)."""
+    clients: dict[str, list[tuple[str, int]]] = {}
+    for h in result.tier("app") + result.tier("worker"):
+        group = with_defaults(["python_app"], hostvars[h.host])["python_app_database_group"]
+        if group:
+            clients.setdefault(group, []).append((h.host, h.concurrency))
+    for group, users in clients.items():
+        total = sum(n for _, n in users)
+        for db in (h for h in result.tier("db") if h.host in groups.get(group, ())):
+            if db.concurrency < total:
+                who = ", ".join(f"{host} {n}" for host, n in users)
+                result.findings.append(
+                    Finding(
+                        db.host,
+                        "postgresql_pgbouncer_max_client_conn",
+                        db.concurrency,
+                        f"the {total} connections the app tier and the workers may hold at "
+                        f"once ({who}: each thread, greenlet or worker process its own)",
+                        f"raise postgresql_pgbouncer_max_client_conn to {total}",
+                    )
+                )
 
 
 def _cross_tier(result: Model) -> None:
@@ -542,7 +636,7 @@ def table(m: Model, mean_latency_s: float | None = None, arrival_per_s: float | 
         " | headroom |",
         "|---|---|---|---:|---|---:|---:|---:|",
     ]
-    for tier in ("lb", "app", "redis", "worker"):
+    for tier in ("lb", "app", "redis", "worker", "db"):
         for h in m.tier(tier):
             rows.append(
                 f"| {tier} | {h.host} | {h.server} | {h.concurrency:,} | {h.formula} | "

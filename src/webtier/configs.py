@@ -24,7 +24,9 @@ be compared with ``diff -r``.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
+import hmac
 import ipaddress
 import os
 import sys
@@ -83,7 +85,24 @@ DERIVED_INPUTS = {
     ),
     "uwsgi": ("uwsgi_processes",),
     "celery_worker": ("celery_worker_queues", "celery_worker_time_limit"),
-    "python_app": ("python_app_env", "python_app_secret_env", "python_app_redis_group"),
+    "python_app": (
+        "python_app_env",
+        "python_app_secret_env",
+        "python_app_redis_group",
+        "python_app_database_group",
+        "python_app_database",
+    ),
+    "postgresql": (
+        "__postgresql_versions",
+        "postgresql_databases",
+        "postgresql_shared_buffers",
+        "postgresql_effective_cache_size",
+        "postgresql_maintenance_work_mem",
+        "postgresql_pgbouncer_default_pool_size",
+        "postgresql_pgbouncer_reserve_pool_size",
+        "postgresql_pgbouncer_max_client_conn",
+        "webtier_memory_mb",
+    ),
     "redis": (
         "redis_maxclients",
         "__redis_engines",
@@ -256,6 +275,94 @@ def redis_password_hashes(passwords: Mapping[str, str]) -> dict[str, str]:
     return {kind: password_hash(password) for kind, password in passwords.items()}
 
 
+#: PBKDF2 rounds of the SCRAM verifiers (PostgreSQL's own default, scram_iterations).
+SCRAM_ITERATIONS = 4096
+
+
+def scram_verifier(user: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier of ``password`` (RFC 5802/7677) as PostgreSQL stores it
+    and PgBouncer's auth_file takes it: ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:
+    <ServerKey>``. The database and PgBouncer hold the same verifier, so PgBouncer logs
+    in to the server with the keys of the client's own SCRAM exchange, and no plaintext
+    password is on the host. The salt is derived from the user and the password, not
+    random: each run and both engines write the same verifier (no change to report), and
+    a password change still changes the salt. (hashlib, hmac: the standard library has
+    every primitive; no SCRAM package is needed for five lines.)"""
+    salt = hashlib.sha256(f"webtier-scram:{user}:{password}".encode()).digest()[:16]
+    salted = hashlib.pbkdf2_hmac("sha256", str(password).encode(), salt, SCRAM_ITERATIONS)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    return f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def postgresql_users(databases: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Each database's user and the verifier of its password (PgBouncer's auth_file and
+    the role's password in the server)."""
+    return [
+        {"name": d["user"], "verifier": scram_verifier(d["user"], d["password"])} for d in databases
+    ]
+
+
+def postgresql_derived(v: Mapping[str, Any], release: str, memtotal_mb: int) -> dict[str, Any]:
+    """The PostgreSQL role's version (by Debian release), memory settings, users'
+    verifiers and PgBouncer's server connections and descriptor limit."""
+    databases = v["postgresql_databases"]
+    servers = derive.pgbouncer_server_connections(
+        len(databases),
+        v["postgresql_pgbouncer_default_pool_size"],
+        v["postgresql_pgbouncer_reserve_pool_size"],
+    )
+    return {
+        "__postgresql_version": v["__postgresql_versions"][release],
+        "__postgresql_memory": derive.postgresql_memory(
+            v["postgresql_shared_buffers"],
+            v["postgresql_effective_cache_size"],
+            v["postgresql_maintenance_work_mem"],
+            memtotal_mb,
+            v.get("webtier_memory_mb"),
+        ),
+        "__postgresql_users": postgresql_users(databases),
+        "__postgresql_pgbouncer_nofile": derive.pgbouncer_nofile(
+            v["postgresql_pgbouncer_max_client_conn"], servers
+        ),
+    }
+
+
+def app_database_env(
+    group: str, name: str, groups: Groups, hostvars: HostVars
+) -> tuple[dict[str, str], dict[str, str]]:
+    """How an app reaches its database (python_app_database_group and
+    python_app_database): ``DATABASE_URL`` (postgresql://user@host:port/name, through
+    the group's first host's PgBouncer, no password in it) and, secret,
+    ``DATABASE_PASSWORD``; both empty without a group."""
+    if not group:
+        return {}, {}
+    hosts = list(groups.get(group, ()))
+    if not hosts:
+        raise ValueError(f"python_app_database_group={group}: the inventory has no such group")
+    host = hosts[0]
+    hv = {**role_defaults("postgresql"), **hostvars[host]}
+    wanted = name or (hv["postgresql_databases"][0]["name"] if hv["postgresql_databases"] else "")
+    found = [d for d in hv["postgresql_databases"] if d["name"] == wanted]
+    if not found:
+        raise ValueError(
+            f"python_app_database={wanted!r}: {host} (python_app_database_group={group}) "
+            "has no such database in postgresql_databases"
+        )
+    database = found[0]
+    # Its inventory name, as the firewall names hosts (see app_redis_address).
+    address = f"{host}:{hv['postgresql_pgbouncer_port']}"
+    return (
+        {"DATABASE_URL": f"postgresql://{database['user']}@{address}/{database['name']}"},
+        {"DATABASE_PASSWORD": database["password"]},
+    )
+
+
 def redis_bind_addresses(bind: list[str], ipv4: str | None) -> list[str]:
     """``redis_bind`` with ``private`` replaced by the host's address (kept as is when
     the address is unknown, as in a render)."""
@@ -349,9 +456,12 @@ def app_env(v: Mapping[str, Any], groups: Groups, hostvars: HostVars) -> dict[st
     """The app's two env files' contents: what :func:`app_redis_env` derives, under what
     the inventory gives (``python_app_env`` and ``python_app_secret_env`` win)."""
     env, secret = app_redis_env(v["python_app_redis_group"], groups, hostvars)
+    db_env, db_secret = app_database_env(
+        v.get("python_app_database_group", ""), v.get("python_app_database", ""), groups, hostvars
+    )
     return {
-        "__python_app_env": {**env, **v["python_app_env"]},
-        "__python_app_secret_env": {**secret, **v["python_app_secret_env"]},
+        "__python_app_env": {**env, **db_env, **v["python_app_env"]},
+        "__python_app_secret_env": {**secret, **db_secret, **v["python_app_secret_env"]},
     }
 
 
@@ -405,6 +515,7 @@ def derived(
             {k: v[k] for k in NGINX_PLAN_INPUTS}, groups, hostvars, facts.release
         ),
         "redis": lambda: redis_derived(v, facts, groups, hostvars),
+        "postgresql": lambda: postgresql_derived(v, facts.release, facts.memtotal_mb),
     }
     return each[role]() if role in each else {}
 

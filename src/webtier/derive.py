@@ -12,6 +12,11 @@ plugins, pyinfra and the render command through ``webtier.configs``).
 - ``celery_queues``: each Celery queue's ``auto`` concurrency (one process per CPU) and
   its unit's stop timeout (the hard time limit and a margin: a warm shutdown lets the
   running tasks finish);
+- ``postgresql_memory``: PostgreSQL's ``auto`` memory settings from the host's RAM
+  (shared_buffers a quarter, effective_cache_size three quarters, maintenance_work_mem
+  a sixteenth up to 1 GiB: the PostgreSQL documentation's starting points);
+- ``pgbouncer_server_connections`` and ``pgbouncer_nofile``: the server connections
+  PgBouncer may open (each database's pool and reserve) and the descriptors it needs;
 - ``FD_OVERHEAD`` and ``REDIS_FD_OVERHEAD``: the descriptors a server needs besides its
   connections.
 """
@@ -79,6 +84,42 @@ def celery_queues(queues: Any, cpus: int) -> list[dict[str, Any]]:
 def celery_stop_timeout(time_limit: Any) -> int:
     """The worker unit's TimeoutStopSec: a running task may take its whole hard limit."""
     return int(time_limit) + CELERY_STOP_MARGIN
+
+
+def postgresql_memory(
+    shared_buffers: Any,
+    effective_cache_size: Any,
+    maintenance_work_mem: Any,
+    memtotal_mb: int,
+    declared_mb: Any = None,
+) -> dict[str, str]:
+    """PostgreSQL's memory settings, each ``auto`` resolved for the host's RAM: the
+    inventory's ``webtier_memory_mb`` (``declared_mb``) when it gives one (a container
+    reads the whole machine's), else what the host has (``memtotal_mb``)."""
+    mb = int(declared_mb) if declared_mb else int(memtotal_mb)
+    auto = {
+        "shared_buffers": f"{max(mb // 4, 16)}MB",
+        "effective_cache_size": f"{max(mb * 3 // 4, 16)}MB",
+        "maintenance_work_mem": f"{min(max(mb // 16, 16), 1024)}MB",
+    }
+    given = {
+        "shared_buffers": shared_buffers,
+        "effective_cache_size": effective_cache_size,
+        "maintenance_work_mem": maintenance_work_mem,
+    }
+    return {k: auto[k] if value == "auto" else str(value) for k, value in given.items()}
+
+
+def pgbouncer_server_connections(databases: int, pool_size: Any, reserve_pool_size: Any) -> int:
+    """The server connections PgBouncer may open at most: one pool per database (each
+    database has one user), each its pool and its reserve."""
+    return int(databases) * (int(pool_size) + int(reserve_pool_size))
+
+
+def pgbouncer_nofile(max_client_conn: Any, server_connections: int) -> int:
+    """The descriptor limit PgBouncer's unit needs: every client, every server
+    connection and its own."""
+    return int(max_client_conn) + int(server_connections) + FD_OVERHEAD
 
 
 def app_source(src: str, cwd: str) -> str:

@@ -7,6 +7,9 @@ but SSH:
 - an app server: its app server's port, from the load balancers;
 - a Redis host: redis_port from the app servers, the queue's workers and the other
   Redis hosts (replicas), and Sentinel's port from the same hosts when Sentinel runs;
+- a database host: PgBouncer's port from the groups its ``postgresql_client_groups``
+  names (the app servers and the workers by default); PostgreSQL itself listens on
+  loopback only;
 - a worker host: nothing but SSH (its workers only connect out, to the broker).
 
 Sources are named by their inventory names, as the load balancers' upstreams name the
@@ -128,6 +131,15 @@ def plan(
                 "sources": hosts_of("appservers", "workers", "redis"),
                 "why": "Redis (and Sentinel), from the app servers, the workers and the "
                 "other Redis hosts",
+            }
+        )
+    if host in groups.get("databases", ()):
+        clients = var("postgresql_client_groups", "postgresql")
+        rules.append(
+            {
+                "ports": [int(var("postgresql_pgbouncer_port", "postgresql"))],
+                "sources": hosts_of(*clients),
+                "why": f"PgBouncer, from {', '.join(clients)}",
             }
         )
     rules = [r for r in rules if r["ports"]]

@@ -434,6 +434,12 @@ class PythonApp(Role):
         str,
         _matches(r"[a-z_][a-z0-9_-]{0,31}", "a user name", "for example demo"),
     ]
+    python_app_database_group: Annotated[
+        str, _matches(r"|[A-Za-z_][A-Za-z0-9_]*", "an inventory group name", "e.g. databases")
+    ]
+    python_app_database: Annotated[
+        str, _matches(r"|[a-z_][a-z0-9_]{0,62}", "a database name", "e.g. demo")
+    ]
     python_app_root: AbsPath
     python_app_pip_index_url: Literal[""] | Url
 
@@ -911,6 +917,70 @@ class CeleryWorker(Role):
         return self
 
 
+#: A PostgreSQL size: a number and a unit (8kB, 512MB, 4GB), as postgresql.conf takes it.
+PgSize = Annotated[
+    str,
+    _matches(r"[0-9]+(kB|MB|GB|TB)", "a PostgreSQL size (a number and kB, MB, GB or TB)", "512MB"),
+]
+#: A database or user name: PostgreSQL's plain identifiers (no quoting needed anywhere).
+PgName = Annotated[
+    str,
+    _matches(
+        r"[a-z_][a-z0-9_]{0,62}",
+        "a plain PostgreSQL name: lower-case letters, digits and '_', not starting with a digit",
+        "for example demo or shop",
+    ),
+]
+
+
+class Postgresql(Role):
+    class Database(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: PgName
+        user: PgName
+        password: Annotated[Secret, Field(min_length=1, repr=False)]
+
+    postgresql_databases: list[Database]
+    postgresql_client_groups: Annotated[list[Group], Field(min_length=1)]
+    postgresql_max_connections: Annotated[int, Field(ge=10, le=262143)]
+    postgresql_superuser_reserved_connections: Annotated[int, Field(ge=1, le=100)]
+    postgresql_reserved_connections: Annotated[int, Field(ge=0, le=1000)]
+    postgresql_shared_buffers: Literal["auto"] | PgSize
+    postgresql_effective_cache_size: Literal["auto"] | PgSize
+    postgresql_maintenance_work_mem: Literal["auto"] | PgSize
+    postgresql_work_mem: PgSize
+    postgresql_extra_config: dict[
+        Annotated[str, _matches(r"[a-z][a-z0-9_.]*", "a postgresql.conf name", "e.g. jit")],
+        Annotated[str, _matches(r"[^\r\n'\\]*", "one line, no quote", "remove it")] | int | float,
+    ]
+    postgresql_pgbouncer_port: Port
+    postgresql_pgbouncer_pool_mode: Literal["transaction", "session", "statement"]
+    postgresql_pgbouncer_default_pool_size: Annotated[int, Field(ge=1, le=10000)]
+    postgresql_pgbouncer_reserve_pool_size: Annotated[int, Field(ge=0, le=10000)]
+    postgresql_pgbouncer_reserve_pool_timeout: Annotated[int, Field(ge=0, le=3600)]
+    postgresql_pgbouncer_max_client_conn: Annotated[int, Field(ge=1, le=1000000)]
+    postgresql_pgbouncer_listen_backlog: Backlog
+
+    @model_validator(mode="after")
+    def databases(self):
+        for kind in ("name", "user"):
+            names = [getattr(d, kind) for d in self.postgresql_databases]
+            if len(set(names)) != len(names):
+                raise _finding(
+                    "postgresql_databases",
+                    f"one entry per database and a user of its own (a {kind} repeats: each "
+                    "database is one PgBouncer pool, sized for its one user)",
+                    "give each database its own name and user",
+                )
+        if any(d.user == "postgres" for d in self.postgresql_databases):
+            raise _finding(
+                "postgresql_databases",
+                "an app user that is not the superuser postgres",
+                "name the database's user after the app, for example demo",
+            )
+        return self
+
+
 # Forward references of the nested classes (declared inside Nginx).
 for _cls in (Nginx.Upstream, Nginx.Location, Nginx.Site):
     _cls.model_rebuild()
@@ -927,6 +997,7 @@ MODELS: dict[str, type[Role]] = {
     "nginx": Nginx,
     "redis": Redis,
     "celery_worker": CeleryWorker,
+    "postgresql": Postgresql,
 }
 
 

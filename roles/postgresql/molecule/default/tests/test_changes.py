@@ -1,0 +1,64 @@
+"""Changes of the role's settings: refused before any change when the layers disagree,
+a setting PostgreSQL refuses never goes live, a run-time setting applies without a
+restart."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from conftest import VERSIONS, psql
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
+from scenario import assert_refused_before_any_change
+
+
+def fingerprint(instances) -> dict:
+    """Per database host: the live files' checksums and the servers' PIDs."""
+    found = {}
+    for name, version in VERSIONS.items():
+        host = instances[name]
+        found[name] = (
+            host.check_output(
+                f"sha256sum /etc/postgresql/{version}/main/conf.d/webtier.conf "
+                "/etc/pgbouncer/pgbouncer.ini"
+            ),
+            host.check_output(f"systemctl show -p MainPID --value postgresql@{version}-main"),
+            host.check_output("systemctl show -p MainPID --value pgbouncer"),
+        )
+    return found
+
+
+def test_pools_larger_than_max_connections_are_refused_before_any_change(run, instances):
+    assert_refused_before_any_change(
+        run,
+        "postgresql_only.yml",
+        {"postgresql_max_connections": 15},
+        "postgresql_pgbouncer_default_pool_size",
+        lambda: fingerprint(instances),
+    )
+
+
+def test_a_setting_postgresql_refuses_never_goes_live(run, instances, client):
+    before = fingerprint(instances)
+    rc, out = run(
+        "postgresql_only.yml", "-e", json.dumps({"postgresql_extra_config": {"wal_level": "loud"}})
+    )
+    assert rc != 0
+    assert 'invalid value for parameter "wal_level"' in out, out[-3000:]
+    assert fingerprint(instances) == before
+    for server in VERSIONS:
+        assert psql(client, server, "SELECT 1").stdout.strip() == "1"
+
+
+def test_a_run_time_setting_applies_without_a_restart(run, instances, client):
+    """work_mem changes on reload: both servers keep their PIDs (run last: the scenario
+    is destroyed after it, so the setting is not put back)."""
+    before = fingerprint(instances)
+    rc, out = run("postgresql_only.yml", "-e", json.dumps({"postgresql_work_mem": "8MB"}))
+    assert rc == 0, out[-3000:]
+    after = fingerprint(instances)
+    for server in VERSIONS:
+        assert after[server][1:] == before[server][1:], "a server restarted"
+        assert psql(client, server, "SHOW work_mem").stdout.strip() == "8MB"

@@ -1,0 +1,95 @@
+"""The database tier as the app tier sees it: in through PgBouncer with SCRAM, from the
+client tier only, never more server connections than the pool, no password on disk."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import DATABASE, VARS, VERSIONS, password, psql, superuser
+
+pytestmark = pytest.mark.parametrize("server", sorted(VERSIONS))
+
+
+def test_the_app_user_logs_in_through_pgbouncer(client, server):
+    result = psql(
+        client,
+        server,
+        "SELECT current_user, inet_server_addr(), current_setting('server_version_num')",
+    )
+    assert result.rc == 0, result.stderr
+    user, address, version = result.stdout.strip().split("|")
+    assert user == DATABASE["user"]
+    # PgBouncer, on the database host, is the server's client: over loopback.
+    assert address == "127.0.0.1"
+    assert int(version) // 10000 == VERSIONS[server]
+
+
+def test_a_wrong_password_is_refused(client, server):
+    result = psql(client, server, "SELECT 1", secret="not-the-password")
+    assert result.rc != 0
+    assert "authentication failed" in result.stderr
+
+
+def test_the_wrong_tier_is_refused(instances, server):
+    # The other database host is not in postgresql_client_groups: its firewall drops it.
+    other = instances[next(name for name in VERSIONS if name != server)]
+    result = psql(other, server, "SELECT 1", timeout=3)
+    assert result.rc != 0
+    assert DATABASE["user"] not in result.stdout
+
+
+def test_only_pgbouncer_is_reachable_and_postgres_listens_on_loopback(instances, server):
+    host = instances[server]
+    listening = host.check_output("ss -ltnH")
+    postgres = [
+        line.split()[3] for line in listening.splitlines() if line.split()[3].endswith(":5432")
+    ]
+    assert postgres
+    assert all(a.startswith(("127.0.0.1:", "[::1]:")) for a in postgres), postgres
+    bouncer = [line.split() for line in listening.splitlines() if line.split()[3].endswith(":6432")]
+    # Every address (the firewall admits the client tiers' IPv4 addresses only).
+    assert sorted(b[3] for b in bouncer) == ["0.0.0.0:6432", "[::]:6432"]
+    assert int(bouncer[0][2]) == VARS.get("postgresql_pgbouncer_listen_backlog", 1024)
+
+
+def test_no_password_is_on_the_host(instances, server):
+    host = instances[server]
+    secret = password()
+    found = host.run(f"grep -rlF '{secret}' /etc/pgbouncer /etc/postgresql /etc/webtier")
+    assert found.stdout == "", found.stdout
+    assert found.rc == 1
+    stored = superuser(
+        host, f"SELECT rolpassword FROM pg_authid WHERE rolname = '{DATABASE['user']}'"
+    )
+    assert stored.startswith("SCRAM-SHA-256$")
+    assert stored in host.file("/etc/pgbouncer/userlist.txt").content_string
+
+
+def test_the_server_connections_never_exceed_the_pool(client, instances, server):
+    """40 clients at once, each holding a transaction for a second: PgBouncer queues what
+    its pool (10) and reserve (2) cannot serve; every client is answered."""
+    pool = (
+        VARS["postgresql_pgbouncer_default_pool_size"]
+        + VARS["postgresql_pgbouncer_reserve_pool_size"]
+    )
+    host = instances[server]
+    dsn = f"host={server} port=6432 user={DATABASE['user']} dbname={DATABASE['name']}"
+    client.check_output(
+        "rm -f /tmp/pool-*.out; for i in $(seq 40); do "
+        f"(PGPASSWORD='{password()}' psql '{dsn}' -XAtc 'SELECT pg_sleep(1), 1' "
+        ">/tmp/pool-$i.out 2>&1 &) ; done"
+    )
+    seen = 0
+    for _ in range(20):
+        count = int(
+            superuser(
+                host, f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{DATABASE['user']}'"
+            )
+        )
+        seen = max(seen, count)
+        if client.run("pgrep -c psql").stdout.strip() in ("", "0"):
+            break
+        host.run("sleep 0.25")
+    client.check_output("while pgrep psql >/dev/null; do sleep 0.2; done")
+    answered = client.check_output("cat /tmp/pool-*.out | grep -c '^|1$' || true")
+    assert int(answered) == 40, client.check_output("cat /tmp/pool-*.out | sort | uniq -c")
+    assert 0 < seen <= pool, f"{seen} server connections for a pool of {pool}"
