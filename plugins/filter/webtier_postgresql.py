@@ -20,6 +20,11 @@ def webtier_postgresql(values, release, memtotal_mb):
         raise AnsibleFilterError(f"postgresql: {error}") from None
 
 
+def webtier_pgbouncer_listeners(ini):
+    """The lines of a pgbouncer.ini that only a restart applies."""
+    return configs.pgbouncer_listeners(str(ini))
+
+
 def webtier_postgresql_inputs(_):
     """The names of the variables webtier_postgresql reads."""
     return list(configs.DERIVED_INPUTS["postgresql"])
@@ -30,4 +35,5 @@ class FilterModule:
         return {
             "webtier_postgresql": webtier_postgresql,
             "webtier_postgresql_inputs": webtier_postgresql_inputs,
+            "webtier_pgbouncer_listeners": webtier_pgbouncer_listeners,
         }

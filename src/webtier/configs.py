@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -331,6 +332,16 @@ def postgresql_derived(v: Mapping[str, Any], release: str, memtotal_mb: int) -> 
             v["postgresql_pgbouncer_max_client_conn"], servers
         ),
     }
+
+
+#: What PgBouncer reads only at start: its listeners (a reload keeps the old ones).
+PGBOUNCER_LISTENERS = re.compile(r"(?m)^(?:listen_\w+|unix_socket_dir)[ \t]*=.*$")
+
+
+def pgbouncer_listeners(ini: str) -> list[str]:
+    """The lines of a pgbouncer.ini that only a restart applies (both engines restart
+    PgBouncer when these differ between the live file and the new one)."""
+    return [line.strip() for line in PGBOUNCER_LISTENERS.findall(ini)]
 
 
 def app_database_env(

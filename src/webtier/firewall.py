@@ -90,7 +90,8 @@ def plan(
     resolved: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """The accept rules of ``host``: ``{ports, sources, why}`` each, ``sources`` empty
-    for "from anywhere". Reads the inventory's variables, else the roles' defaults.
+    for "from anywhere" (the load balancers' sites, marked ``anywhere``; a tier whose
+    callers the inventory does not have gets no rule). Reads the inventory's variables, else the roles' defaults.
     With ``resolved`` (name -> addresses, read on the host), sources are addresses."""
     rules: list[dict[str, Any]] = []
 
@@ -109,6 +110,7 @@ def plan(
             {
                 "ports": _site_ports(var("nginx_sites", "nginx")),
                 "sources": [],
+                "anywhere": True,
                 "why": "sites, from anywhere",
             }
         )
@@ -142,7 +144,9 @@ def plan(
                 "why": f"PgBouncer, from {', '.join(clients)}",
             }
         )
-    rules = [r for r in rules if r["ports"]]
+    # A tier with no caller in the inventory admits nobody (an empty source list would
+    # read as "from anywhere" in the table).
+    rules = [r for r in rules if r["ports"] and (r["sources"] or r.get("anywhere"))]
     if resolved is None:
         return rules
     missing = sorted({n for r in rules for n in r["sources"] if not resolved.get(n)})
