@@ -731,16 +731,20 @@ def postgresql(mine: list[configs.File], facts: configs.Facts) -> None:
     server.shell(
         name="Restart pgbouncer (its descriptor limit or its listeners changed)",
         commands=["systemctl restart pgbouncer"],
-        _if=lambda: not bouncer.did_change()
-        and (dropin.did_change() or (ini_op.did_change() and listeners_change)),
+        _if=lambda: (
+            not bouncer.did_change()
+            and (dropin.did_change() or (ini_op.did_change() and listeners_change))
+        ),
     )
     server.shell(
         name="Reload pgbouncer",
         commands=["systemctl reload pgbouncer"],
-        _if=lambda: not bouncer.did_change()
-        and not dropin.did_change()
-        and not (ini_op.did_change() and listeners_change)
-        and (ini_op.did_change() or userlist.did_change()),
+        _if=lambda: (
+            not bouncer.did_change()
+            and not dropin.did_change()
+            and not (ini_op.did_change() and listeners_change)
+            and (ini_op.did_change() or userlist.did_change())
+        ),
     )
 
 

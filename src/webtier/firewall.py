@@ -91,8 +91,9 @@ def plan(
 ) -> list[dict[str, Any]]:
     """The accept rules of ``host``: ``{ports, sources, why}`` each, ``sources`` empty
     for "from anywhere" (the load balancers' sites, marked ``anywhere``; a tier whose
-    callers the inventory does not have gets no rule). Reads the inventory's variables, else the roles' defaults.
-    With ``resolved`` (name -> addresses, read on the host), sources are addresses."""
+    callers the inventory does not have gets no rule). Reads the inventory's variables,
+    else the roles' defaults. With ``resolved`` (name -> addresses, read on the host),
+    sources are addresses."""
     rules: list[dict[str, Any]] = []
 
     def var(name: str, role: str) -> Any:

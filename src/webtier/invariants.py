@@ -10,6 +10,8 @@
   on the port that host's Redis listens on, with a password its URL can carry;
 - **a replicated Redis set**: its group holds the host and exactly one primary, and
   Sentinel's quorum can be reached by the set's Sentinels;
+- **the app's database**: ``python_app_database_group`` names a group of database
+  hosts, and ``python_app_database`` one of their databases;
 - **a queue's broker**: the Redis a worker tier uses as Celery's broker keeps every
   queued task (no evicting maxmemory policy, persistence on), and worker hosts are not
   app servers too.
@@ -218,6 +220,52 @@ def redis_group(
     ]
 
 
+def database_group(
+    host: str, v: Mapping[str, Any], hostvars, groups: Mapping[str, Sequence[str]]
+) -> list[Finding]:
+    """python_app_database_group names a group of database hosts, and
+    python_app_database one of their databases (the app's DATABASE_URL is derived from
+    the group's first host)."""
+    group = v.get("python_app_database_group", "")
+    if not group:
+        return []
+    members = list(groups.get(group, []))
+    if not members or not all("postgresql" in roles_of(m, groups) for m in members):
+        tiers = [
+            g
+            for g, m in groups.items()
+            if m and g != "all" and all("postgresql" in roles_of(h, groups) for h in m)
+        ]
+        return [
+            Finding(
+                host,
+                "python_app_database_group",
+                group,
+                "a group of database hosts ("
+                + ("the inventory has no such group" if not members else "it holds other hosts")
+                + ")",
+                f"name one of {sorted(tiers) or ['a databases group']}, or '' for no database",
+            )
+        ]
+    first = members[0]
+    names = [
+        d.get("name")
+        for d in with_defaults(["postgresql"], hostvars[first])["postgresql_databases"]
+    ]
+    wanted = v.get("python_app_database", "") or (names[0] if names else "")
+    if wanted not in names:
+        return [
+            Finding(
+                host,
+                "python_app_database",
+                wanted or "''",
+                f"a database of {first}'s postgresql_databases ({', '.join(names) or 'none'})",
+                "add it to postgresql_databases, or name one of them",
+            )
+        ]
+    return []
+
+
 def interface(host: str, roles: Sequence[str], values: Mapping[str, Any]) -> list[Finding]:
     """The app server has an entry point, and speaks the app's interface (WSGI or ASGI)."""
     server = next((r for r in ("gunicorn", "uwsgi") if r in roles), None)
@@ -380,6 +428,7 @@ def check(
         if "python_app" in roles:
             findings += redis_endpoint(host, v, hostvars, groups)
             findings += redis_group(host, v, groups)
+            findings += database_group(host, v, hostvars, groups)
         if "redis" in roles:
             findings += replication(host, v, hostvars, groups)
         if "celery_worker" in roles:

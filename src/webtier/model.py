@@ -64,8 +64,15 @@ HIDDEN = "<hidden>"
 
 
 def shown(variable: str, value: Any) -> Any:
-    """``value`` as a finding may show it: a secret's only as empty or not."""
-    return HIDDEN if SECRET.search(variable) and value not in ("", None) else value
+    """``value`` as a finding may show it: a secret's only as empty or not, also where
+    it sits inside a structure (postgresql_databases[].password)."""
+    if SECRET.search(variable) and value not in ("", None):
+        return HIDDEN
+    if isinstance(value, Mapping):
+        return {k: shown(str(k), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown(variable, v) for v in value]
+    return value
 
 
 # --- Value forms ---------------------------------------------------------------------

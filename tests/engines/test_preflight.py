@@ -42,6 +42,7 @@ HOSTS = {
             },
             "redis": {"hosts": {"redis1": None}},
             "workers": {"hosts": {"worker1": None}},
+            "databases": {"hosts": {"db1": None}},
         },
     }
 }
@@ -51,6 +52,7 @@ GROUP_VARS = {
         "python_app_name": "demo",
         "python_app_src": "apps/demo_flask",
         "python_app_entrypoint": "webtier_demo_flask:create_app()",
+        "python_app_database_group": "databases",
     },
     "app_gunicorn": {
         "webtier_app_server": "gunicorn",
@@ -75,8 +77,10 @@ GROUP_VARS = {
         "python_app_name": "demo",
         "python_app_src": "apps/demo_flask",
         "python_app_redis_group": "redis",
+        "python_app_database_group": "databases",
         "celery_worker_app": "webtier_demo_flask.tasks:celery",
     },
+    "databases": {"postgresql_databases": [{"name": "demo", "user": "demo", "password": "x"}]},
 }
 
 # (case, {group or host: variables}, what the message must say). Keys naming a host
@@ -228,6 +232,48 @@ CASES = [
         "uwsgi threads zero on one host",
         {"app2": {"uwsgi_threads": 0}},
         "app2: uwsgi_threads=0 breaks the uwsgi role's model: at least 1",
+    ),
+    (
+        "PgBouncer's pools above PostgreSQL's max_connections",
+        {"databases": {"postgresql_max_connections": 20}},
+        "db1: postgresql_pgbouncer_default_pool_size=20 breaks postgresql_max_connections=20: PgBouncer may open 25 server connections",
+    ),
+    (
+        "the app tier and the workers above PgBouncer's clients",
+        {"databases": {"postgresql_pgbouncer_max_client_conn": 10}},
+        "db1: postgresql_pgbouncer_max_client_conn=10 breaks the 50 connections the app tier and the workers may hold at once",
+    ),
+    (
+        "PgBouncer's backlog above somaxconn",
+        {"databases": {"postgresql_pgbouncer_listen_backlog": 8192}},
+        "db1: postgresql_pgbouncer_listen_backlog=8192 breaks net.core.somaxconn=4096",
+    ),
+    (
+        "PgBouncer's clients above NOFILE",
+        {"db1": {"kernel_tuning_nofile": 1024}},
+        "db1: postgresql_pgbouncer_max_client_conn=1000 breaks the NOFILE limit kernel_tuning_nofile=1024",
+    ),
+    (
+        "one user for two databases",
+        {
+            "databases": {
+                "postgresql_databases": [
+                    {"name": "demo", "user": "demo", "password": "x"},
+                    {"name": "shop", "user": "demo", "password": "x"},
+                ]
+            }
+        },
+        "db1: postgresql_databases=[{'name': 'demo', 'password': '<hidden>', 'user': 'demo'}, {'name': 'shop', 'password': '<hidden>', 'user': 'demo'}] breaks one entry per database and a user of its own",
+    ),
+    (
+        "an app naming a database the tier does not have",
+        {"appservers": {"python_app_database": "shop"}},
+        "app1: python_app_database=shop breaks a database of db1's postgresql_databases (demo)",
+    ),
+    (
+        "an app naming a group that is not the database tier",
+        {"appservers": {"python_app_database_group": "redis"}},
+        "app1: python_app_database_group=redis breaks a group of database hosts (it holds other hosts)",
     ),
     (
         "unknown redis profile",
@@ -905,7 +951,7 @@ def test_sound_inventory_passes_preflight_then_reaches_for_the_hosts(tmp_path):
     found = load(inventory)
     assert preflight.run(found.all_host_vars(), found.members) == []
     _, out = finish(ansible(inventory, "site.yml"))
-    assert "Preflight passed for 5 hosts" in out, out
+    assert "Preflight passed for 6 hosts" in out, out
     assert "UNREACHABLE" in out, out
 
 
