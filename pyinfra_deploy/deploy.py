@@ -37,6 +37,7 @@ import hashlib
 import importlib.util
 import os
 import re
+import shlex
 from functools import cache
 from io import StringIO
 
@@ -407,7 +408,11 @@ def python_app(mine: list[configs.File]) -> dict:
     name, user, root = V["python_app_name"], V["python_app_user"], V["python_app_root"]
     release = V["__python_app_release_dir"]
     venv = V["__python_app_venv"]
-    packages("Install Python and venv", ["python3", "python3-venv"])
+    git = ["git", "openssh-client"] if V["python_app_git_repo"] else []
+    packages(
+        "Install Python and venv, and what the app needs",
+        ["python3", "python3-venv", *V["python_app_system_packages"], *git],
+    )
     helper("python_app")
     server.group(name="Create the app's group", group=user, system=True)
     server.user(
@@ -420,6 +425,7 @@ def python_app(mine: list[configs.File]) -> dict:
         create_home=False,
         ensure_home=False,  # the release tree stays root's, read-only for the app
     )
+    running = _fact(f"readlink {root}/current || true")
     for path in (root, f"{root}/releases", release):
         files.directory(name=f"Directory {path}", path=path, user="root", group="root", mode="0755")
     code = []
@@ -437,13 +443,20 @@ def python_app(mine: list[configs.File]) -> dict:
                 exclude=["__pycache__", "*.pyc"],
             )
         )
+    if V["python_app_git_repo"]:
+        code.append(git_checkout(release))
     server_requirements = _server_requirements()
-    requirements = "".join(
-        f"{r}\n" for r in sorted([*V["python_app_requirements"], *server_requirements])
+    lines = (
+        [V["python_app_pip_spec"] or f"{release}/src"]
+        if (V["python_app_pip_spec"] or V["python_app_packaged"])
+        else []
     )
+    if V["python_app_requirements_file"]:
+        lines.append(f"-r {release}/src/{V['python_app_requirements_file']}")
+    lines += sorted([*V["python_app_requirements"], *server_requirements])
     manifest = files.put(
         name="Record what the release installs",
-        src=StringIO(f"{V['python_app_pip_spec'] or release + '/src'}\n{requirements}"),
+        src=StringIO("".join(f"{line}\n" for line in lines)),
         dest=f"{release}/requirements.webtier.txt",
         mode="0644",
     )
@@ -454,13 +467,24 @@ def python_app(mine: list[configs.File]) -> dict:
     )
     index = ["--index-url", V["python_app_pip_index_url"]] if V["python_app_pip_index_url"] else []
     pip = f"{venv}/bin/pip install --no-input --disable-pip-version-check"
-    server.shell(
+    installed = server.shell(
         name="Install the app and its requirements into the virtualenv",
         commands=[f"{pip} {' '.join(index)} -r {release}/requirements.webtier.txt"],
         _if=lambda: manifest.did_change() or venv_op.did_change(),
     )
+    server.shell(
+        name="Reinstall the app when its source changed within the release",
+        commands=[f"{pip} --force-reinstall --no-deps {release}/src"],
+        _if=lambda: (
+            V["python_app_packaged"]
+            and not V["python_app_pip_spec"]
+            and not installed.did_change()
+            and any(c.did_change() for c in code)
+        ),
+    )
     files.directory(name="Env file directory", path="/etc/webtier/apps", mode="0755")
     env_ops = [put(f) for f in mine]
+    release_commands(release, venv, running)
     link = files.link(
         name="Switch the current link to this release", path=f"{root}/current", target=release
     )
@@ -474,6 +498,69 @@ def python_app(mine: list[configs.File]) -> dict:
         ),
         "env_changed": lambda: any(e.did_change() for e in env_ops),
     }
+
+
+def git_checkout(release: str):
+    """The release's source from python_app_git_repo at python_app_git_version, with the
+    deploy key (root only), as the role's git task: cloned once per release."""
+    key = f"/etc/webtier/apps/{V['python_app_name']}.deploy-key"
+    ssh = "ssh -o StrictHostKeyChecking=accept-new"
+    if V["python_app_git_key"]:
+        files.put(
+            name="Write the deploy key of the app's repository (root only)",
+            src=StringIO(V["python_app_git_key"].strip() + "\n"),
+            dest=key,
+            mode="0600",
+        )
+        ssh += f" -i {key} -o IdentitiesOnly=yes"
+    src, version = f"{release}/src", V["python_app_git_version"]
+    return server.shell(
+        name="Check out the app's source from its repository",
+        commands=[
+            f"rm -rf {src}",
+            f"GIT_SSH_COMMAND='{ssh}' git clone --quiet --no-checkout "
+            f"{V['python_app_git_repo']} {src}",
+            f"git -C {src} checkout --quiet {version}",
+        ],
+        _if=lambda: host.get_fact(Sha1File, path=f"{src}/.git/HEAD") is None,
+    )
+
+
+def release_commands(release: str, venv: str, running: str) -> None:
+    """python_app_release_commands, as the role runs them: before the switch, only for
+    a release the host does not run yet, ``once`` ones on the app's first host only."""
+    commands = V["python_app_release_commands"]
+    if not commands or running == release:
+        return
+    user, name = V["python_app_user"], V["python_app_name"]
+    files.directory(
+        name="The release's directory the app's user may write",
+        path=f"{release}/static",
+        user=user,
+        group=user,
+        mode="0755",
+    )
+    first = configs.app_first_host(name, INVENTORY.members, INVENTORY.all_host_vars())
+    for entry in commands:
+        if entry.get("once") and first != NAME:
+            continue
+        program, *rest = entry["command"].split()
+        server.shell(
+            name=f"Release command: {entry['command']}",
+            commands=[
+                " ".join(
+                    [
+                        "systemd-run --quiet --wait --pipe --collect",
+                        f"--uid={user} --gid={user} --working-directory={release}/src",
+                        f"--property=EnvironmentFile=/etc/webtier/apps/{name}.env",
+                        f"--property=EnvironmentFile=-/etc/webtier/apps/{name}.secret.env",
+                        f"--setenv=PYTHONPATH={release}/src --setenv=PYTHONUNBUFFERED=1",
+                        f"{venv}/bin/{program}",
+                        *(shlex.quote(a) for a in rest),
+                    ]
+                )
+            ],
+        )
 
 
 def _server_requirements() -> list[str]:

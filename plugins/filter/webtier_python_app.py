@@ -1,6 +1,7 @@
-"""Thin Ansible wrapper: the app's environment (what it needs to reach its Redis, under
-what the inventory gives) is computed by webtier.configs.app_env, as the pyinfra engine
-and the render command compute it."""
+"""Thin Ansible wrapper: the app's environment (what it needs to reach its Redis and its
+database, under what the inventory gives) is computed by webtier.configs.app_env, and the
+host that runs a release's once-commands by webtier.configs.app_first_host, as the
+pyinfra engine and the render command compute them."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from ansible.errors import AnsibleFilterError
 from webtier import configs, derive
 
 
-def webtier_app_env(env, secret_env, redis_group, groups, hostvars):
+def webtier_app_env(  # noqa: PLR0913, PLR0917 (a Jinja2 filter's arguments are positional)
+    env, secret_env, redis_group, groups, hostvars, database_group="", database=""
+):
     """{__python_app_env, __python_app_secret_env}: the two env files' contents."""
     values = {
         "python_app_env": dict(env),
         "python_app_secret_env": dict(secret_env),
         "python_app_redis_group": redis_group,
+        "python_app_database_group": database_group,
+        "python_app_database": database,
     }
     try:
         return configs.app_env(values, groups, hostvars)
@@ -29,6 +34,15 @@ def webtier_app_source(src):
     return derive.app_source(src, os.getcwd())
 
 
+def webtier_app_first_host(name, groups, hostvars):
+    """The host that runs a release's ``once`` commands (webtier.configs.app_first_host)."""
+    return configs.app_first_host(name, groups, hostvars)
+
+
 class FilterModule:
     def filters(self):
-        return {"webtier_app_env": webtier_app_env, "webtier_app_source": webtier_app_source}
+        return {
+            "webtier_app_env": webtier_app_env,
+            "webtier_app_source": webtier_app_source,
+            "webtier_app_first_host": webtier_app_first_host,
+        }

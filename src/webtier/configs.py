@@ -463,6 +463,20 @@ def app_redis_env(group: str, groups: Groups, hostvars: HostVars) -> tuple[dict,
     return env, secret
 
 
+def app_first_host(name: str, groups: Groups, hostvars: HostVars) -> str | None:
+    """The host that runs a release's ``once`` commands (python_app_release_commands):
+    the first, in the inventory's order, of the hosts that run the app ``name``."""
+    return next(
+        (
+            h
+            for h in groups.get("all", [])
+            if "python_app" in roles_of(h, groups)
+            and str(hostvars.get(h, {}).get("python_app_name", "")) == str(name)
+        ),
+        None,
+    )
+
+
 def app_env(v: Mapping[str, Any], groups: Groups, hostvars: HostVars) -> dict[str, Any]:
     """The app's two env files' contents: what :func:`app_redis_env` derives, under what
     the inventory gives (``python_app_env`` and ``python_app_secret_env`` win)."""

@@ -59,7 +59,7 @@ class Finding:
 
 
 #: Variables whose values a finding does not show (preflight's output reaches logs).
-SECRET = re.compile(r"password|secret_env")
+SECRET = re.compile(r"password|secret_env|git_key|tls_key")
 HIDDEN = "<hidden>"
 
 
@@ -413,6 +413,21 @@ class Firewall(Role):
     ]
 
 
+class ReleaseCommand(BaseModel):
+    """One command of python_app_release_commands."""
+
+    model_config = ConfigDict(extra="forbid")
+    command: Annotated[
+        str,
+        _matches(
+            r"[A-Za-z0-9_.-]+( [^\r\n]+)?",
+            "a program of the release's virtualenv and its arguments, on one line",
+            "for example python manage.py migrate --noinput",
+        ),
+    ]
+    once: StrictBool = False
+
+
 class PythonApp(Role):
     python_app_name: Name
     python_app_src: Annotated[
@@ -425,6 +440,31 @@ class PythonApp(Role):
         AfterValidator(_no_climbing),
     ]
     python_app_pip_spec: Annotated[str, _matches(r"|[^\s]+", "one pip spec", "no spaces")]
+    python_app_git_repo: Annotated[
+        str,
+        _matches(
+            r"|(https://|ssh://|git@)[A-Za-z0-9._~:/@+-]+|/[A-Za-z0-9._/+-]+",
+            "a git repository: https://..., ssh://..., git@host:path or an absolute path",
+            "for example git@git.example.com:team/shop.git",
+        ),
+    ]
+    python_app_git_version: Annotated[
+        str, _matches(r"[A-Za-z0-9][A-Za-z0-9._/-]*", "a tag, branch or commit", "v1.2.0")
+    ]
+    python_app_git_key: Annotated[str, Field(repr=False)]
+    python_app_packaged: StrictBool
+    python_app_requirements_file: Annotated[
+        str,
+        _matches(r"|[A-Za-z0-9._/-]+", "a path inside the source", "requirements.txt"),
+        AfterValidator(_no_climbing),
+    ]
+    python_app_system_packages: list[
+        Annotated[str, _matches(r"[a-z0-9][a-z0-9.+-]+", "a Debian package name", "libpq5")]
+    ]
+    python_app_release_commands: list[ReleaseCommand]
+    python_app_health_path: Annotated[
+        str, _matches(r"/[A-Za-z0-9._/~%+-]*", "an absolute URL path", "/healthz")
+    ]
     python_app_requirements: list[Requirement]
     python_app_server_requirements: list[Requirement]
     python_app_entrypoint: Entrypoint
@@ -452,12 +492,26 @@ class PythonApp(Role):
 
     @model_validator(mode="after")
     def one_source(self):
-        if bool(self.python_app_src) == bool(self.python_app_pip_spec):
+        sources = [self.python_app_src, self.python_app_pip_spec, self.python_app_git_repo]
+        if sum(bool(s) for s in sources) != 1:
             raise _finding(
                 "python_app_src",
-                "exactly one of python_app_src and python_app_pip_spec",
-                "give the app's directory in python_app_src or a pip spec in "
-                "python_app_pip_spec, not both",
+                "exactly one of python_app_src, python_app_pip_spec and python_app_git_repo",
+                "give the app's directory in python_app_src, a pip spec in "
+                "python_app_pip_spec or a repository in python_app_git_repo, one of them",
+            )
+        if not self.python_app_packaged and self.python_app_pip_spec:
+            raise _finding(
+                "python_app_packaged",
+                "a source on disk (a pip spec is a package by definition)",
+                "leave python_app_packaged true, or give the source in python_app_src or "
+                "python_app_git_repo",
+            )
+        if self.python_app_git_key and not re.search(
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----", self.python_app_git_key
+        ):
+            raise _finding(
+                "python_app_git_key", "a PEM or OpenSSH private key (or empty)", _VAULT_FIX
             )
         if self.python_app_user == "root":
             raise _finding(
