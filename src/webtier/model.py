@@ -661,6 +661,8 @@ class Nginx(Role):
         limit_conn: Nginx.LimitConn | None = None
         # How long a proxied connection may sit idle here (WebSockets, long polls).
         timeout: NginxTime | None = None
+        # How long the load balancer keeps the app's 200 answers here (static files).
+        cache: NginxTime | None = None
 
         @model_validator(mode="after")
         def one_action(self):
@@ -669,6 +671,8 @@ class Nginx(Role):
                 raise ValueError(
                     "exactly one of upstream, alias and return; give each location one action"
                 )
+            if self.cache is not None and self.upstream is None:
+                raise ValueError("cache on a location with an upstream; remove cache here")
             return self
 
     class Site(BaseModel):

@@ -1,0 +1,91 @@
+"""Settings of webtier's demo Django project, all from the environment python_app
+writes (/etc/webtier/apps/<app>.env and .secret.env):
+
+- ``DATABASE_URL`` (postgresql://user@host:port/name, through PgBouncer) and
+  ``DATABASE_PASSWORD``: the database tier (python_app_database_group);
+- ``REDIS_SENTINELS`` ... or ``REDIS_URL`` (python_app_redis_group): the cache and the
+  sessions, in Redis;
+- ``DJANGO_SECRET_KEY`` (secret), ``DJANGO_ALLOWED_HOSTS`` (comma-separated, default *).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# A release's commands may write <release>/static (python_app_release_commands):
+# collectstatic puts the files there, next to the source (<release>/src).
+STATIC_ROOT = BASE_DIR.parent / "static"
+STATIC_URL = "/static/"
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+DEBUG = False
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",")]
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
+    "notes",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # Static files with far-future cache headers (hashed names), which the load
+    # balancer caches: the release and its static files go out together.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+ROOT_URLCONF = "demo_django.urls"
+WSGI_APPLICATION = "demo_django.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {},
+    }
+]
+STORAGES = {
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+
+def _database() -> dict:
+    url = urlsplit(os.environ.get("DATABASE_URL", "postgresql://demo@127.0.0.1:5432/demo"))
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": url.path.lstrip("/"),
+        "USER": unquote(url.username or ""),
+        "PASSWORD": os.environ.get("DATABASE_PASSWORD", ""),
+        "HOST": url.hostname,
+        "PORT": str(url.port or 5432),
+        # One connection per thread, kept between requests (PgBouncer's max_client_conn
+        # holds them all: the capacity model counts one per thread); PgBouncer's
+        # transaction pooling shares few server connections among them.
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        # Transaction pooling: a server-side cursor would outlive its transaction.
+        "DISABLE_SERVER_SIDE_CURSORS": True,
+        "OPTIONS": {"connect_timeout": 5},
+    }
+
+
+DATABASES = {"default": _database()}
+CACHES = {
+    "default": {
+        "BACKEND": "demo_django.redis_cache.EnvironmentRedisCache",
+        "LOCATION": "",
+        "KEY_PREFIX": "demo_django",
+        "TIMEOUT": 300,
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+LOGGING = {
+    "version": 1,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}
