@@ -1,0 +1,156 @@
+"""The database tier (postgresql role): its sizing rules, the SCRAM verifiers both
+engines write, the app's DATABASE_URL, the firewall's rule and the capacity checks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+
+import pytest
+
+from webtier import capacity, configs, derive, firewall, invariants
+
+GROUPS = {
+    "all": ["lb1", "app1", "worker1", "db1"],
+    "loadbalancers": ["lb1"],
+    "appservers": ["app1"],
+    "app_gunicorn": ["app1"],
+    "workers": ["worker1"],
+    "databases": ["db1"],
+}
+DATABASES = [{"name": "shop", "user": "shop", "password": "correct horse"}]
+
+
+def hostvars(**db):
+    app = {
+        "webtier_cpus": 2,
+        "webtier_app_server": "gunicorn",
+        "gunicorn_worker_class": "gthread",
+        "gunicorn_workers": 4,
+        "gunicorn_threads": 8,
+        "gunicorn_worker_connections": 4096,
+        "python_app_name": "shop",
+        "python_app_database_group": "databases",
+    }
+    return {
+        "lb1": {"nginx_worker_connections": 1024},
+        "app1": app,
+        "worker1": {
+            "webtier_cpus": 2,
+            "python_app_name": "shop",
+            "python_app_database_group": "databases",
+        },
+        "db1": {"postgresql_databases": DATABASES, **db},
+    }
+
+
+def findings(**db):
+    return [str(f) for f in capacity.check(hostvars(**db), GROUPS)]
+
+
+def test_the_verifier_is_what_postgresql_checks_a_scram_proof_against():
+    """RFC 5802: the server keeps StoredKey = H(HMAC(SaltedPassword, "Client Key")) and
+    ServerKey; a client that knows the password derives the same from the salt."""
+    verifier = configs.scram_verifier("shop", "correct horse")
+    match = re.fullmatch(r"SCRAM-SHA-256\$4096:([^$]+)\$([^:]+):(.+)", verifier)
+    assert match
+    salt, stored, server = (base64.b64decode(g) for g in match.groups())
+    salted = hashlib.pbkdf2_hmac("sha256", b"correct horse", salt, 4096)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    assert hashlib.sha256(client_key).digest() == stored
+    assert hmac.new(salted, b"Server Key", hashlib.sha256).digest() == server
+
+
+def test_the_verifier_is_stable_per_password_and_changes_with_it():
+    one = configs.scram_verifier("shop", "correct horse")
+    assert configs.scram_verifier("shop", "correct horse") == one  # no change to report
+    assert configs.scram_verifier("shop", "battery staple") != one
+    assert configs.scram_verifier("blog", "correct horse") != one  # salted per user
+    assert "correct horse" not in one
+
+
+@pytest.mark.parametrize(
+    ("memtotal", "declared", "expected"),
+    [
+        (4096, None, {"shared_buffers": "1024MB", "effective_cache_size": "3072MB"}),
+        (24000, 1024, {"shared_buffers": "256MB", "effective_cache_size": "768MB"}),
+        (65536, None, {"maintenance_work_mem": "1024MB"}),  # capped at 1 GiB
+    ],
+)
+def test_auto_memory_follows_the_hosts_ram(memtotal, declared, expected):
+    sizes = derive.postgresql_memory("auto", "auto", "auto", memtotal, declared)
+    assert expected.items() <= sizes.items()
+    assert derive.postgresql_memory("2GB", "auto", "auto", 4096)["shared_buffers"] == "2GB"
+
+
+def test_the_app_reaches_the_first_database_host_through_pgbouncer():
+    env, secret = configs.app_database_env("databases", "", GROUPS, hostvars())
+    assert env == {"DATABASE_URL": "postgresql://shop@db1:6432/shop"}
+    assert secret == {"DATABASE_PASSWORD": "correct horse"}
+    assert configs.app_database_env("", "", GROUPS, hostvars()) == ({}, {})
+
+
+def test_pgbouncer_is_admitted_from_the_client_tiers_only():
+    rules = firewall.plan("db1", GROUPS, hostvars())
+    assert rules == [
+        {
+            "ports": [6432],
+            "sources": ["app1", "worker1"],
+            "why": "PgBouncer, from appservers, workers",
+        }
+    ]
+
+
+def test_a_tier_without_callers_admits_nobody():
+    groups = {"all": ["db1"], "databases": ["db1"]}
+    assert firewall.plan("db1", groups, {"db1": {}}) == []
+
+
+def test_the_sound_tier_has_no_finding_and_counts_its_server_connections():
+    assert findings() == []
+    (db,) = capacity.model(hostvars(), GROUPS).tier("db")
+    assert (db.concurrency, db.held) == (1000, 25)  # max_client_conn; 1 x (20 + 5)
+
+
+def test_pools_beyond_max_connections_are_refused():
+    (found,) = findings(postgresql_max_connections=30)
+    assert "postgresql_pgbouncer_default_pool_size=20 breaks postgresql_max_connections=30" in found
+    assert "raise postgresql_max_connections to 33" in found
+
+
+def test_the_app_threads_and_the_workers_must_fit_pgbouncers_clients():
+    (found,) = findings(postgresql_pgbouncer_max_client_conn=16)
+    # app1: 4 workers x 8 threads; worker1: 2 processes (one per CPU)
+    assert "the 34 connections the app tier and the workers may hold" in found
+
+
+def test_an_app_that_names_no_database_does_not_count():
+    hv = hostvars(postgresql_pgbouncer_max_client_conn=16)
+    hv["app1"]["python_app_database_group"] = ""
+    assert [str(f) for f in capacity.check(hv, GROUPS)] == []
+
+
+def test_the_app_must_name_a_database_the_tier_has():
+    hv = hostvars()
+    v = {**hv["app1"], "python_app_database": "blog"}
+    (found,) = invariants.database_group("app1", v, hv, GROUPS)
+    assert "python_app_database=blog breaks a database of db1's postgresql_databases (shop)" in str(
+        found
+    )
+
+
+def test_only_listener_lines_need_a_restart():
+    ini = "[pgbouncer]\nlisten_addr = *\nlisten_port = 6432\npool_mode = transaction\n"
+    assert configs.pgbouncer_listeners(ini) == ["listen_addr = *", "listen_port = 6432"]
+
+
+def test_the_once_commands_run_on_the_apps_first_host():
+    groups = {**GROUPS, "all": ["app1", "app2", "worker1"], "app_gunicorn": ["app1", "app2"]}
+    hv = {
+        "app1": {"python_app_name": "other"},
+        "app2": {"python_app_name": "shop"},
+        "worker1": {"python_app_name": "shop"},
+    }
+    assert configs.app_first_host("shop", groups, hv) == "app2"
