@@ -96,12 +96,13 @@ consumer() {
   pytest tests/consumer
 }
 
-# The second lane of `all`: Redis's replicated sets and the whole-stack scenarios (which
-# share their instances' names, so they run one after the other). Every other
+# The second lane of `all`: Redis's replicated sets, the database tier and the
+# whole-stack scenarios (which share their instances' names, so they run one after the
+# other). Every other
 # scenario, a new one too, runs in the first lane. The two lanes take about as long
 # (the last clean-clone run: 2,620 s and 2,630 s, with kernel_tuning in lane b and the
 # celery_worker scenario's restart test 190 s slower than it is now).
-LANE_B="roles/redis/molecule/ha molecule/default molecule/pyinfra"
+LANE_B="roles/redis/molecule/ha roles/postgresql/molecule/default molecule/default molecule/pyinfra"
 
 scenarios() { # every Molecule scenario directory: roles first, then the whole stack
   find roles -mindepth 4 -maxdepth 4 -path '*/molecule/*/molecule.yml' -printf '%h\n' | sort

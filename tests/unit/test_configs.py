@@ -158,9 +158,12 @@ def pyinfra_inventory(env: str) -> dict:
 
 def test_pyinfra_reaches_sandbox_hosts_through_the_container_engine():
     groups = pyinfra_inventory("sandbox")
-    assert [name for name, _ in groups["loadbalancers"]] == ["@docker/webtier-sandbox-lb1"]
+    assert [name for name, _ in groups["loadbalancers"]] == [
+        "@docker/webtier-sandbox-lb1",
+        "@docker/webtier-sandbox-lb2",
+    ]
     apps = {data["webtier_host"] for _, data in groups["appservers"]}
-    assert apps == {"app1", "app2", "app3", "app4"}
+    assert apps == {"app1", "app2", "app3", "app4", "app5", "app6"}
 
 
 def test_pyinfra_reaches_remote_hosts_over_ssh_as_the_deploy_user_with_sudo():

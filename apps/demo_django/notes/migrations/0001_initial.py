@@ -3,9 +3,9 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     initial = True
-    dependencies: list = []
+    dependencies = ()
 
-    operations = [
+    operations = (
         migrations.CreateModel(
             name="Note",
             fields=[
@@ -14,4 +14,4 @@ class Migration(migrations.Migration):
                 ("created", models.DateTimeField(auto_now_add=True)),
             ],
         ),
-    ]
+    )
