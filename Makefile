@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup controller collection changelog new-env lint secrets unit engines consumer molecule test deploy pyinfra drills noop-times render capacity loadtest ws-bench h2-bench queue queue-bench db-bench migration-drill benchmark sandbox-down clean
+.PHONY: help setup controller collection changelog new-env lint secrets unit engines consumer molecule test deploy pyinfra drills noop-times render capacity loadtest ws-bench h2-bench queue queue-bench db-bench benchmark sandbox-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -80,9 +80,6 @@ queue-bench: ## / at 256 connections alone, beside CPU-bound work inline, and be
 
 db-bench: ## the Django demo's database-backed endpoint at 2,048 connections; server connections against the pool
 	@scripts/db-bench.sh
-
-migration-drill: ## a release that adds a migration, rolled out with deploy.yml under load (0 failed requests, applied once)
-	@scripts/migration-drill.sh
 
 benchmark: setup ## distro-defaults against tuned, deployed and load-tested in one run
 	@scripts/benchmark.sh

@@ -22,6 +22,9 @@ worker-kill      40 CPU-bound jobs queued through the load balancer; worker1's u
                  SIGKILLed mid-batch: every job completes (the ones it held redelivered)
 worker-release   jobs queued at 5 a second while the worker tier gets a new release
                  (playbooks/workers.yml): every job sent completes
+migration        the Django demo (lb2, /db: a query per request) while deploy.yml
+                 releases app5 and app6 a copy of it with a new column and its
+                 migration: applied once (django_migrations), before either switches
 
 Targets only the sandbox's own containers; every load stops by itself.
 """
@@ -431,6 +434,82 @@ def worker_release() -> dict[str, Any]:
     }
 
 
+#: The migration a release of the Django demo adds (a nullable column: the release that
+#: still runs reads the table unchanged while the next one is rolled out).
+MIGRATION = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = (("notes", "0001_initial"),)
+    operations = (
+        migrations.AddField(
+            "note", "tag", models.CharField(max_length=40, null=True, blank=True)
+        ),
+    )
+"""
+
+
+def migration() -> dict[str, Any]:
+    release = time.strftime("drill-%Y%m%d%H%M%S")
+    src = Path(tempfile.mkdtemp(prefix="webtier-django-release-"))
+    shutil.copytree(ROOT / "apps/demo_django", src, dirs_exist_ok=True)
+    models = src / "notes/models.py"
+    models.write_text(
+        models.read_text().replace(
+            "    created = models.DateTimeField(auto_now_add=True)\n",
+            "    created = models.DateTimeField(auto_now_add=True)\n"
+            "    tag = models.CharField(max_length=40, null=True, blank=True)\n",
+        )
+    )
+    (src / "notes/migrations/0002_note_tag.py").write_text(MIGRATION)
+
+    def deploy() -> dict[str, Any]:
+        proc = sh(
+            "ansible-playbook",
+            "playbooks/deploy.yml",
+            "-e",
+            f"deploy_release={release}",
+            "-e",
+            f"python_app_src={src}",
+            "--limit",
+            "app5,app6",
+            check=False,
+        )
+        lines = proc.stdout.splitlines()
+        ran = [
+            line.strip()
+            for i, line in enumerate(lines)
+            if "Run the release's commands" in line
+            for line in lines[i + 1 : i + 4]
+            if line.startswith(("changed:", "skipping:", "ok:"))
+        ]
+        applied = in_container(
+            "db1",
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-XAt",
+            "-d",
+            "notes",
+            "-c",
+            "SELECT count(*) FROM django_migrations WHERE app = 'notes' AND name = '0002_note_tag'",
+        )
+        return {
+            "release": release,
+            "rc": proc.returncode,
+            "commands": ran,
+            "migration_applied_times": int(applied or 0),
+            "recap": [line for line in lines if " : ok=" in line],
+        }
+
+    try:
+        return under_load("http://lb2/db", 150, deploy)
+    finally:
+        shutil.rmtree(src, ignore_errors=True)
+
+
 DRILLS: dict[str, Callable[[], dict[str, Any]]] = {
     "rolling": rolling,
     "reloads": reloads,
@@ -442,6 +521,7 @@ DRILLS: dict[str, Callable[[], dict[str, Any]]] = {
     "broken-template": broken_template,
     "worker-kill": worker_kill,
     "worker-release": worker_release,
+    "migration": migration,
 }
 
 
