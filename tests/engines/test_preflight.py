@@ -389,7 +389,50 @@ MISTAKES = [
     (
         "app from a directory and from pip",
         {"appservers": {"python_app_pip_spec": "demo==1.0"}},
-        "app1: python_app_src=apps/demo_flask breaks exactly one of python_app_src and python_app_pip_spec",
+        "app1: python_app_src=apps/demo_flask breaks exactly one of python_app_src, python_app_pip_spec and python_app_git_repo",
+    ),
+    (
+        "app from a directory and from git",
+        {"appservers": {"python_app_git_repo": "git@git.example.com:team/shop.git"}},
+        "app1: python_app_src=apps/demo_flask breaks exactly one of python_app_src, python_app_pip_spec and python_app_git_repo. Fix: give the app's directory",
+    ),
+    (
+        "deploy key that is no key",
+        {
+            "appservers": {
+                "python_app_src": "",
+                "python_app_git_repo": "git@git.example.com:team/shop.git",
+                "python_app_git_key": "hunter2",
+            }
+        },
+        "app1: python_app_git_key=<hidden> breaks a PEM or OpenSSH private key (or empty)",
+    ),
+    (
+        "a pip spec said to be without packaging",
+        {
+            "appservers": {
+                "python_app_src": "",
+                "python_app_pip_spec": "shop==1.0",
+                "python_app_packaged": False,
+            }
+        },
+        "app1: python_app_packaged=false breaks a source on disk (a pip spec is a package by definition)",
+    ),
+    (
+        "release command once given as a string",
+        {
+            "appservers": {
+                "python_app_release_commands": [
+                    {"command": "python manage.py migrate --noinput", "once": "yes"}
+                ]
+            }
+        },
+        "app1: python_app_release_commands[0].once=yes breaks the python_app role's model: Input should be a valid boolean",
+    ),
+    (
+        "git repository that is no URL",
+        {"appservers": {"python_app_src": "", "python_app_git_repo": "shop"}},
+        "app1: python_app_git_repo=shop breaks the python_app role's model: a git repository",
     ),
     (
         "entry point without a callable",
