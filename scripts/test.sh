@@ -114,7 +114,7 @@ leftovers() { # remove the containers and networks an aborted Molecule run left 
   containers="$(docker ps -aq --filter label=owner=molecule)"
   # shellcheck disable=SC2086 # one argument per container id
   [ -z "$containers" ] || { docker rm -f $containers >/dev/null; removed=1; }
-  for network in webtier-e2e webtier-pyinfra webtier-nginx webtier-redis-ha; do
+  for network in webtier-e2e webtier-pyinfra webtier-nginx webtier-redis-ha webtier-postgresql; do
     docker network inspect "$network" >/dev/null 2>&1 || continue
     docker network rm "$network" >/dev/null && removed=1
   done

@@ -49,7 +49,9 @@ def instances() -> dict:
 
 @pytest.fixture(scope="session")
 def client(instances):
-    return instances["client"]
+    """db12, a host of the worker tier too: a client tier of both database hosts (of its
+    own PgBouncer over loopback, which the firewall always admits)."""
+    return instances["db12"]
 
 
 @pytest.fixture(scope="session")

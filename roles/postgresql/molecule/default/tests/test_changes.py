@@ -1,6 +1,5 @@
-"""Changes of the role's settings: refused before any change when the layers disagree,
-a setting PostgreSQL refuses never goes live, a run-time setting applies without a
-restart."""
+"""The tiers PgBouncer admits, and changes of the role's settings: refused before any
+change when the layers disagree, and a setting PostgreSQL refuses never goes live."""
 
 from __future__ import annotations
 
@@ -8,10 +7,19 @@ import json
 import sys
 from pathlib import Path
 
-from conftest import VERSIONS, psql
+from conftest import DATABASE, VERSIONS, psql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
 from scenario import assert_refused_before_any_change
+
+
+def test_the_wrong_tier_is_refused(instances):
+    """db13 is in no client tier (postgresql_client_groups): db12's firewall drops it,
+    while db12 (the worker tier) reaches db13. Over loopback each reaches its own."""
+    result = psql(instances["db13"], "db12", "SELECT current_user", timeout=3)
+    assert result.rc != 0
+    assert DATABASE["user"] not in result.stdout
+    assert psql(instances["db12"], "db13", "SELECT current_user").stdout.strip() == "shop"
 
 
 def fingerprint(instances) -> dict:
@@ -50,15 +58,3 @@ def test_a_setting_postgresql_refuses_never_goes_live(run, instances, client):
     assert fingerprint(instances) == before
     for server in VERSIONS:
         assert psql(client, server, "SELECT 1").stdout.strip() == "1"
-
-
-def test_a_run_time_setting_applies_without_a_restart(run, instances, client):
-    """work_mem changes on reload: both servers keep their PIDs (run last: the scenario
-    is destroyed after it, so the setting is not put back)."""
-    before = fingerprint(instances)
-    rc, out = run("postgresql_only.yml", "-e", json.dumps({"postgresql_work_mem": "8MB"}))
-    assert rc == 0, out[-3000:]
-    after = fingerprint(instances)
-    for server in VERSIONS:
-        assert after[server][1:] == before[server][1:], "a server restarted"
-        assert psql(client, server, "SHOW work_mem").stdout.strip() == "8MB"

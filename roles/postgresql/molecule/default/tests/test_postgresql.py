@@ -29,14 +29,6 @@ def test_a_wrong_password_is_refused(client, server):
     assert "authentication failed" in result.stderr
 
 
-def test_the_wrong_tier_is_refused(instances, server):
-    # The other database host is not in postgresql_client_groups: its firewall drops it.
-    other = instances[next(name for name in VERSIONS if name != server)]
-    result = psql(other, server, "SELECT 1", timeout=3)
-    assert result.rc != 0
-    assert DATABASE["user"] not in result.stdout
-
-
 def test_only_pgbouncer_is_reachable_and_postgres_listens_on_loopback(instances, server):
     host = instances[server]
     listening = host.check_output("ss -ltnH")
