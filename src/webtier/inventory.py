@@ -4,9 +4,12 @@
 ``host_vars/`` (a ``NAME.yml`` file or a ``NAME/`` folder of ``*.yml`` files) and merges
 every host's variables with Ansible's precedence, lowest first:
 
-1. groups by depth (``all`` first, then its children, ...), same depth by name; for
-   each group its vars from the inventory file, then its ``group_vars`` file(s);
-2. the host's vars from the inventory file, then its ``host_vars`` file(s).
+1. ``all``: its vars from the inventory file, then its ``group_vars`` file(s);
+2. the host's other groups, by depth (``all``'s children, then theirs, ...), same depth
+   by name: first each group's vars from the inventory file, then the ``group_vars``
+   file(s) of each source in turn (an overlay's, read last, win over every group of the
+   sources before it, as Ansible's vars plugins read one source after the other);
+3. the host's vars from the inventory file, then its ``host_vars`` file(s).
 
 Values may hold Jinja2 expressions (``"{{ prefix }}-{{ inventory_hostname }}"``):
 :meth:`Inventory.host_vars` resolves them with plain Jinja2 against the host's own
@@ -129,11 +132,25 @@ def load(path: str | Path, *overlays: str | Path) -> Inventory:
     for source in sources:
         _read_source(source, groups, host_inline)
     inventory = Inventory(path=root, groups=groups, raw_host_vars={})
+    files = {
+        (source, group): _vars_from(source / "group_vars", group)
+        for source in sources
+        for group in groups
+    }
     for host, inline in host_inline.items():
-        merged: dict[str, Any] = {}
-        for group in sorted(groups.values(), key=lambda g: (g.depth, g.name)):
-            if group.name == "all" or host in inventory.members[group.name]:
-                merged.update(group.vars)
+        merged: dict[str, Any] = {**groups["all"].vars}
+        for source in sources:
+            merged.update(files[source, "all"])
+        mine = [
+            g
+            for g in sorted(groups.values(), key=lambda g: (g.depth, g.name))
+            if g.name != "all" and host in inventory.members[g.name]
+        ]
+        for group in mine:
+            merged.update(group.vars)
+        for source in sources:
+            for group in mine:
+                merged.update(files[source, group.name])
         merged.update(inline)
         for source in sources:
             merged.update(_vars_from(source / "host_vars", host))
@@ -172,8 +189,6 @@ def _read_source(
             walk(child, child_node or {}, depth + 1)
 
     walk("all", data.get("all") or {}, 0)
-    for group in groups.values():
-        group.vars.update(_vars_from(root / "group_vars", group.name))
 
 
 def _vars_from(folder: Path, name: str) -> dict[str, Any]:
