@@ -131,17 +131,23 @@ def _wait_active(host: str, unit: str, limit: float = 60) -> float:
     raise RuntimeError(f"{unit} on {host} not active after {limit} s")
 
 
+def release_with_deploy_yml(release: str, *extra: str) -> subprocess.CompletedProcess:
+    """playbooks/deploy.yml for ``release`` (extra: more of its arguments)."""
+    return sh(
+        "ansible-playbook",
+        "playbooks/deploy.yml",
+        "-e",
+        f"deploy_release={release}",
+        *extra,
+        check=False,
+    )
+
+
 def rolling() -> dict[str, Any]:
     release = time.strftime("drill-%Y%m%d%H%M%S")
 
     def deploy() -> dict[str, Any]:
-        proc = sh(
-            "ansible-playbook",
-            "playbooks/deploy.yml",
-            "-e",
-            f"deploy_release={release}",
-            check=False,
-        )
+        proc = release_with_deploy_yml(release)
         recap = [line for line in proc.stdout.splitlines() if " : ok=" in line]
         return {"release": release, "rc": proc.returncode, "recap": recap}
 
@@ -464,16 +470,8 @@ def migration() -> dict[str, Any]:
     (src / "notes/migrations/0002_note_tag.py").write_text(MIGRATION)
 
     def deploy() -> dict[str, Any]:
-        proc = sh(
-            "ansible-playbook",
-            "playbooks/deploy.yml",
-            "-e",
-            f"deploy_release={release}",
-            "-e",
-            f"python_app_src={src}",
-            "--limit",
-            "app5,app6",
-            check=False,
+        proc = release_with_deploy_yml(
+            release, "-e", f"python_app_src={src}", "--limit", "app5,app6"
         )
         lines = proc.stdout.splitlines()
         ran = [
