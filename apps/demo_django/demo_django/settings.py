@@ -21,6 +21,8 @@ STATIC_ROOT = BASE_DIR.parent / "static"
 STATIC_URL = "/static/"
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+# The load balancer sends X-Content-Type-Options with its other security headers.
+SECURE_CONTENT_TYPE_NOSNIFF = False
 DEBUG = False
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",")]
 
