@@ -344,6 +344,14 @@ def pgbouncer_listeners(ini: str) -> list[str]:
     return [line.strip() for line in PGBOUNCER_LISTENERS.findall(ini)]
 
 
+def chosen_database(databases: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
+    """The database of a tier's ``postgresql_databases`` an app names
+    (``python_app_database``): the one of that name, the first when the name is empty;
+    None when there is no such database."""
+    wanted = name or (databases[0]["name"] if databases else "")
+    return next((d for d in databases if d["name"] == wanted), None)
+
+
 def app_database_env(
     group: str, name: str, groups: Groups, hostvars: HostVars
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -358,14 +366,12 @@ def app_database_env(
         raise ValueError(f"python_app_database_group={group}: the inventory has no such group")
     host = hosts[0]
     hv = {**role_defaults("postgresql"), **hostvars[host]}
-    wanted = name or (hv["postgresql_databases"][0]["name"] if hv["postgresql_databases"] else "")
-    found = [d for d in hv["postgresql_databases"] if d["name"] == wanted]
-    if not found:
+    database = chosen_database(hv["postgresql_databases"], name)
+    if database is None:
         raise ValueError(
-            f"python_app_database={wanted!r}: {host} (python_app_database_group={group}) "
+            f"python_app_database={name!r}: {host} (python_app_database_group={group}) "
             "has no such database in postgresql_databases"
         )
-    database = found[0]
     # Its inventory name, as the firewall names hosts (see app_redis_address).
     address = f"{host}:{hv['postgresql_pgbouncer_port']}"
     return (

@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from webtier import configs
 from webtier.capacity import roles_of
 from webtier.inventory import with_defaults
 from webtier.model import Finding
@@ -197,27 +198,47 @@ def redis_endpoint(
     return []
 
 
+def _tier_group(  # noqa: PLR0913, PLR0917 (the variable, its value and how to name the tier)
+    host: str,
+    variable: str,
+    group: str,
+    role: str,
+    groups: Mapping[str, Sequence[str]],
+    what: str,
+    example: str,
+) -> list[Finding]:
+    """``variable`` (a group's name, or empty) names a group whose hosts all run
+    ``role``: the tier the app's environment is derived from."""
+    members = list(groups.get(group, [])) if group else []
+    if not group or (members and all(role in roles_of(m, groups) for m in members)):
+        return []
+    tiers = [
+        g
+        for g, m in groups.items()
+        if m and g != "all" and all(role in roles_of(h, groups) for h in m)
+    ]
+    return [
+        Finding(
+            host,
+            variable,
+            group,
+            f"a group of {what} hosts ("
+            + ("the inventory has no such group" if not members else "it holds other hosts")
+            + ")",
+            f"name one of {sorted(tiers) or [example]}, or '' for no {what}",
+        )
+    ]
+
+
 def redis_group(
     host: str, v: Mapping[str, Any], groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
     """python_app_redis_group names a group of Redis hosts (the app's environment is
     derived from theirs)."""
     group = v.get("python_app_redis_group", "")
-    members = list(groups.get(group, [])) if group else []
-    if not group or (members and all("redis" in roles_of(m, groups) for m in members)):
-        return []
-    tiers = [g for g, m in groups.items() if m and all("redis" in roles_of(h, groups) for h in m)]
-    return [
-        Finding(
-            host,
-            "python_app_redis_group",
-            group,
-            "a group of Redis hosts ("
-            + ("the inventory has no such group" if not members else "it holds other hosts")
-            + ")",
-            f"name one of {sorted(set(tiers) - {'all'}) or ['a redis group']}, or '' for no Redis",
-        )
-    ]
+    return _tier_group(
+        host, "python_app_redis_group", group, "redis", groups, "Redis", "a redis group"
+    )
 
 
 def database_group(
@@ -225,45 +246,34 @@ def database_group(
 ) -> list[Finding]:
     """python_app_database_group names a group of database hosts, and
     python_app_database one of their databases (the app's DATABASE_URL is derived from
-    the group's first host)."""
+    the group's first host, by the same rule: configs.chosen_database)."""
     group = v.get("python_app_database_group", "")
-    if not group:
+    found = _tier_group(
+        host,
+        "python_app_database_group",
+        group,
+        "postgresql",
+        groups,
+        "database",
+        "a databases group",
+    )
+    if found or not group:
+        return found
+    first = groups[group][0]
+    databases = with_defaults(["postgresql"], hostvars[first])["postgresql_databases"]
+    name = v.get("python_app_database", "")
+    if configs.chosen_database(databases, name) is not None:
         return []
-    members = list(groups.get(group, []))
-    if not members or not all("postgresql" in roles_of(m, groups) for m in members):
-        tiers = [
-            g
-            for g, m in groups.items()
-            if m and g != "all" and all("postgresql" in roles_of(h, groups) for h in m)
-        ]
-        return [
-            Finding(
-                host,
-                "python_app_database_group",
-                group,
-                "a group of database hosts ("
-                + ("the inventory has no such group" if not members else "it holds other hosts")
-                + ")",
-                f"name one of {sorted(tiers) or ['a databases group']}, or '' for no database",
-            )
-        ]
-    first = members[0]
-    names = [
-        d.get("name")
-        for d in with_defaults(["postgresql"], hostvars[first])["postgresql_databases"]
+    names = ", ".join(d.get("name") for d in databases) or "none"
+    return [
+        Finding(
+            host,
+            "python_app_database",
+            name or "''",
+            f"a database of {first}'s postgresql_databases ({names})",
+            "add it to postgresql_databases, or name one of them",
+        )
     ]
-    wanted = v.get("python_app_database", "") or (names[0] if names else "")
-    if wanted not in names:
-        return [
-            Finding(
-                host,
-                "python_app_database",
-                wanted or "''",
-                f"a database of {first}'s postgresql_databases ({', '.join(names) or 'none'})",
-                "add it to postgresql_databases, or name one of them",
-            )
-        ]
-    return []
 
 
 def interface(host: str, roles: Sequence[str], values: Mapping[str, Any]) -> list[Finding]:
