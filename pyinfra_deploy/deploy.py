@@ -544,23 +544,10 @@ def release_commands(release: str, venv: str, running: str) -> None:
     for entry in commands:
         if entry.get("once") and first != NAME:
             continue
-        program, *rest = entry["command"].split()
-        server.shell(
-            name=f"Release command: {entry['command']}",
-            commands=[
-                " ".join(
-                    [
-                        "systemd-run --quiet --wait --pipe --collect",
-                        f"--uid={user} --gid={user} --working-directory={release}/src",
-                        f"--property=EnvironmentFile=/etc/webtier/apps/{name}.env",
-                        f"--property=EnvironmentFile=-/etc/webtier/apps/{name}.secret.env",
-                        f"--setenv=PYTHONPATH={release}/src --setenv=PYTHONUNBUFFERED=1",
-                        f"{venv}/bin/{program}",
-                        *(shlex.quote(a) for a in rest),
-                    ]
-                )
-            ],
+        argv = configs.release_command(
+            entry["command"], name, user, release, venv, V["__python_app_env_dir"]
         )
+        server.shell(name=f"Release command: {entry['command']}", commands=[shlex.join(argv)])
 
 
 def _server_requirements() -> list[str]:

@@ -1,7 +1,8 @@
 """Thin Ansible wrapper: the app's environment (what it needs to reach its Redis and its
 database, under what the inventory gives) is computed by webtier.configs.app_env, and the
-host that runs a release's once-commands by webtier.configs.app_first_host, as the
-pyinfra engine and the render command compute them."""
+host that runs a release's once-commands by webtier.configs.app_first_host, and how a
+release command runs by webtier.configs.release_command, as the pyinfra engine and the
+render command compute them."""
 
 from __future__ import annotations
 
@@ -39,10 +40,18 @@ def webtier_app_first_host(name, groups, hostvars):
     return configs.app_first_host(name, groups, hostvars)
 
 
+def webtier_release_command(command, name, user, release_dir, venv, env_dir):  # noqa: PLR0913, PLR0917 (a Jinja2 filter's arguments are positional)
+    """The argv of one release command (webtier.configs.release_command)."""
+    return configs.release_command(
+        str(command), str(name), str(user), str(release_dir), str(venv), str(env_dir)
+    )
+
+
 class FilterModule:
     def filters(self):
         return {
             "webtier_app_env": webtier_app_env,
             "webtier_app_source": webtier_app_source,
             "webtier_app_first_host": webtier_app_first_host,
+            "webtier_release_command": webtier_release_command,
         }

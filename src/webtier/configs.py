@@ -483,6 +483,33 @@ def app_first_host(name: str, groups: Groups, hostvars: HostVars) -> str | None:
     )
 
 
+def release_command(  # noqa: PLR0913, PLR0917 (the app's names and paths, each one)
+    command: str, name: str, user: str, release_dir: str, venv: str, env_dir: str
+) -> list[str]:
+    """The argv that runs one of python_app_release_commands for a release not yet
+    switched to: a transient unit (systemd-run) as the app's user, with its env files,
+    in the release's source, that source first on the Python path; the command's first
+    word a program of the release's virtualenv, its arguments split at spaces."""
+    program, *arguments = command.split()
+    env_files = f"{env_dir}/{name}"
+    return [
+        "systemd-run",
+        "--quiet",
+        "--wait",
+        "--pipe",
+        "--collect",
+        f"--uid={user}",
+        f"--gid={user}",
+        f"--working-directory={release_dir}/src",
+        f"--property=EnvironmentFile={env_files}.env",
+        f"--property=EnvironmentFile=-{env_files}.secret.env",
+        f"--setenv=PYTHONPATH={release_dir}/src",
+        "--setenv=PYTHONUNBUFFERED=1",
+        f"{venv}/bin/{program}",
+        *arguments,
+    ]
+
+
 def app_env(v: Mapping[str, Any], groups: Groups, hostvars: HostVars) -> dict[str, Any]:
     """The app's two env files' contents: what :func:`app_redis_env` derives, under what
     the inventory gives (``python_app_env`` and ``python_app_secret_env`` win)."""

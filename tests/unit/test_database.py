@@ -155,3 +155,26 @@ def test_the_once_commands_run_on_the_apps_first_host():
         "worker1": {"python_app_name": "shop"},
     }
     assert configs.app_first_host("shop", groups, hv) == "app2"
+
+
+def test_a_release_command_runs_as_the_app_in_the_new_releases_source():
+    argv = configs.release_command(
+        "python manage.py migrate --noinput",
+        "shop",
+        "shop",
+        "/srv/shop/releases/7",
+        "/srv/shop/releases/7/venv",
+        "/etc/webtier/apps",
+    )
+    assert argv[:5] == ["systemd-run", "--quiet", "--wait", "--pipe", "--collect"]
+    assert {"--uid=shop", "--gid=shop", "--working-directory=/srv/shop/releases/7/src"} <= set(argv)
+    # the app's environment, and the release's own source before the running one's
+    assert "--property=EnvironmentFile=/etc/webtier/apps/shop.env" in argv
+    assert "--property=EnvironmentFile=-/etc/webtier/apps/shop.secret.env" in argv
+    assert "--setenv=PYTHONPATH=/srv/shop/releases/7/src" in argv
+    assert argv[-4:] == [
+        "/srv/shop/releases/7/venv/bin/python",
+        "manage.py",
+        "migrate",
+        "--noinput",
+    ]
