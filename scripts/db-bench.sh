@@ -26,12 +26,14 @@ docker exec -d "$db" sh -c "end=\$((\$(date +%s) + $seconds + 15)); : >/tmp/db-b
   done"
 
 say "wrk: $connections connections for $seconds s on http://lb2/db"
-out="$(docker exec "$loadgen" wrk -t 2 -c "$connections" -d "${seconds}s" --timeout 10s --latency http://lb2/db)"
-printf '%s\n' "$out"
+# webtier.wrk: wrk with its results as data (its Lua done hook), as the load test reads them.
+out="$(python -m webtier.wrk --container "$loadgen" -c "$connections" -d "$seconds" http://lb2/db)"
+printf '%s\n' "$out" | tail -n 1
 sleep 16
 max="$(docker exec "$db" sh -c 'sort -n /tmp/db-bench.samples | tail -1')"
 samples="$(docker exec "$db" sh -c 'wc -l </tmp/db-bench.samples')"
-errors="$(printf '%s\n' "$out" | awk '/Socket errors/ {gsub(",", ""); s += $4 + $6 + $8 + $10} /Non-2xx/ {s += $NF} END {print s + 0}')"
+errors="$(printf '%s\n' "$out" | head -n 1 |
+  python -c 'import json, sys; r = json.load(sys.stdin); print(r["socket_errors"] + r["non_2xx_3xx"])')"
 say "result"
 echo "    failed requests (socket errors + non-2xx): $errors"
 echo "    server connections of $user: at most $max in $samples samples (pool + reserve: $pool)"
