@@ -38,6 +38,7 @@ import importlib.util
 import os
 import re
 import shlex
+from collections.abc import Callable
 from functools import cache
 from io import StringIO
 
@@ -171,7 +172,8 @@ def read_facts() -> configs.Facts:
         pid1_nofile_hard=None if pid1 in ("", "unlimited") else int(pid1),
         nofile_hard=nofile,
         in_container=in_container,
-        memtotal_mb=int(_fact("awk '/^MemTotal/ {print int($2 / 1024)}' /proc/meminfo")),
+        # its RAM, or its cgroup's memory limit when lower (as kernel_tuning publishes it)
+        memtotal_mb=derive.granted_memory_mb(*_fact(configs.MEMORY_PROBE).split()[:2]),
         ipv4=source[1] if source else None,
         uwsgi_max_requests_delta=uwsgi_help not in ("", "0"),
         running_release=running.rsplit("/", 1)[-1] or None,
@@ -231,16 +233,19 @@ def candidate(file: configs.File, path: str | None = None) -> str:
     return path
 
 
-def put(file: configs.File, check: str | None = None):
-    """Write ``file``; with ``check`` (a command, ``%s`` for the path) only after the
-    check passed on a candidate copy. Returns the operation (``did_change``)."""
+def put(file: configs.File, check: str | Callable[[], str] | None = None):
+    """Write ``file``; with ``check`` (a command, ``%s`` for the path, or a function
+    that returns one) only after the check passed on a candidate copy. Nothing is
+    staged while the live file is already the wanted one: a no-op run writes nothing.
+    Returns the operation (``did_change``)."""
     content = file.content
     args = {"user": file.owner, "group": file.group, "mode": file.mode}
     if check:
         live = host.get_fact(Sha1File, path=file.dest)
         if live != hashlib.sha1(content.encode()).hexdigest():
             path = candidate(file)
-            server.shell(name=f"Check {file.dest}", commands=[check.replace("%s", path)])
+            command = check() if callable(check) else check
+            server.shell(name=f"Check {file.dest}", commands=[command.replace("%s", path)])
     return files.put(
         name=f"Write {file.dest}",
         src=StringIO(content),
@@ -558,17 +563,27 @@ def _server_requirements() -> list[str]:
     return []
 
 
-def _app_run(app: dict, unit: str, command: str) -> str:
+def _app_run(app: dict, unit: configs.File, command: str) -> Callable[[], str]:
     """A check of the candidate (``{}`` in command) as the app's unit runs: its user,
-    environment files and sandbox (``unit``: the candidate unit's path)."""
-    return f"{CHECK_IN_UNIT} {unit} --chdir {app['path']} --candidate %s -- {command}"
+    environment files and sandbox, from a candidate of ``unit`` written when the check
+    is needed (once per run and host)."""
+
+    def check() -> str:
+        staged = host.data.get("_webtier_staged_units") or {}
+        if unit.dest not in staged:
+            staged[unit.dest] = candidate(unit)
+            host.data._webtier_staged_units = staged
+        unit_path = staged[unit.dest]
+        return f"{CHECK_IN_UNIT} {unit_path} --chdir {app['path']} --candidate %s -- {command}"
+
+    return check
 
 
 def gunicorn(mine: list[configs.File], app: dict) -> None:
     conf, unit = mine
     files.directory(name="Gunicorn configuration directory", path="/etc/gunicorn", mode="0755")
     check = f"{app['venv']}/bin/gunicorn --check-config --config {{}}"
-    conf_op = put(conf, _app_run(app, candidate(unit), check))
+    conf_op = put(conf, _app_run(app, unit, check))
     unit_op = put(unit)
     _serve(
         V["__gunicorn_unit"],
@@ -583,10 +598,9 @@ def uwsgi(mine: list[configs.File], app: dict) -> None:
     packages("Install uWSGI", ["uwsgi-core", "uwsgi-plugin-python3"])
     helper("uwsgi")
     load_app = f'{app["venv"]}/bin/python -c "import runpy, sys; runpy.run_path(sys.argv[1])" {{}}'
-    unit_candidate = candidate(unit)
-    wsgi_op = put(wsgi, _app_run(app, unit_candidate, load_app))
+    wsgi_op = put(wsgi, _app_run(app, unit, load_app))
     files.directory(name="uWSGI configuration directory", path="/etc/uwsgi/webtier", mode="0755")
-    ini_op = put(ini, _app_run(app, unit_candidate, "/usr/local/sbin/webtier-uwsgi-check {}"))
+    ini_op = put(ini, _app_run(app, unit, "/usr/local/sbin/webtier-uwsgi-check {}"))
     unit_op = put(unit)
     _serve(
         V["__uwsgi_unit"],
@@ -604,7 +618,7 @@ def celery_worker(mine: list[configs.File], app: dict) -> None:
     launcher = next(f for f in mine if f.dest.endswith("/webtier_celery.py"))
     units = [f for f in mine if f is not launcher]
     load = f'{app["venv"]}/bin/python -c "import runpy, sys; runpy.run_path(sys.argv[1])" {{}}'
-    launcher_op = put(launcher, _app_run(app, candidate(units[0]), load))
+    launcher_op = put(launcher, _app_run(app, units[0], load))
     unit_ops = [put(unit) for unit in units]
     prefix = V["__celery_worker_unit_prefix"]
     wanted = {unit.dest.rsplit("/", 1)[1] for unit in units}

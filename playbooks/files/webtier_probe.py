@@ -21,10 +21,14 @@ retry fails too is a failure.
 usage: webtier_probe.py http|uwsgi HOST PORT PATH CONCURRENCY DURATION
        webtier_probe.py uwsgi-once HOST PORT PATH   (one request: status and body as JSON)
        webtier_probe.py check http|uwsgi HOST PORT PATH   (one request: exit 0 on 200)
+       webtier_probe.py failing JSON   (JSON: a list of {address, protocol, path}; prints
+                                        the addresses that do not answer 200, or that
+                                        refuse a connection where path is null)
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -80,6 +84,22 @@ def check(protocol: str, host: str, port: int, path: str) -> int:
         return 1
     print(f"{protocol}://{host}:{port}{path}: {status}")
     return 0 if status == 200 else 1
+
+
+def failing(probes: list[dict]) -> list[str]:
+    """The addresses of ``probes`` that do not serve (deploy.yml asks this of a load
+    balancer before it drains a host: which of its peers would be left)."""
+    down = []
+    for probe in probes:
+        host, _, port = probe["address"].rpartition(":")
+        if probe["path"] is None:
+            try:
+                socket.create_connection((host, int(port)), timeout=5).close()
+            except OSError:
+                down.append(probe["address"])
+        elif check(probe["protocol"], host, int(port), probe["path"]) != 0:
+            down.append(probe["address"])
+    return down
 
 
 def load(mode: str, address: tuple[str, int], path: str, concurrency: int, duration: float) -> dict:
@@ -154,6 +174,11 @@ def load(mode: str, address: tuple[str, int], path: str, concurrency: int, durat
 def main() -> int:
     if sys.argv[1] == "check":
         return check(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+    if sys.argv[1] == "failing":
+        with contextlib.redirect_stdout(sys.stderr):  # each probe's line, apart from the answer
+            found = failing(json.loads(sys.argv[2]))
+        print(json.dumps(found))
+        return 0
     if sys.argv[1] == "uwsgi-once":
         status, content = uwsgi_exchange(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         print(json.dumps({"status": status, "body": content.decode(errors="replace")}))

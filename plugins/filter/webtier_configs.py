@@ -2,7 +2,8 @@
 a host runs; where each role's files go (templates/files.yml), which the roles' template
 tasks take their dest, owner, group and mode from; each role's files with what the role
 derives, so that playbooks/render.yml renders exactly what the pyinfra deploy writes;
-the app server a load balancer's upstreams name (playbooks/deploy.yml drains it)."""
+the app server a load balancer's upstreams name (playbooks/deploy.yml drains it), and
+whether draining it would leave a location of a load balancer with no serving server."""
 
 from __future__ import annotations
 
@@ -21,6 +22,26 @@ def webtier_app_server(host, hostvars):
     upstreams name it (webtier.nginx.app_server)."""
     try:
         return nginx.app_server(host, hostvars[host])
+    except ValueError as error:
+        raise AnsibleFilterError(str(error)) from None
+
+
+def webtier_drain_probes(host, lb, groups, hostvars):
+    """What ``lb`` probes to know whether the other servers of ``host``'s locations
+    serve (webtier.nginx.peer_probes)."""
+    try:
+        return nginx.peer_probes(host, lb, groups, hostvars)
+    except ValueError as error:
+        raise AnsibleFilterError(str(error)) from None
+
+
+def webtier_drain_blockers(host, lb, groups, hostvars, http_conf, failing):
+    """The locations of ``lb`` that draining ``host`` would leave with no serving
+    server, its peers marked down in ``http_conf`` (the live file) or ``failing`` their
+    probe not counting (webtier.nginx.drain_blockers)."""
+    unavailable = [*nginx.marked_down(str(http_conf)), *failing]
+    try:
+        return nginx.drain_blockers(host, lb, groups, hostvars, unavailable)
     except ValueError as error:
         raise AnsibleFilterError(str(error)) from None
 
@@ -69,6 +90,8 @@ class FilterModule:
         return {
             "webtier_roles_of": webtier_roles_of,
             "webtier_app_server": webtier_app_server,
+            "webtier_drain_probes": webtier_drain_probes,
+            "webtier_drain_blockers": webtier_drain_blockers,
             "webtier_render_inputs": webtier_render_inputs,
             "webtier_role_files": webtier_role_files,
             "webtier_place_inputs": webtier_place_inputs,

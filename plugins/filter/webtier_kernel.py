@@ -1,11 +1,12 @@
-"""Thin Ansible wrapper: the NOFILE limit services get is computed by webtier.configs,
-the same function the pyinfra engine and the render command use."""
+"""Thin Ansible wrappers: the NOFILE limit services get and the memory a host grants are
+computed by the webtier package, with the same functions and the same probe the pyinfra
+engine uses."""
 
 from __future__ import annotations
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from webtier import configs
+from webtier import configs, derive
 
 
 def webtier_nofile_effective(nofile, nr_open, in_container, pid1_hard):
@@ -16,6 +17,20 @@ def webtier_nofile_effective(nofile, nr_open, in_container, pid1_hard):
     )
 
 
+def webtier_host_probe(what):
+    """The shell command that reads ``what`` on a host (``memory``: configs.MEMORY_PROBE)."""
+    return {"memory": configs.MEMORY_PROBE}[what]
+
+
+def webtier_granted_memory_mb(memtotal_kb, cgroup_limit):
+    """The host's memory in MiB: MemTotal capped by its cgroup's limit."""
+    return derive.granted_memory_mb(memtotal_kb, cgroup_limit)
+
+
 class FilterModule:
     def filters(self):
-        return {"webtier_nofile_effective": webtier_nofile_effective}
+        return {
+            "webtier_nofile_effective": webtier_nofile_effective,
+            "webtier_host_probe": webtier_host_probe,
+            "webtier_granted_memory_mb": webtier_granted_memory_mb,
+        }

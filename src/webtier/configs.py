@@ -122,6 +122,22 @@ DERIVED_INPUTS = {
 }
 
 
+#: Prints what a host's memory is: MemTotal (kB), then the lowest memory limit of the
+#: cgroups above PID 1 (bytes, or ``max``). A container's limit is on its own cgroup,
+#: which PID 1 (systemd) may have left for a child (init.scope): the walk goes up to the
+#: root. Both engines run it and hand the two lines to ``derive.granted_memory_mb``.
+MEMORY_PROBE = (
+    "awk '/^MemTotal:/ {print $2}' /proc/meminfo; "
+    "c=$(sed -n 's/^[0-9]*:memory:\\(.*\\)$/\\1/p' /proc/1/cgroup); "
+    "b=/sys/fs/cgroup/memory; f=memory.limit_in_bytes; "
+    "[ -n \"$c\" ] || { c=$(sed -n 's/^0::\\(.*\\)$/\\1/p' /proc/1/cgroup); "
+    "b=/sys/fs/cgroup; f=memory.max; }; "
+    'm=max; while :; do v=$(cat "$b$c/$f" 2>/dev/null) || v=max; '
+    'case $v in *[!0-9]*|\'\') ;; *) [ "$m" = max ] || [ "$v" -lt "$m" ] && m=$v ;; esac; '
+    "case $c in ''|/) break ;; esac; c=${c%/*}; done; echo $m"
+)
+
+
 @dataclass(frozen=True)
 class Facts:
     """What a role reads from the host itself before it templates."""

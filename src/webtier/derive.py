@@ -12,6 +12,9 @@ plugins, pyinfra and the render command through ``webtier.configs``).
 - ``celery_queues``: each Celery queue's ``auto`` concurrency (one process per CPU) and
   its unit's stop timeout (the hard time limit and a margin: a warm shutdown lets the
   running tasks finish);
+- ``granted_memory_mb``: the memory a host really grants: its RAM, or its cgroup's
+  limit when that is lower (a container with a memory limit reads the whole machine's
+  RAM in /proc/meminfo);
 - ``postgresql_memory``: PostgreSQL's ``auto`` memory settings from the host's RAM
   (shared_buffers a quarter, effective_cache_size three quarters, maintenance_work_mem
   a sixteenth up to 1 GiB: the PostgreSQL documentation's starting points);
@@ -84,6 +87,22 @@ def celery_queues(queues: Any, cpus: int) -> list[dict[str, Any]]:
 def celery_stop_timeout(time_limit: Any) -> int:
     """The worker unit's TimeoutStopSec: a running task may take its whole hard limit."""
     return int(time_limit) + CELERY_STOP_MARGIN
+
+
+#: The kernel's answer for "no memory limit" in a cgroup v1 limit file (a page-aligned
+#: LONG_MAX); cgroup v2 writes "max".
+_NO_CGROUP_LIMIT = 1 << 62
+
+
+def granted_memory_mb(memtotal_kb: Any, cgroup_limit: Any = "max") -> int:
+    """The host's memory in MiB: ``MemTotal`` of /proc/meminfo (kB), capped by the memory
+    limit of the cgroup its services run in (bytes; ``max``, empty or a v1 "unlimited"
+    value: no cap)."""
+    total = int(memtotal_kb) * 1024
+    limit = str(cgroup_limit).strip()
+    if limit.isdigit() and int(limit) < min(total, _NO_CGROUP_LIMIT):
+        total = int(limit)
+    return total // (1024 * 1024)
 
 
 def postgresql_memory(

@@ -72,8 +72,63 @@ def in_container(host: str, *argv: str, check: bool = True) -> str:
     return sh("docker", "exec", f"{PREFIX}-{host}", *argv, check=check).stdout.strip()
 
 
-def under_load(url: str, seconds: int, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run wrk against ``url`` for ``seconds`` while ``action`` runs (it starts 2 s in)."""
+def site_urls(inventory: str = "inventory/sandbox") -> list[str]:
+    """Every site of every load balancer of ``inventory``, as a URL the load generator
+    GETs (``http://<lb>:<port><path>``): the first location of each site with a plain
+    HTTP port (``/`` when the site has it), so a location left with no server during a drill shows as failed
+    requests, whichever site it belongs to."""
+    from webtier import nginx  # noqa: PLC0415 (the drills' other helpers need no model)
+    from webtier.inventory import load as load_inventory  # noqa: PLC0415
+
+    inv = load_inventory(str(ROOT / inventory))
+    hostvars = inv.all_host_vars()
+    urls = []
+    for lb in inv.members.get("loadbalancers", []):
+        settings = nginx.lb_settings(lb, hostvars)
+        for site in nginx.plan(settings, inv.members, hostvars)["nginx_sites_resolved"]:
+            ports = [listen["port"] for listen in site["listen"] if not listen["ssl"]]
+            proxied = sorted(
+                (loc for loc in site["locations"] if loc["pass"]),
+                key=lambda loc: loc["path"] != "/",
+            )
+            if ports and proxied:
+                path = proxied[0]["path"].lstrip("=~ ").split()[0]
+                urls.append(f"http://{lb}:{ports[0]}{path}")
+    return urls
+
+
+def _probe(url: str, clients: int, seconds: int) -> subprocess.Popen:
+    host, _, path = url.removeprefix("http://").partition("/")
+    name, _, port = host.partition(":")
+    return subprocess.Popen(
+        [
+            "docker",
+            "exec",
+            "-i",
+            LOADGEN,
+            "python3",
+            "-",
+            "http",
+            name,
+            port or "80",
+            f"/{path}",
+            str(clients),
+            str(seconds),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def under_load(
+    url: str | list[str], seconds: int, action: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Load ``url`` (or each of several, the CONNECTIONS clients shared between them) for
+    ``seconds`` while ``action`` runs (it starts 2 s in). ``load`` sums the counts of
+    every URL; ``sites`` has each URL's own."""
+    urls = [url] if isinstance(url, str) else list(url)
     out: dict[str, Any] = {}
 
     def act() -> None:
@@ -87,38 +142,38 @@ def under_load(url: str, seconds: int, action: Callable[[], dict[str, Any]]) -> 
 
     thread = threading.Thread(target=act)
     thread.start()
-    host, _, path = url.removeprefix("http://").partition("/")
-    proc = subprocess.run(
-        [
-            "docker",
-            "exec",
-            "-i",
-            LOADGEN,
-            "python3",
-            "-",
-            "http",
-            host,
-            "80",
-            f"/{path}",
-            str(CONNECTIONS),
-            str(seconds),
-        ],
-        input=PROBE.read_text(),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 120,
-    )
+    clients = max(CONNECTIONS // len(urls), 8)
+    probes = [_probe(u, clients, seconds) for u in urls]
+    results = []
+    for u, proc in zip(urls, probes, strict=True):
+        stdout, stderr = proc.communicate(PROBE.read_text(), timeout=seconds + 120)
+        if proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args, stdout, stderr)
+        results.append(
+            {"url": u, "clients": clients, **json.loads(stdout.strip().splitlines()[-1])}
+        )
     thread.join()
-    load = json.loads(proc.stdout.strip().splitlines()[-1])
+    total: dict[str, Any] = {"sent": 0, "ok": 0, "failed": 0, "errors": {}, "retried": {}}
+    for r in results:
+        for key in ("sent", "ok", "failed"):
+            total[key] += r[key]
+        for key in ("errors", "retried"):
+            for kind, count in r.get(key, {}).items():
+                total[key][kind] = total[key].get(kind, 0) + count
+    total["max_ms"] = max(r["max_ms"] for r in results)
+    total["failing_s"] = max(r["failing_s"] for r in results)
     out["load"] = {
-        "url": url,
-        "clients": CONNECTIONS,
+        "url": urls[0] if len(urls) == 1 else urls,
+        "clients": clients * len(urls),
         "seconds": seconds,
-        **load,
-        "failed_percent": round(100 * load["failed"] / load["sent"], 3) if load["sent"] else None,
+        **total,
+        "failed_percent": round(100 * total["failed"] / total["sent"], 3)
+        if total["sent"]
+        else None,
         "covered_the_action": out.get("action_seconds", 0) + 2 < seconds,
     }
+    if len(urls) > 1:
+        out["sites"] = results
     return out
 
 
@@ -151,7 +206,7 @@ def rolling() -> dict[str, Any]:
         recap = [line for line in proc.stdout.splitlines() if " : ok=" in line]
         return {"release": release, "rc": proc.returncode, "recap": recap}
 
-    return under_load("http://lb1/", 600, deploy)
+    return under_load(site_urls(), 600, deploy)
 
 
 def reloads() -> dict[str, Any]:

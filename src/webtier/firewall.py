@@ -4,7 +4,8 @@ Each host accepts what its tiers serve, from the tier that calls it, and nothing
 but SSH:
 
 - a load balancer: its sites' ports (nginx_sites), from anywhere;
-- an app server: its app server's port, from the load balancers;
+- an app server: its app server's port (and a Gunicorn host's stand-in port, which a
+  release in place serves from), from the load balancers;
 - a Redis host: redis_port from the app servers, the queue's workers and the other
   Redis hosts (replicas), and Sentinel's port from the same hosts when Sentinel runs;
 - a database host: PgBouncer's port from the groups its ``postgresql_client_groups``
@@ -116,12 +117,13 @@ def plan(
             }
         )
     if host in groups.get("appservers", ()):
-        port = int(nginx.app_server(host, hostvars[host])["address"].rsplit(":", 1)[1])
+        app = nginx.app_server(host, hostvars[host])
+        ports = [int(a.rsplit(":", 1)[1]) for a in (app["address"], app["standin_address"]) if a]
         rules.append(
             {
-                "ports": [port],
+                "ports": ports,
                 "sources": hosts_of(LOAD_BALANCERS),
-                "why": "app server, from the load balancers",
+                "why": "app server (and its stand-in during a release), from the load balancers",
             }
         )
     if host in groups.get("redis", ()):

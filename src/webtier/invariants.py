@@ -31,7 +31,7 @@ from webtier import configs
 from webtier.capacity import roles_of
 from webtier.inventory import with_defaults
 from webtier.model import Finding
-from webtier.nginx import UPSTREAM_DEFAULTS
+from webtier.nginx import UPSTREAM_DEFAULTS, standin_port
 
 #: A duration in nginx's units, in seconds (the model has checked its form).
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "": 1}
@@ -55,9 +55,12 @@ def listeners(host: str, v: Mapping[str, Any], roles: Sequence[str]) -> list[tup
     """(port, variable) of every TCP listener the host's roles start."""
     found = [(int(v["firewall_ssh_port"]), "firewall_ssh_port")]
     if "gunicorn" in roles:
-        found += [
+        tcp = [
             (p, f"gunicorn_bind[{i}]") for i, b in enumerate(v["gunicorn_bind"]) if (p := _port(b))
         ]
+        found += tcp
+        if tcp:  # a release in place starts a stand-in there (playbooks/deploy.yml)
+            found.append((standin_port(v, tcp[0][0]), "webtier_app_standin_port"))
     if "uwsgi" in roles:
         for name in ("uwsgi_bind", "uwsgi_stats"):
             if port := _port(str(v[name])):

@@ -346,6 +346,8 @@ class Webtier(Role):
     webtier_app_address: HostName | None = None
     webtier_app_weight: Count | None = None
     webtier_app_backup: StrictBool | None = None
+    #: A Gunicorn host's stand-in port during a release in place (default: its port + 1).
+    webtier_app_standin_port: Port | None = None
     webtier_cpus: Count | None = None
     webtier_memory_mb: Annotated[int, Field(ge=64)] | None = None
     #: Hosts with one pool name share their CPUs (the sandbox's containers: one machine).

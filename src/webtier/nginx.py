@@ -53,6 +53,12 @@ def _port(bind: str, where: str) -> int:
     return int(bind.rsplit(":", 1)[1])
 
 
+def standin_port(hostvars: Mapping[str, Any], port: int) -> int:
+    """Where a stand-in of a Gunicorn host's running release listens during a release in
+    place (playbooks/deploy.yml): ``webtier_app_standin_port``, else the server's port + 1."""
+    return int(hostvars.get("webtier_app_standin_port") or port + 1)
+
+
 def app_server(host: str, hostvars: Mapping[str, Any]) -> dict[str, Any]:
     """Kind, protocol and address of the app server on ``host``, from its own variables."""
     kind = hostvars.get("webtier_app_server")
@@ -76,7 +82,19 @@ def app_server(host: str, hostvars: Mapping[str, Any]) -> dict[str, Any]:
         port = _port(var("uwsgi_bind"), f"{host}: uwsgi_bind")
         protocol = "uwsgi" if var("uwsgi_protocol") == "uwsgi" else "http"
     address = hostvars.get("webtier_app_address", host)
-    return {"host": host, "kind": kind, "protocol": protocol, "address": f"{address}:{port}"}
+    standin = standin_port(hostvars, port)
+    return {
+        "host": host,
+        "kind": kind,
+        "protocol": protocol,
+        "address": f"{address}:{port}",
+        # Where a stand-in of the running release serves while a Gunicorn host that
+        # cannot be drained restarts for a new one (playbooks/deploy.yml).
+        "standin_address": f"{address}:{standin}" if kind == "gunicorn" else None,
+        "health_path": hostvars.get(
+            "python_app_health_path", role_defaults("python_app")["python_app_health_path"]
+        ),
+    }
 
 
 def _server(entry: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -303,3 +321,84 @@ def plan(
             settings["nginx_worker_rlimit_nofile"], settings["nginx_worker_connections"]
         ),
     }
+
+
+#: A server line of an upstream block the nginx role writes, and whether it is marked
+#: down (playbooks/deploy.yml marks a host down while it is released).
+_SERVER_LINE = re.compile(r"(?m)^\s*server\s+(\S+)\s[^;]*?(\sdown)?;\s*$")
+
+
+def marked_down(http_conf: str) -> list[str]:
+    """The upstream servers a load balancer's http.conf marks ``down``."""
+    return [m[1] for m in _SERVER_LINE.finditer(http_conf) if m[2]]
+
+
+def lb_settings(lb: str, hostvars: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A load balancer's nginx variables: its inventory over the role's defaults."""
+    return {**role_defaults("nginx"), **hostvars[lb]}
+
+
+def _holding(address: str, plan_: Mapping[str, Any]):
+    """(site, location, upstreams) of each proxied location whose servers (of every
+    upstream it passes to: a split location counts its fallback) include ``address``."""
+    by_name = {u["name"]: u for u in plan_["nginx_upstreams_resolved"]}
+    for site in plan_["nginx_sites_resolved"]:
+        for location in site["locations"]:
+            passes = [by_name[p["name"]] for p in location["pass"]]
+            if any(s["address"] == address for u in passes for s in u["servers"]):
+                yield site, location, passes
+
+
+def peer_probes(
+    host: str, lb: str, groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """How ``lb`` tells whether the other servers of ``host``'s locations serve:
+    ``{address, protocol, path}`` each, ``path`` being the health path of the app host
+    behind the address (``python_app_health_path``), None for a listed server (then a
+    connection is the test)."""
+    mine = app_server(host, hostvars[host])["address"]
+    owners = {
+        app["address"]: app
+        for h in groups.get("appservers", ())
+        if hostvars[h].get("webtier_app_server") in SERVER_KINDS
+        for app in [app_server(h, hostvars[h])]
+    }
+    found: dict[str, dict[str, Any]] = {}
+    for _, _, passes in _holding(mine, plan(lb_settings(lb, hostvars), groups, hostvars)):
+        for upstream in passes:
+            for server in upstream["servers"]:
+                address, owner = server["address"], owners.get(server["address"])
+                if address != mine and address not in found:
+                    found[address] = {
+                        "address": address,
+                        "protocol": upstream["protocol"],
+                        "path": owner["health_path"] if owner else None,
+                    }
+    return list(found.values())
+
+
+def drain_blockers(
+    host: str,
+    lb: str,
+    groups: Mapping[str, Sequence[str]],
+    hostvars: Mapping[str, Any],
+    unavailable: Sequence[str] = (),
+) -> list[str]:
+    """The locations of ``lb`` that would be left with no serving server if ``host``'s
+    app server stopped serving, the servers in ``unavailable`` (marked down, failing
+    their probe) not counting: ``"lb1: site S, location P (upstream U)"`` each."""
+    mine = app_server(host, hostvars[host])["address"]
+    blocked = []
+    for site, location, passes in _holding(mine, plan(lb_settings(lb, hostvars), groups, hostvars)):
+        serving = [
+            s
+            for u in passes
+            for s in u["servers"]
+            if s["address"] != mine and s["address"] not in unavailable
+        ]
+        if not serving:
+            names = ", ".join(u["name"] for u in passes)
+            blocked.append(
+                f"{lb}: site {site['name']}, location {location['path']} (upstream {names})"
+            )
+    return blocked

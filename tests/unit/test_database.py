@@ -86,6 +86,20 @@ def test_auto_memory_follows_the_hosts_ram(memtotal, declared, expected):
     assert derive.postgresql_memory("2GB", "auto", "auto", 4096)["shared_buffers"] == "2GB"
 
 
+@pytest.mark.parametrize(
+    ("memtotal_kb", "limit", "expected_mb"),
+    [
+        (24 * 1024 * 1024, "max", 24 * 1024),  # cgroup v2, no limit
+        (24 * 1024 * 1024, str(9223372036854771712), 24 * 1024),  # cgroup v1, no limit
+        (24 * 1024 * 1024, str(2 * 1024**3), 2048),  # a container given 2 GiB
+        (1024 * 1024, str(8 * 1024**3), 1024),  # a limit above the RAM changes nothing
+        (1024 * 1024, "", 1024),  # no cgroup file could be read
+    ],
+)
+def test_the_memory_a_host_grants_is_its_cgroup_limit_when_lower(memtotal_kb, limit, expected_mb):
+    assert derive.granted_memory_mb(memtotal_kb, limit) == expected_mb
+
+
 def test_the_app_reaches_the_first_database_host_through_pgbouncer():
     env, secret = configs.app_database_env("databases", "", GROUPS, hostvars())
     assert env == {"DATABASE_URL": "postgresql://shop@db1:6432/shop"}

@@ -212,3 +212,66 @@ def test_a_group_can_be_narrowed_to_the_hosts_of_one_protocol():
     http, uwsgi = nginx.upstreams(specs, groups, HOSTVARS)
     assert [s["address"] for s in http["servers"]] == ["app1:8000"]
     assert [s["address"] for s in uwsgi["servers"]] == ["app2:9001"]
+
+
+def release_inventory(**lb):
+    """One load balancer over app1 and app3 (Gunicorn, upstream web) and app2 (uWSGI,
+    upstream legacy): site demo splits / between web and legacy, site api passes / to
+    web alone, site solo passes / to legacy alone."""
+    groups = {**GROUPS, "appservers": ["app1", "app2", "app3"], "loadbalancers": ["lb1"]}
+    sites = [
+        *SITES,
+        {"name": "solo", "port": 8090, "locations": [{"path": "/", "upstream": "legacy"}]},
+    ]
+    hostvars = {
+        **HOSTVARS,
+        "lb1": {"nginx_upstreams": UPSTREAMS, "nginx_sites": sites, **lb},
+    }
+    return groups, hostvars
+
+
+def test_a_host_alone_in_a_location_blocks_its_drain_but_a_split_location_counts_its_fallback():
+    groups, hostvars = release_inventory()
+    # app2 is legacy's only server: site solo would be empty; site demo still has web.
+    assert nginx.drain_blockers("app2", "lb1", groups, hostvars) == [
+        "lb1: site solo, location / (upstream legacy)"
+    ]
+    # app1 has app3 in web (site api) and legacy as demo's fallback.
+    assert nginx.drain_blockers("app1", "lb1", groups, hostvars) == []
+
+
+def test_peers_marked_down_or_failing_do_not_count():
+    groups, hostvars = release_inventory()
+    # app3 failing its probe leaves app1 alone in site api; demo still has legacy (app2).
+    assert nginx.drain_blockers("app1", "lb1", groups, hostvars, ["app3:8100"]) == [
+        "lb1: site api, location / (upstream web)"
+    ]
+    assert nginx.drain_blockers("app1", "lb1", groups, hostvars, ["app3:8100", "app2:9001"]) == [
+        "lb1: site demo, location / (upstream web, legacy)",
+        "lb1: site api, location / (upstream web)",
+    ]
+    marked = rendered()[1]  # as the nginx role writes it: nothing marked down
+    assert "server app3:8100 " in marked
+    assert nginx.marked_down(marked) == []
+    down = "\n".join(
+        line[: line.rindex(";")] + " down;" if "app3:8100" in line else line
+        for line in marked.splitlines()
+    )
+    assert nginx.marked_down(down) == ["app3:8100"]
+
+
+def test_the_peers_a_load_balancer_probes_are_every_other_server_of_the_hosts_locations():
+    groups, hostvars = release_inventory()
+    hostvars["app3"] = {**hostvars["app3"], "python_app_health_path": "/ready"}
+    probes = nginx.peer_probes("app1", "lb1", groups, hostvars)
+    assert probes == [
+        {"address": "app3:8100", "protocol": "http", "path": "/ready"},
+        {"address": "app2:9001", "protocol": "uwsgi", "path": "/healthz"},
+    ]
+
+
+def test_a_gunicorn_hosts_stand_in_port_is_its_port_plus_one_unless_given():
+    assert nginx.app_server("app1", HOSTVARS["app1"])["standin_address"] == "app1:8001"
+    given = {**HOSTVARS["app1"], "webtier_app_standin_port": 8500}
+    assert nginx.app_server("app1", given)["standin_address"] == "app1:8500"
+    assert nginx.app_server("app2", HOSTVARS["app2"])["standin_address"] is None
