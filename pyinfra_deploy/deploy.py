@@ -26,9 +26,11 @@ a restart only for what PostgreSQL reports pending, users (their SCRAM verifiers
 databases changed only when they differ, PgBouncer restarted only for new listeners.
 
 Not done here (Ansible only): Redis settings applied at run time with CONFIG SET
-(pyinfra restarts Redis instead), Sentinel over TLS, check mode, rolling releases
-(playbooks/deploy.yml and its python_app_switch_only rollback). Like the role, an empty
-python_app_release keeps the release the host runs.
+(pyinfra restarts Redis instead), Sentinel over TLS, check mode, releases
+(playbooks/deploy.yml, which never leaves a location without a serving server, and its
+python_app_switch_only rollback). Like the role, an empty python_app_release keeps the
+release the host runs; a python_app_release other than the one a host runs is refused,
+naming deploy.yml (pyinfra would restart every host's servers at once).
 """
 
 from __future__ import annotations
@@ -431,6 +433,16 @@ def python_app(mine: list[configs.File]) -> dict:
         ensure_home=False,  # the release tree stays root's, read-only for the app
     )
     running = _fact(f"readlink {root}/current || true")
+    asked = str(V["python_app_release"] or "")
+    if running and asked and asked != running.rsplit("/", 1)[-1]:
+        # pyinfra would restart every host's servers at once: a location whose servers
+        # all restart together has none serving. deploy.yml never empties a location.
+        raise DeployError(
+            f"{NAME}: python_app_release={asked} is a new release (the host runs "
+            f"{running.rsplit('/', 1)[-1]}); pyinfra has no release path: release it with "
+            f"ansible-playbook playbooks/deploy.yml -e deploy_release={asked}, which never "
+            "leaves a location of a load balancer without a serving server"
+        )
     for path in (root, f"{root}/releases", release):
         files.directory(name=f"Directory {path}", path=path, user="root", group="root", mode="0755")
     code = []

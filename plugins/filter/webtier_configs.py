@@ -35,7 +35,9 @@ def webtier_drain_probes(host, lb, groups, hostvars):
         raise AnsibleFilterError(str(error)) from None
 
 
-def webtier_drain_blockers(host, lb, groups, hostvars, http_conf, failing):
+def webtier_drain_blockers(  # noqa: PLR0913, PLR0917 (a Jinja2 filter's arguments are positional)
+    host, lb, groups, hostvars, http_conf, failing
+):
     """The locations of ``lb`` that draining ``host`` would leave with no serving
     server, its peers marked down in ``http_conf`` (the live file) or ``failing`` their
     probe not counting (webtier.nginx.drain_blockers)."""

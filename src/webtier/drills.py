@@ -74,9 +74,9 @@ def in_container(host: str, *argv: str, check: bool = True) -> str:
 
 def site_urls(inventory: str = "inventory/sandbox") -> list[str]:
     """Every site of every load balancer of ``inventory``, as a URL the load generator
-    GETs (``http://<lb>:<port><path>``): the first location of each site with a plain
-    HTTP port (``/`` when the site has it), so a location left with no server during a drill shows as failed
-    requests, whichever site it belongs to."""
+    GETs (``http://<lb>:<port><path>``): a location of each site with a plain HTTP port
+    (``/`` when the site has it), so a location left with no server during a drill shows
+    as failed requests, whichever site it belongs to."""
     from webtier import nginx  # noqa: PLC0415 (the drills' other helpers need no model)
     from webtier.inventory import load as load_inventory  # noqa: PLC0415
 
