@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup controller collection changelog new-env lint secrets unit engines consumer molecule test deploy pyinfra drills noop-times render capacity loadtest ws-bench h2-bench queue queue-bench db-bench benchmark sandbox-down clean
+.PHONY: help setup controller collection changelog new-env lint secrets unit engines consumer scaffold molecule test deploy pyinfra drills noop-times render capacity loadtest ws-bench h2-bench queue queue-bench db-bench benchmark sandbox-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ engines: ## both engines over every inventory, no host contacted (parity, prefli
 
 consumer: ## another project installs the built collection and converges a container with it
 	@scripts/test.sh consumer
+
+scaffold: ## webtier-new-env --local end to end: converge, a release under load on one app host, pyinfra, teardown
+	@scripts/test.sh scaffold
 
 molecule: ## molecule test of every role scenario, Debian 13 and 12
 	@scripts/test.sh molecule

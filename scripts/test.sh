@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The test command (`make test`, which .ci/run calls): set-up, then every stage, each
-# timed. Stages: setup, lint, unit, engines, consumer, molecule (each scenario on Debian
-# 13 and 12).
+# timed. Stages: setup, lint, unit, engines, consumer, scaffold, molecule (each scenario
+# on Debian 13 and 12).
 #   scripts/test.sh all            # everything: setup, then the Molecule scenarios with
 #                                  # lint, unit and engines beside them at low priority
-#   scripts/test.sh lint|unit|engines|consumer [more of them...]
+#   scripts/test.sh lint|unit|engines|consumer|scaffold [more of them...]
 #   scripts/test.sh molecule [scenario-dir...]
 source "$(dirname "$0")/lib.sh"
 cd "$WEBTIER_ROOT"
@@ -96,6 +96,13 @@ consumer() {
   pytest tests/consumer
 }
 
+scaffold() {
+  # webtier-new-env --local, filled by script (a database tier, the Django demo from a
+  # git repository), converged, released under load on its one app host, converged
+  # with pyinfra, torn down (tests/scaffold). Four containers, no Molecule.
+  pytest tests/scaffold
+}
+
 # The second lane of `all`: Redis's replicated sets, the database tier and the
 # whole-stack scenarios (which share their instances' names, so they run one after the
 # other). Every other
@@ -145,7 +152,7 @@ case "${1:-all}" in
       # one CPU at the lowest priority. Each lane's output and the side stages' follow, in turn.
       rm -f "$LOGS"/lane-*.tsv "$LOGS/side-stages.tsv"
       WEBTIER_STAGES_TSV="$LOGS/side-stages.tsv" WEBTIER_TEST_WORKERS=1 nice -n 19 \
-        "$WEBTIER_ROOT/scripts/test.sh" lint unit engines consumer >"$LOGS/side-stages.out" 2>&1 &
+        "$WEBTIER_ROOT/scripts/test.sh" lint unit engines consumer scaffold >"$LOGS/side-stages.out" 2>&1 &
       side=$!
       lanes=()
       lane_a=() lane_b=()
@@ -168,7 +175,7 @@ case "${1:-all}" in
       done
     fi
     ;;
-  lint | unit | engines | consumer)
+  lint | unit | engines | consumer | scaffold)
     for name in "$@"; do stage "$name" "$name"; done
     [ -z "${WEBTIER_STAGES_TSV:-}" ] || record "$WEBTIER_STAGES_TSV"
     ;;
@@ -181,7 +188,7 @@ case "${1:-all}" in
     for dir in "$@"; do stage "molecule $dir" molecule_one "$dir"; done
     [ -z "${WEBTIER_STAGES_TSV:-}" ] || record "$WEBTIER_STAGES_TSV"
     ;;
-  *) die "unknown stage '$1' (all, lint, unit, engines, consumer, molecule)" ;;
+  *) die "unknown stage '$1' (all, lint, unit, engines, consumer, scaffold, molecule)" ;;
 esac
 
 say "summary"

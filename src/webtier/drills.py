@@ -98,9 +98,10 @@ def site_urls(inventory: str = "inventory/sandbox") -> list[str]:
 
 
 def _probe(url: str, clients: int, seconds: int) -> subprocess.Popen:
+    """The load client on ``url``, started now (its program sent, its stdin closed)."""
     host, _, path = url.removeprefix("http://").partition("/")
     name, _, port = host.partition(":")
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [
             "docker",
             "exec",
@@ -120,6 +121,12 @@ def _probe(url: str, clients: int, seconds: int) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
+    # python3 - reads its whole program before it runs: every client starts at once.
+    assert proc.stdin is not None
+    proc.stdin.write(PROBE.read_text())
+    proc.stdin.close()
+    proc.stdin = None  # (communicate() would flush it)
+    return proc
 
 
 def under_load(
@@ -146,7 +153,7 @@ def under_load(
     probes = [_probe(u, clients, seconds) for u in urls]
     results = []
     for u, proc in zip(urls, probes, strict=True):
-        stdout, stderr = proc.communicate(PROBE.read_text(), timeout=seconds + 120)
+        stdout, stderr = proc.communicate(timeout=seconds + 120)
         if proc.returncode != 0:
             raise subprocess.CalledProcessError(proc.returncode, proc.args, stdout, stderr)
         results.append(
@@ -510,10 +517,9 @@ class Migration(migrations.Migration):
 """
 
 
-def migration() -> dict[str, Any]:
-    release = time.strftime("drill-%Y%m%d%H%M%S")
-    src = Path(tempfile.mkdtemp(prefix="webtier-django-release-"))
-    shutil.copytree(ROOT / "apps/demo_django", src, dirs_exist_ok=True)
+def add_a_migration(src: Path) -> None:
+    """The Django demo's next release in ``src`` (a copy of apps/demo_django): a nullable
+    column and its migration, which the running release works with (notes/0002)."""
     models = src / "notes/models.py"
     models.write_text(
         models.read_text().replace(
@@ -523,6 +529,13 @@ def migration() -> dict[str, Any]:
         )
     )
     (src / "notes/migrations/0002_note_tag.py").write_text(MIGRATION)
+
+
+def migration() -> dict[str, Any]:
+    release = time.strftime("drill-%Y%m%d%H%M%S")
+    src = Path(tempfile.mkdtemp(prefix="webtier-django-release-"))
+    shutil.copytree(ROOT / "apps/demo_django", src, dirs_exist_ok=True)
+    add_a_migration(src)
 
     def deploy() -> dict[str, Any]:
         proc = release_with_deploy_yml(

@@ -1,9 +1,12 @@
 """A new environment: an inventory skeleton and an encrypted vault (``webtier-new-env``).
 
     webtier-new-env inventory/staging2 [--vault-password-file ~/.vault/staging2]
+    webtier-new-env inventory/trial --local [--port 8200]
 
 writes ``inventory/<name>/`` from the collection's ``files/new-env/`` (one load
-balancer, one Gunicorn app server, one Redis, SSH as a deploy user) and
+balancer, one Gunicorn app server, one Redis, SSH as a deploy user; with ``--local``,
+containers of this machine that ``playbooks/sandbox.yml`` makes and removes, the load
+balancer published on 127.0.0.1:PORT) and
 ``group_vars/all/vault.yml`` with new random Redis passwords, encrypted as
 ``ansible-vault`` does (:mod:`webtier.vault`) under the vault id ``<name>``. The
 password file is made (random, mode 0600) when it does not exist. Every value only the
@@ -28,8 +31,10 @@ SKELETON = ROOT / "files" / "new-env"
 VAULT = Path("group_vars", "all", "vault.yml")
 
 
-def create(target: Path, password_file: Path) -> list[Path]:
-    """Write the environment into ``target`` (which must not exist); return its files."""
+def create(target: Path, password_file: Path, local: bool = False, port: int = 8200) -> list[Path]:
+    """Write the environment into ``target`` (which must not exist); return its files.
+    ``local``: its hosts are containers of this machine (their names, the container
+    network, the load balancer published on 127.0.0.1:``port``)."""
     if target.exists():
         raise FileExistsError(f"{target} exists: a new environment needs a new directory")
     env = target.name
@@ -40,11 +45,19 @@ def create(target: Path, password_file: Path) -> list[Path]:
     values = {
         "env": env,
         "password_file": password_file,
+        "directory": target,
+        "local": local,
+        "port": int(port),
         # URL-safe: the app's REDIS_URL carries them (webtier.derive quotes them anyway)
         "redis_admin_password": secrets.token_urlsafe(24),
         "redis_app_password": secrets.token_urlsafe(24),
     }
-    jinja = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    jinja = jinja2.Environment(
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     written = []
     for source in sorted(p for p in SKELETON.rglob("*") if p.is_file()):
         relative = source.relative_to(SKELETON)
@@ -68,11 +81,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         help="the vault's password file (default ~/.vault/<name>; made when missing)",
     )
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="hosts are containers of this machine (playbooks/sandbox.yml makes, removes them)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8200, help="with --local: the load balancer on 127.0.0.1:PORT"
+    )
     args = parser.parse_args(argv)
     name = args.directory.name
     password_file = args.vault_password_file or Path.home() / ".vault" / name
     try:
-        files = create(args.directory, password_file.expanduser())
+        files = create(args.directory, password_file.expanduser(), args.local, args.port)
     except FileExistsError as error:
         print(f"webtier-new-env: {error}", file=sys.stderr)
         return 2
@@ -80,9 +101,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  vault password file: {password_file} (keep it out of the repository)")
     print(f"  fill in every {PLACEHOLDER}, then check with:")
     print(f"    webtier-preflight {args.directory}")
+    vault_id = f"--vault-id {name}@{password_file}"
+    if args.local:
+        # playbooks/sandbox.yml: in the repository (the collection artifact leaves it out)
+        sandbox = f"ansible-playbook -i {args.directory} playbooks/sandbox.yml {vault_id}"
+        print("  make its containers with:")
+        print(f"    {sandbox}")
     print("  and converge it with:")
-    site = f"ansible-playbook -i {args.directory} webtier.stack.site"
-    print(f"    {site} --vault-id {name}@{password_file}")
+    print(f"    ansible-playbook -i {args.directory} webtier.stack.site {vault_id}")
+    if args.local:
+        print(f"  then: curl http://127.0.0.1:{args.port}/")
+        print("  and remove every container and the network of the environment with:")
+        print(f"    {sandbox} -e sandbox_state=absent")
     return 0
 
 
