@@ -2,6 +2,7 @@
 
     webtier-new-env inventory/staging2 [--vault-password-file ~/.vault/staging2]
     webtier-new-env inventory/trial --local [--port 8200]
+    webtier-new-env inventory/prod-eu --from inventory/production
 
 writes ``inventory/<name>/`` from the collection's ``files/new-env/`` (one load
 balancer, one Gunicorn app server, one Redis, SSH as a deploy user; with ``--local``,
@@ -12,12 +13,20 @@ balancer published on 127.0.0.1:PORT) and
 password file is made (random, mode 0600) when it does not exist. Every value only the
 user knows is ``CHANGE_ME``, which preflight refuses until it is filled
 (:data:`webtier.preflight.PLACEHOLDER`).
+
+With ``--from``, the new environment is a copy of another one (the repository's staging
+or production examples, whose vaults are placeholders whose password nobody keeps):
+every file but its vault, and a new vault holding a new random value for each
+``vault_*`` name the copied files use, encrypted under the new environment's name and
+password file, so whoever copies an example can open and change all of it.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import secrets
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +82,30 @@ def create(target: Path, password_file: Path, local: bool = False, port: int = 8
     return written
 
 
+#: A vault variable named in an inventory file ("{{ vault_redis_app_password }}").
+VAULT_NAME = re.compile(r"\bvault_[a-z0-9_]+\b")
+
+
+def copy(source: Path, target: Path, password_file: Path) -> list[Path]:
+    """``source``'s files into ``target`` (which must not exist) with a new vault: a new
+    random value for each vault_* name the files use. Returns the files written."""
+    if target.exists():
+        raise FileExistsError(f"{target} exists: a new environment needs a new directory")
+    if not (source / "hosts.yml").is_file():
+        raise FileNotFoundError(f"{source}: no hosts.yml, not an inventory to copy")
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("vault.yml"))
+    names = sorted({n for p in target.rglob("*.yml") for n in VAULT_NAME.findall(p.read_text())})
+    if not password_file.exists():
+        password_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        password_file.write_text(secrets.token_urlsafe(32) + "\n")
+        password_file.chmod(0o600)
+    plain = f"---\n# Made by webtier-new-env --from {source}: new random values, change any.\n"
+    plain += "".join(f"{name}: {secrets.token_urlsafe(24)}\n" for name in names)
+    (target / VAULT).parent.mkdir(parents=True, exist_ok=True)
+    (target / VAULT).write_text(vault.encrypt(plain, target.name, password_file))
+    return sorted(p for p in target.rglob("*") if p.is_file())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="webtier-new-env", description=__doc__.split("\n")[0])
     parser.add_argument("directory", type=Path, help="the new inventory, e.g. inventory/staging2")
@@ -89,12 +122,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--port", type=int, default=8200, help="with --local: the load balancer on 127.0.0.1:PORT"
     )
+    parser.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        help="copy this environment (e.g. inventory/production) with a new vault of its own",
+    )
     args = parser.parse_args(argv)
     name = args.directory.name
     password_file = args.vault_password_file or Path.home() / ".vault" / name
     try:
-        files = create(args.directory, password_file.expanduser(), args.local, args.port)
-    except FileExistsError as error:
+        if args.source:
+            files = copy(args.source, args.directory, password_file.expanduser())
+        else:
+            files = create(args.directory, password_file.expanduser(), args.local, args.port)
+    except (FileExistsError, FileNotFoundError) as error:
         print(f"webtier-new-env: {error}", file=sys.stderr)
         return 2
     print(f"{args.directory}: {len(files)} files, vault encrypted with vault id {name}")

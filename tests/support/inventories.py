@@ -3,8 +3,9 @@
 - ``without_vault``: a copy of an inventory whose vault holds placeholders instead of
   secrets (what the package renders for a vault variable), readable by Ansible;
 - ``tree``: every file under a directory, by relative path, with its bytes;
-- ``CASES``: (name, inventory sources) of every environment, and of the sandbox under
-  the distro-defaults profile (the benchmark's other side).
+- ``CASES``: (name, inventory sources) of every environment, of the sandbox under the
+  distro-defaults profile (the benchmark's other side), and of every role on its
+  documented defaults (tests/inventories/defaults).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from webtier import ROOT
 
 ENVIRONMENTS = sorted(p.name for p in (ROOT / "inventory").iterdir() if (p / "hosts.yml").exists())
 CASES = [(env, [f"inventory/{env}"]) for env in ENVIRONMENTS] + [
-    ("sandbox+distro-defaults", ["inventory/sandbox", "profiles/distro-defaults"])
+    ("sandbox+distro-defaults", ["inventory/sandbox", "profiles/distro-defaults"]),
+    # every role on its documented defaults (only what each role requires)
+    ("defaults", ["tests/inventories/defaults"]),
 ]
 VAULT_REFERENCE = re.compile(r"\bvault_\w+")
 

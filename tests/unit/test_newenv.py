@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from webtier import newenv, preflight, vault
+from webtier import ROOT, newenv, preflight, vault
 from webtier.inventory import InventoryError, load, sealed
 
 FILLED = {
@@ -98,3 +98,43 @@ def test_the_inventory_opens_the_vault_only_with_its_password(tmp_path, monkeypa
     monkeypatch.setenv(vault.PASSWORD_FILE, str(tmp_path / "wrong"))
     with pytest.raises(InventoryError, match=r"group_vars/all/vault.yml: .*does not open"):
         load(target).host_vars(host)
+
+
+@pytest.mark.parametrize("example", ["production", "staging"])
+def test_a_copy_of_an_example_opens_with_its_own_vault_and_passes_preflight(
+    tmp_path, monkeypatch, example
+):
+    """The examples' vaults are placeholders nobody can open: --from gives the copy a vault
+    of its own with every name the example uses, and nothing else of it changes."""
+    source = ROOT / "inventory" / example
+    target = tmp_path / "mine"
+    newenv.main([str(target), "--from", str(source), "--vault-password-file", str(tmp_path / "pw")])
+    plain = vault.decrypt(target / "group_vars/all/vault.yml", tmp_path / "pw")
+    used = {n for p in source.rglob("*.yml") for n in newenv.VAULT_NAME.findall(p.read_text())}
+    values = dict(line.split(": ", 1) for line in plain.splitlines() if line.startswith("vault_"))
+    assert set(values) == used
+    assert len(set(values.values())) == len(values)
+    for path in source.rglob("*.yml"):
+        if path.name != "vault.yml":
+            assert (target / path.relative_to(source)).read_text() == path.read_text()
+    monkeypatch.setenv(vault.PASSWORD_FILE, str(tmp_path / "pw"))
+    (db,) = load(target).members["databases"]
+    assert sealed(load(target).host_vars(db)) == []
+    assert findings(target) == []
+
+
+def test_a_local_environment_names_its_containers_and_leaves_only_the_app_to_fill(tmp_path):
+    target = tmp_path / "trial"
+    newenv.create(target, tmp_path / "pw", local=True, port=8300)
+    loaded = load(target)
+    assert {h: loaded.host_vars(h)["ansible_host"] for h in loaded.members["all"]} == {
+        "lb1.trial": "trial-lb1",
+        "app1.trial": "trial-app1",
+        "redis1.trial": "trial-redis1",
+    }
+    assert loaded.host_vars("lb1.trial")["sandbox_published_ports"] == ["127.0.0.1:8300:80"]
+    assert loaded.host_vars("app1.trial")["sandbox_network"] == "trial"
+    assert [f"{f.host} {f.variable}" for f in findings(target)] == [
+        "app1.trial python_app_entrypoint",
+        "app1.trial python_app_src",
+    ]

@@ -1,6 +1,7 @@
-"""playbooks/deploy.yml releases the app tier host by host; site.yml afterwards keeps
-what it released; a release that fails is rolled back to the code that ran and stops
-the run."""
+"""playbooks/deploy.yml releases the app tier host by host (app3, alone in its upstream,
+in place); site.yml afterwards keeps what it released; a release that fails is rolled
+back to the code that ran and stops the run; draining the last serving member of a
+location is refused before any change."""
 
 from __future__ import annotations
 
@@ -63,6 +64,20 @@ def released(instances):
     rc, out = deploy("-e", f"deploy_release={RELEASE}")
     assert rc == 0, out[-3000:]
     return out
+
+
+def test_draining_the_last_serving_member_is_refused_before_any_change(instances):
+    """app3 is the fastapi upstream alone: with the in-place path off, deploy.yml names
+    it and the locations it would leave empty, and no host changes."""
+    before = [current(instances[name]) for name in APPS]
+    rc, out = deploy("-e", "deploy_release=refused", "-e", "deploy_in_place=false")
+    assert rc != 0, out[-3000:]
+    assert (
+        "app3 is the last serving member of lb1: site fastapi, location / (upstream fastapi)" in out
+    )
+    assert "Nothing was changed." in out
+    assert [current(instances[name]) for name in APPS] == before
+    assert not instances["app1"].file("/srv/demo/releases/refused").exists
 
 
 def test_every_app_host_runs_the_new_release_and_serves(instances, released):
