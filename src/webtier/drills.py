@@ -213,7 +213,7 @@ def rolling() -> dict[str, Any]:
         recap = [line for line in proc.stdout.splitlines() if " : ok=" in line]
         return {"release": release, "rc": proc.returncode, "recap": recap}
 
-    return under_load(site_urls(), 600, deploy)
+    return under_load(site_urls(), 900, deploy)
 
 
 def reloads() -> dict[str, Any]:

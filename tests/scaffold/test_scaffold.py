@@ -260,6 +260,20 @@ def released(env, converged):
     thread.start()
     out["load"] = load(150)
     thread.join()
+    # The figures, for whoever reads the run (make test keeps reports/).
+    report = ROOT / "reports" / "scaffold" / "release.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(
+        json.dumps(
+            {
+                "deploy_rc": out["deploy"].returncode,
+                "deploy_s": round(out["deploy_s"], 1),
+                "site_yml_s": round(converged["site_s"], 1),
+                "load": {"url": "http://lb1/db", "clients": CLIENTS, **out["load"]},
+            },
+            indent=1,
+        )
+    )
     # The inventory records the version the hosts run, as a user's would.
     edit_yaml(
         inv / "group_vars/appservers/app.yml", lambda d: d.update(python_app_git_version="v2")
