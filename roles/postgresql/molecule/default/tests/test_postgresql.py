@@ -87,13 +87,14 @@ def test_the_server_connections_never_exceed_the_pool(client, instances, server)
     assert 0 < seen <= pool, f"{seen} server connections for a pool of {pool}"
 
 
-@pytest.mark.parametrize(("name", "granted_mb"), [("db13", 1024), ("db12", 2048)])
-def test_memory_follows_what_the_host_grants_when_the_inventory_gives_none(
-    instances, name, granted_mb
-):
+#: The memory limit molecule.yml gives each container (MiB).
+GRANTED_MB = {"db13": 1024, "db12": 2048}
+
+
+def test_memory_follows_what_the_host_grants_when_the_inventory_gives_none(instances, server):
     """No webtier_memory_mb: auto is a quarter (shared_buffers) and three quarters
     (effective_cache_size) of the container's memory limit, not of the machine's RAM
     that /proc/meminfo shows."""
-    host = instances[name]
+    host, granted_mb = instances[server], GRANTED_MB[server]
     assert superuser(host, "SHOW shared_buffers") == f"{granted_mb // 4}MB"
     assert superuser(host, "SHOW effective_cache_size") == f"{granted_mb * 3 // 4}MB"
