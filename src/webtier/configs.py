@@ -126,6 +126,7 @@ DERIVED_INPUTS = {
 #: cgroups above PID 1 (bytes, or ``max``). A container's limit is on its own cgroup,
 #: which PID 1 (systemd) may have left for a child (init.scope): the walk goes up to the
 #: root. Both engines run it and hand the two lines to ``derive.granted_memory_mb``.
+#: No ``${...}`` in it: systemd-run (the kernel_tuning probe) expands that form itself.
 MEMORY_PROBE = (
     "awk '/^MemTotal:/ {print $2}' /proc/meminfo; "
     "c=$(sed -n 's/^[0-9]*:memory:\\(.*\\)$/\\1/p' /proc/1/cgroup); "
@@ -134,7 +135,7 @@ MEMORY_PROBE = (
     "b=/sys/fs/cgroup; f=memory.max; }; "
     'm=max; while :; do v=$(cat "$b$c/$f" 2>/dev/null) || v=max; '
     'case $v in *[!0-9]*|\'\') ;; *) [ "$m" = max ] || [ "$v" -lt "$m" ] && m=$v ;; esac; '
-    "case $c in ''|/) break ;; esac; c=${c%/*}; done; echo $m"
+    "case $c in ''|/) break ;; esac; c=$(dirname \"$c\"); done; echo $m"
 )
 
 
