@@ -6,10 +6,10 @@ nginx's uwsgi_pass speaks), with the system python3 only. Two uses:
   host is put back behind the load balancers (``check``: exit 0 when it answers 200);
 - a small, bounded load generator for the tests and drills, run inside a container.
 
-Under load it sends GET requests for DURATION seconds from CONCURRENCY threads and
-prints one JSON line: requests sent, answered 2xx, failed, and failures by kind, over
-HTTP/1.1 with keep-alive or to a uWSGI socket. It targets the address given (the
-test's own container) and stops by itself.
+Under load it sends GET requests for DURATION seconds (or until it gets SIGTERM) from
+CONCURRENCY threads and prints one JSON line: requests sent, answered 2xx, failed, and
+failures by kind, over HTTP/1.1 with keep-alive or to a uWSGI socket. It targets the
+address given (the test's own container) and stops by itself.
 
 Like nginx in front of the app servers (proxy_next_upstream error, for idempotent
 requests), a GET whose connection fails before any byte of the response arrived (a
@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import signal
 import socket
 import struct
 import sys
@@ -102,9 +103,24 @@ def failing(probes: list[dict]) -> list[str]:
     return down
 
 
+def run_all(worker, concurrency: int) -> None:
+    """``concurrency`` threads of ``worker``, waited for in steps (a bare join would hold
+    off the SIGTERM handler)."""
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+
+
 def load(mode: str, address: tuple[str, int], path: str, concurrency: int, duration: float) -> dict:
     """``concurrency`` clients GET ``path`` for ``duration`` seconds: the counts."""
     (host, port), deadline = address, time.monotonic() + duration
+    # SIGTERM ends the run early, with its counts: a test stops the load when what it
+    # measured is done (pkill inside the container), whatever that took.
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     lock = threading.Lock()
     counts: Counter[str] = Counter()
     slowest = [0.0]  # seconds: the longest request, answered or failed
@@ -130,7 +146,7 @@ def load(mode: str, address: tuple[str, int], path: str, concurrency: int, durat
 
     def worker() -> None:
         conn = None
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stopped.is_set():
             started = time.monotonic()
             try:
                 if mode == "uwsgi":
@@ -153,11 +169,7 @@ def load(mode: str, address: tuple[str, int], path: str, concurrency: int, durat
                     conn.close()
                     conn = None
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_all(worker, concurrency)
     sent = sum(counts.values())
     return {
         "sent": sent,
