@@ -10,6 +10,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from webtier import capacity, configs, nginx
+from webtier.inventory import defined
 
 
 def webtier_roles_of(host, groups):
@@ -48,10 +49,6 @@ def webtier_drain_blockers(  # noqa: PLR0913, PLR0917 (a Jinja2 filter's argumen
         raise AnsibleFilterError(str(error)) from None
 
 
-#: What the Ansible side passes for a variable the host does not define.
-UNDEFINED = "<webtier:undefined>"
-
-
 def webtier_render_inputs(role):
     """The names of the variables ``role``'s files read (for query('vars', ...))."""
     return configs.inputs(role)
@@ -59,10 +56,10 @@ def webtier_render_inputs(role):
 
 def webtier_role_files(values, role, groups, hostvars):
     """``role``'s files for a host whose variables ``values`` are (name: value, as
-    query('vars', *webtier_render_inputs, default=UNDEFINED) gives them): template,
-    dest, owner, group, mode and the variables each renders with (facts assumed from
-    the inventory, as the render command does)."""
-    variables = {k: v for k, v in values.items() if v != UNDEFINED}
+    query('vars', *webtier_render_inputs, default=webtier.inventory.UNDEFINED) gives
+    them): template, dest, owner, group, mode and the variables each renders with (facts
+    assumed from the inventory, as the render command does)."""
+    variables = defined(values)
     try:
         return configs.role_files(
             role, variables, configs.Facts.assumed(variables), groups, hostvars
@@ -79,8 +76,8 @@ def webtier_place_inputs(role):
 def webtier_role_places(values, role):
     """Where each of ``role``'s files goes on this host (template -> entries of dest,
     owner, group, mode, secret, vars), from ``values`` (name: value, as
-    query('vars', *webtier_place_inputs, default=UNDEFINED) gives them)."""
-    variables = {k: v for k, v in values.items() if v != UNDEFINED}
+    query('vars', *webtier_place_inputs, default=webtier.inventory.UNDEFINED) gives them)."""
+    variables = defined(values)
     try:
         return configs.places(role, variables)
     except (ValueError, KeyError, TypeError) as error:

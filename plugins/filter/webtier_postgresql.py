@@ -7,18 +7,15 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from webtier import configs
-from webtier.inventory import plain
-
-#: What the role passes for a variable the host does not define (as webtier_configs).
-UNDEFINED = "<webtier:undefined>"
+from webtier.inventory import defined, plain
 
 
 def webtier_postgresql(values, release, memtotal_mb):
     """{name: value} of the role's inputs (configs.DERIVED_INPUTS['postgresql']) ->
     __postgresql_version, __postgresql_memory, __postgresql_users,
     __postgresql_pgbouncer_nofile. A variable the host does not define comes as
-    UNDEFINED (query('vars', ..., default=UNDEFINED)) and is left out."""
-    given = {k: v for k, v in plain(values).items() if v != UNDEFINED}
+    webtier.inventory.UNDEFINED and is left out (webtier.inventory.defined)."""
+    given = defined(plain(values))
     try:
         return configs.postgresql_derived(given, str(release), int(memtotal_mb))
     except (KeyError, ValueError) as error:

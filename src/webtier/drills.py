@@ -531,6 +531,20 @@ def add_a_migration(src: Path) -> None:
     (src / "notes/migrations/0002_note_tag.py").write_text(MIGRATION)
 
 
+def psql(container: str, sql: str, database: str = "") -> str:
+    """``sql`` as PostgreSQL's superuser on the database host ``container`` (over its
+    local socket), its answer unaligned."""
+    where = ["-d", database] if database else []
+    argv = ["docker", "exec", container, "runuser", "-u", "postgres", "--", "psql", "-XAt"]
+    return sh(*argv, *where, "-c", sql).stdout.strip()
+
+
+def migration_applied(container: str) -> int:
+    """How many times add_a_migration's migration was applied on the database host."""
+    sql = "SELECT count(*) FROM django_migrations WHERE app = 'notes' AND name = '0002_note_tag'"
+    return int(psql(container, sql, "notes") or 0)
+
+
 def migration() -> dict[str, Any]:
     release = time.strftime("drill-%Y%m%d%H%M%S")
     src = Path(tempfile.mkdtemp(prefix="webtier-django-release-"))
@@ -549,24 +563,11 @@ def migration() -> dict[str, Any]:
             for line in lines[i + 1 : i + 4]
             if line.startswith(("changed:", "skipping:", "ok:"))
         ]
-        applied = in_container(
-            "db1",
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            "psql",
-            "-XAt",
-            "-d",
-            "notes",
-            "-c",
-            "SELECT count(*) FROM django_migrations WHERE app = 'notes' AND name = '0002_note_tag'",
-        )
         return {
             "release": release,
             "rc": proc.returncode,
             "commands": ran,
-            "migration_applied_times": int(applied or 0),
+            "migration_applied_times": migration_applied(f"{PREFIX}-db1"),
             "recap": [line for line in lines if " : ok=" in line],
         }
 

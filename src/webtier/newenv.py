@@ -40,6 +40,14 @@ SKELETON = ROOT / "files" / "new-env"
 VAULT = Path("group_vars", "all", "vault.yml")
 
 
+def ensure_password_file(password_file: Path) -> None:
+    """Make the vault's password file (random, mode 0600) when it does not exist."""
+    if not password_file.exists():
+        password_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        password_file.write_text(secrets.token_urlsafe(32) + "\n")
+        password_file.chmod(0o600)
+
+
 def create(target: Path, password_file: Path, local: bool = False, port: int = 8200) -> list[Path]:
     """Write the environment into ``target`` (which must not exist); return its files.
     ``local``: its hosts are containers of this machine (their names, the container
@@ -47,10 +55,7 @@ def create(target: Path, password_file: Path, local: bool = False, port: int = 8
     if target.exists():
         raise FileExistsError(f"{target} exists: a new environment needs a new directory")
     env = target.name
-    if not password_file.exists():
-        password_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        password_file.write_text(secrets.token_urlsafe(32) + "\n")
-        password_file.chmod(0o600)
+    ensure_password_file(password_file)
     values = {
         "env": env,
         "password_file": password_file,
@@ -95,10 +100,7 @@ def copy(source: Path, target: Path, password_file: Path) -> list[Path]:
         raise FileNotFoundError(f"{source}: no hosts.yml, not an inventory to copy")
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("vault.yml"))
     names = sorted({n for p in target.rglob("*.yml") for n in VAULT_NAME.findall(p.read_text())})
-    if not password_file.exists():
-        password_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        password_file.write_text(secrets.token_urlsafe(32) + "\n")
-        password_file.chmod(0o600)
+    ensure_password_file(password_file)
     plain = f"---\n# Made by webtier-new-env --from {source}: new random values, change any.\n"
     plain += "".join(f"{name}: {secrets.token_urlsafe(24)}\n" for name in names)
     (target / VAULT).parent.mkdir(parents=True, exist_ok=True)

@@ -190,20 +190,7 @@ def test_preflight_passes_and_site_yml_converges_the_filled_scaffold(converged, 
     assert "unreachable=0" in recap, recap
     # The database host's memory came from what its container grants (no
     # webtier_memory_mb in the scaffold), through the role's auto.
-    shared = run(
-        [
-            "docker",
-            "exec",
-            DB,
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            "psql",
-            "-XAtc",
-            "SHOW shared_buffers",
-        ]
-    ).stdout.strip()
+    shared = drills.psql(DB, "SHOW shared_buffers")
     assert re.fullmatch(r"\d+MB", shared), shared
 
 
@@ -300,24 +287,8 @@ def test_a_release_with_a_migration_on_the_only_app_host_fails_no_request(releas
 
 
 def test_the_migration_ran_once_and_the_new_release_serves(env, released):
-    applied = run(
-        [
-            "docker",
-            "exec",
-            DB,
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            "psql",
-            "-XAt",
-            "-d",
-            "notes",
-            "-c",
-            "SELECT count(*) FROM django_migrations WHERE name = '0002_note_tag'",
-        ]
-    ).stdout.strip()
-    assert applied == "1"
+    applied = drills.migration_applied(DB)
+    assert applied == 1
     current = run(["docker", "exec", APP, "readlink", "/srv/notes/current"]).stdout.strip()
     assert current.endswith("/releases/2")
     assert load(2)["failed"] == 0
