@@ -139,21 +139,17 @@ def same_directives(file: configs.File) -> bool:
 
 def read_facts() -> configs.Facts:
     """What the roles read from the host before they template, read the same way."""
-    pid1 = _fact("awk '/^Max open files/ {print $5}' /proc/1/limits")
-    virt = _fact("systemd-detect-virt --container || true")
-    kind = V["kernel_tuning_host_kind"]
-    in_container = kind == "container" or (kind == "auto" and virt not in ("", "none"))
+    kernel = configs.kernel_host(
+        V["kernel_tuning_host_kind"],
+        _fact(configs.HOST_KIND_PROBE),
+        V["kernel_tuning_nofile"],
+        V["kernel_tuning_nr_open"],
+    )
     # As the uwsgi role asks `uwsgi --help`; before uWSGI is installed: Debian's builds
     # (2.0.21 in 12, 2.0.28 in 13) have no --max-requests-delta.
     uwsgi_help = _fact("uwsgi --help 2>/dev/null | grep -c -- --max-requests-delta || true")
     route = _fact("ip -4 -o route get 192.0.2.1 2>/dev/null || true")
     source = re.search(r"\bsrc (\S+)", route)
-    nofile = configs.nofile_effective(
-        V["kernel_tuning_nofile"],
-        V["kernel_tuning_nr_open"],
-        in_container,
-        None if pid1 in ("", "unlimited") else int(pid1),
-    )
     running = (
         _fact(f"readlink {V['python_app_root']}/current || true") if "python_app" in ROLES else ""
     )
@@ -171,9 +167,9 @@ def read_facts() -> configs.Facts:
     return configs.Facts(
         resolved=resolved,
         cpus=int(_fact("nproc")),
-        pid1_nofile_hard=None if pid1 in ("", "unlimited") else int(pid1),
-        nofile_hard=nofile,
-        in_container=in_container,
+        pid1_nofile_hard=kernel["pid1_nofile_hard"],
+        nofile_hard=kernel["nofile_effective"],
+        in_container=kernel["in_container"],
         # its RAM, or its cgroup's memory limit when lower (as kernel_tuning publishes it)
         memtotal_mb=derive.granted_memory_mb(*_fact(configs.MEMORY_PROBE).split()[:2]),
         ipv4=source[1] if source else None,

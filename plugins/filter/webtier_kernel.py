@@ -4,22 +4,18 @@ engine uses."""
 
 from __future__ import annotations
 
-from ansible.module_utils.parsing.convert_bool import boolean
-
 from webtier import configs, derive
 
 
-def webtier_nofile_effective(nofile, nr_open, in_container, pid1_hard):
-    """kernel_tuning_nofile capped by what the host can grant ('unlimited': no cap)."""
-    pid1 = None if str(pid1_hard) == "unlimited" else int(pid1_hard)
-    return configs.nofile_effective(
-        int(nofile), int(nr_open), boolean(in_container, strict=True), pid1
-    )
+def webtier_kernel_host(probe_output, host_kind, nofile, nr_open):
+    """What the host-kind probe printed: in_container, pid1_nofile_hard, nofile_effective."""
+    return configs.kernel_host(host_kind, probe_output, nofile, nr_open)
 
 
 def webtier_host_probe(what):
-    """The shell command that reads ``what`` on a host (``memory``: configs.MEMORY_PROBE)."""
-    return {"memory": configs.MEMORY_PROBE}[what]
+    """The shell command that reads ``what`` on a host (``memory``: configs.MEMORY_PROBE,
+    ``kind``: configs.HOST_KIND_PROBE)."""
+    return {"memory": configs.MEMORY_PROBE, "kind": configs.HOST_KIND_PROBE}[what]
 
 
 def webtier_granted_memory_mb(memtotal_kb, cgroup_limit):
@@ -30,7 +26,7 @@ def webtier_granted_memory_mb(memtotal_kb, cgroup_limit):
 class FilterModule:
     def filters(self):
         return {
-            "webtier_nofile_effective": webtier_nofile_effective,
+            "webtier_kernel_host": webtier_kernel_host,
             "webtier_host_probe": webtier_host_probe,
             "webtier_granted_memory_mb": webtier_granted_memory_mb,
         }

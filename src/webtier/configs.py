@@ -139,6 +139,28 @@ MEMORY_PROBE = (
 )
 
 
+#: Prints what a host is before the kernel_tuning role changes it: the container it runs
+#: in (systemd-detect-virt: ``none`` on a machine), then its service manager's NOFILE
+#: hard limit. Both engines run it and read it with ``host_kind``.
+HOST_KIND_PROBE = (
+    "systemd-detect-virt --container || true; awk '/^Max open files/ {print $5}' /proc/1/limits"
+)
+
+
+def kernel_host(kind: str, probe_output: str, nofile: int, nr_open: int) -> dict[str, Any]:
+    """What HOST_KIND_PROBE printed, read with ``kernel_tuning_host_kind``: whether the
+    host is a container, its service manager's NOFILE hard limit (None: unlimited) and
+    the NOFILE limit the kernel_tuning role can give services there."""
+    virt, pid1_text = [*probe_output.split(), "", ""][:2]
+    in_container = kind == "container" or (kind == "auto" and virt not in ("", "none"))
+    pid1 = None if pid1_text in ("", "unlimited") else int(pid1_text)
+    return {
+        "in_container": in_container,
+        "pid1_nofile_hard": pid1,
+        "nofile_effective": nofile_effective(int(nofile), int(nr_open), in_container, pid1),
+    }
+
+
 @dataclass(frozen=True)
 class Facts:
     """What a role reads from the host itself before it templates."""

@@ -7,7 +7,7 @@ import importlib.util
 import jinja2
 import pytest
 
-from webtier import ROOT, TEMPLATES
+from webtier import ROOT, TEMPLATES, configs
 from webtier.render import environment, render
 
 VARS = {
@@ -89,3 +89,21 @@ def test_the_apply_module_reads_what_the_template_writes():
     assert parse("; comment\n-net.core.somaxconn=  128 \n") == {"net.core.somaxconn": "128"}
     with pytest.raises(ValueError, match="line 2"):
         parse("a = 1\nnot a setting\n")
+
+
+@pytest.mark.parametrize(
+    ("kind", "probe", "expected"),
+    [
+        # a container whose engine gives PID 1 a hard limit of 20000: the cap
+        ("auto", "docker\n20000\n", (True, 20000, 20000)),
+        # a machine: PID 1's limit is no cap, fs.nr_open is
+        ("auto", "none\n524288\n", (False, 524288, 65535)),
+        ("auto", "none\nunlimited\n", (False, None, 65535)),
+        # the inventory says what the host is, whatever the probe found
+        ("machine", "docker\n20000\n", (False, 20000, 65535)),
+        ("container", "none\n20000\n", (True, 20000, 20000)),
+    ],
+)
+def test_what_the_host_kind_probe_printed_decides_the_nofile_limit(kind, probe, expected):
+    host = configs.kernel_host(kind, probe, 65535, 1048576)
+    assert (host["in_container"], host["pid1_nofile_hard"], host["nofile_effective"]) == expected

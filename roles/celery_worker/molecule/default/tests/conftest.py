@@ -18,21 +18,28 @@ SCENARIO = Path(__file__).resolve().parents[1]
 VARS = yaml.safe_load((SCENARIO / "vars" / "scenario.yml").read_text())
 QUEUES = {q["name"]: q["concurrency"] for q in VARS["celery_worker_queues"]}
 UNIT = "celery-demo-work"
-# Run as the worker unit runs (its user, environment files and sandbox).
-AS_WORKER = f"/usr/local/sbin/webtier-unit-run --unit {UNIT} --chdir /srv/demo/current --"
+
+
+def as_worker(unit: str = UNIT) -> str:
+    """The command prefix that runs as the worker ``unit`` runs (its user, environment
+    files and sandbox)."""
+    return f"/usr/local/sbin/webtier-unit-run --unit {unit} --chdir /srv/demo/current --"
+
+
+AS_WORKER = as_worker()
 PYTHON = "/srv/demo/current/venv/bin/python"
 
 
-def tasks(host, *args: object, check: bool = True) -> str:
+def tasks(host, *args: object, check: bool = True, unit: str = UNIT) -> str:
     """The demo's task command (enqueue, wait, stream) on the host, as the worker runs."""
-    command = f"{AS_WORKER} {PYTHON} -m webtier_demo_flask.tasks {' '.join(map(str, args))}"
+    command = f"{as_worker(unit)} {PYTHON} -m webtier_demo_flask.tasks {' '.join(map(str, args))}"
     return host.check_output(command) if check else host.run(command).stdout
 
 
-def status(host) -> dict:
+def status(host, unit: str = UNIT) -> dict:
     """What the launcher's status command says (queues, unacked, workers)."""
     return json.loads(
-        host.check_output(f"{AS_WORKER} {PYTHON} /srv/demo/current/webtier_celery.py status")
+        host.check_output(f"{as_worker(unit)} {PYTHON} /srv/demo/current/webtier_celery.py status")
     )
 
 

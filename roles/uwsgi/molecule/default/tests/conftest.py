@@ -13,10 +13,26 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
 from scenario import molecule_hosts, playbook_runner, run_probe
 
+from webtier import derive
+
 SCENARIO = Path(__file__).resolve().parents[1]
-VARS = yaml.safe_load((SCENARIO / "vars" / "scenario.yml").read_text())
+#: What each instance is given (molecule.yml's host_vars); the rest is the role's default.
+GIVEN = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["provisioner"]["inventory"][
+    "host_vars"
+]
+DEFAULTS = yaml.safe_load((SCENARIO.parents[1] / "defaults" / "main.yml").read_text())
 UNIT = "uwsgi-demo"
 PORT = 8001
+
+
+def setting(host, name: str):
+    """The uwsgi role's input on this instance: given in molecule.yml, else its default;
+    ``uwsgi_processes: auto`` is what the model derives from the CPUs a service gets."""
+    value = GIVEN.get(host.backend.get_hostname(), {}).get(name, DEFAULTS[name])
+    if name == "uwsgi_processes":
+        cpus = int(host.check_output("systemd-run --quiet --wait --pipe --collect nproc"))
+        value = derive.uwsgi_processes(value, cpus)
+    return value
 
 
 def main_pid(host) -> int:
