@@ -2,6 +2,8 @@
 # The no-op re-run time of both engines on the deployed sandbox, measured in one run
 # (`make noop-times`; `make deploy` first). Each engine runs ROUNDS times (default 2),
 # alternating, and must change nothing: a run that changes something fails the script.
+# For Ansible it also counts the host-tasks (ok + skipped in the recap): what a no-op
+# costs the controller grows with them.
 source "$(dirname "$0")/lib.sh"
 cd "$WEBTIER_ROOT"
 export PATH="$VENV/bin:$PATH"
@@ -19,8 +21,12 @@ timed() { # timed ENGINE COMMAND...: run, check nothing changed, record the seco
     ansible) grep -E '^\S+ +: ok=' "$log/$engine.out" | grep -vq 'changed=0' && die "ansible changed something" ;;
     pyinfra) grep -Eq 'Grand total +[0-9]+ +- ' "$log/$engine.out" || die "pyinfra changed something" ;;
   esac
-  local tenths=$(((end - start) / 100000000))
-  rows+=("$engine $((tenths / 10)).$((tenths % 10))")
+  local tenths=$(((end - start) / 100000000)) tasks=""
+  # what the controller paid for: one forked worker per task and host, run or skipped
+  [[ "$engine" == ansible ]] && tasks="$(awk '/^[^ ]+ +: ok=/ {
+      for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "ok" || kv[1] == "skipped") n += kv[2] } }
+    END { print n }' "$log/$engine.out")"
+  rows+=("$engine $((tenths / 10)).$((tenths % 10)) $tasks")
 }
 
 for round in $(seq "$rounds"); do
@@ -30,5 +36,5 @@ for round in $(seq "$rounds"); do
 done
 
 say "no-op re-run time on the sandbox (s), nothing changed"
-printf '    %-8s %s\n' engine seconds
-for row in "${rows[@]}"; do printf '    %-8s %s\n' $row; done
+printf '    %-8s %8s  %s\n' engine seconds "host-tasks (ok + skipped)"
+for row in "${rows[@]}"; do printf '    %-8s %8s  %s\n' $row; done

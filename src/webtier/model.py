@@ -170,16 +170,6 @@ Identifier = Annotated[
         "for example flask_gunicorn",
     ),
 ]
-#: One word of an nginx directive: nothing that ends the word or the directive.
-NginxWord = Annotated[
-    str,
-    _matches(
-        r"[A-Za-z0-9_.*:~/-]+",
-        "one nginx word (letters, digits, '.', '-', '_', '*', ':', '/', '~'): a space, ';', "
-        "'{', '}', a quote or '#' would end the directive and start another",
-        "give each name as its own list entry",
-    ),
-]
 #: A server_name entry: a host name, a wildcard name, or _ (none).
 ServerName = Annotated[
     str,

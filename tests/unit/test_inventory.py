@@ -25,7 +25,14 @@ def ansible_inventory(path: Path) -> dict:
         check=True,
         cwd=ROOT,
     ).stdout
-    return json.loads(out)
+    listed = json.loads(out)
+    # With inject_facts_as_vars = false (ansible.cfg), ansible-inventory adds an empty
+    # ansible_local (the host's local facts, none gathered) to every host: not a
+    # variable of the inventory.
+    for hostvars in listed["_meta"]["hostvars"].values():
+        if hostvars.get("ansible_local") == {}:
+            del hostvars["ansible_local"]
+    return listed
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
