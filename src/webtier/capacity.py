@@ -46,16 +46,18 @@ from webtier.model import MAX_BACKLOG, Finding, parse_count
 #: CPU count assumed for ``auto`` when the inventory does not say (``webtier_cpus``).
 DEFAULT_CPUS = cpu.DEFAULT_CPUS
 
-# The roles each host runs, by the groups site.yml's plays target; app hosts also run
-# python_app (through gunicorn or uwsgi). Preflight checks arguments by the same map.
+# The roles each host runs, by the groups site.yml's plays target, in the order of its
+# plays; app and worker hosts also run python_app (through gunicorn, uwsgi or
+# celery_worker). Preflight checks arguments by the same map, and the pyinfra engine
+# runs a host's roles in this order; tests/unit/test_topology.py holds site.yml to it.
 HOST_ROLES = {
     "all": ["kernel_tuning", "firewall"],
     "redis": ["redis"],
+    "databases": ["postgresql"],
     "app_gunicorn": ["python_app", "gunicorn"],
     "app_uwsgi": ["python_app", "uwsgi"],
     "workers": ["python_app", "celery_worker"],
     "loadbalancers": ["nginx"],
-    "databases": ["postgresql"],
 }
 
 

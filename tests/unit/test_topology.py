@@ -3,10 +3,13 @@ headers, and how nginx spells HTTP/2: derived from the inventory, for both engin
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import yaml
 
 from webtier import ROOT, configs, firewall, nginx
-from webtier.capacity import roles_of
+from webtier.capacity import HOST_ROLES, roles_of
 from webtier.inventory import load
 from webtier.render import render
 
@@ -131,3 +134,47 @@ def test_http2_is_spelled_as_the_releases_nginx_wants(release, listen, directive
     text = render("etc/nginx/webtier/sites/site.conf.j2", values)
     assert listen in text
     assert ("http2 on;" in text) == directive
+
+
+def _site_plays() -> list[dict]:
+    """The plays of site.yml, in order (each import_playbook of playbooks/site.yml)."""
+    plays = []
+    for entry in yaml.safe_load((ROOT / "playbooks/site.yml").read_text()):
+        plays += yaml.safe_load(
+            (ROOT / "playbooks" / entry["ansible.builtin.import_playbook"]).read_text()
+        )
+    return plays
+
+
+def _roles_by_group(play: dict) -> list[tuple[str, str]]:
+    """(group, role) for each role a play runs: its `roles:`, or include_role tasks whose
+    `when` names the group ("'app_gunicorn' in group_names")."""
+    found = [(play["hosts"], r["role"]) for r in play.get("roles", [])]
+    for task in play.get("tasks", []):
+        include = task.get("ansible.builtin.include_role")
+        if include:
+            group = re.fullmatch(r"'(\w+)' in group_names", task["when"])[1]
+            found.append((group, include["name"]))
+    return [(group, role.removeprefix("webtier.stack.")) for group, role in found]
+
+
+def test_site_yml_runs_on_each_group_the_roles_the_model_sizes_it_for_in_order():
+    """capacity.HOST_ROLES is what the model, preflight and the pyinfra engine take a
+    group to run; site.yml's plays must run exactly that, in the same order (python_app
+    comes in through the server roles, which include it)."""
+    ran = [pair for play in _site_plays() for pair in _roles_by_group(play)]
+    expected = [
+        (group, role)
+        for group, roles in HOST_ROLES.items()
+        for role in roles
+        if role != "python_app"
+    ]
+    assert ran[0] == ("localhost", "preflight")  # the whole inventory, on the controller
+    assert ran[1:] == expected
+    for group, roles in HOST_ROLES.items():
+        if "python_app" in roles:
+            (server,) = [r for r in roles if r != "python_app"]
+            tasks = "".join(
+                p.read_text() for p in (ROOT / "roles" / server / "tasks").glob("*.yml")
+            )
+            assert "name: webtier.stack.python_app" in tasks, (group, server)
