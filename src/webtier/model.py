@@ -535,6 +535,9 @@ class Gunicorn(Role):
     gunicorn_gevent_version: Version
     gunicorn_uvicorn_worker_version: Version
     gunicorn_websockets_version: Version
+    gunicorn_asgi_fast_path: StrictBool
+    gunicorn_uvloop_version: Version
+    gunicorn_httptools_version: Version
 
     @model_validator(mode="after")
     def trusted_proxies(self):
