@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup controller collection changelog new-env lint secrets unit engines consumer scaffold molecule test deploy pyinfra drills noop-times render capacity loadtest ws-bench h2-bench queue queue-bench db-bench benchmark sandbox-down clean
+.PHONY: help setup controller collection changelog new-env lint secrets unit engines consumer scaffold molecule test deploy pyinfra drills noop-times render capacity loadtest ws-bench h2-bench asgi-bench queue queue-bench db-bench benchmark sandbox-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ h2-bench: ## HTTP/2 over TLS through the sandbox's load balancer: h2load, 10,000
 
 queue: ## the work queue's depth and its workers' state (ENV=sandbox)
 	@ansible-playbook -i inventory/$(or $(ENV),sandbox) playbooks/queue.yml
+
+asgi-bench: ## ASGI's fast path against its slow path, A/B through lb1:8090 (ARGS=--rounds 3)
+	@python -m webtier.asgibench $(ARGS)
 
 queue-bench: ## / at 256 connections alone, beside CPU-bound work inline, and beside it queued
 	@python -m webtier.queuebench $(ARGS)
