@@ -28,18 +28,20 @@ def test_on_its_defaults_one_worker_serves_the_default_queue(converged, name):
     )
     assert host.service(DEFAULT_UNIT).is_running
     assert host.service(DEFAULT_UNIT).is_enabled
-    pid = main_pid(host, DEFAULT_UNIT)
-    assert int(host.check_output(f"pgrep -P {pid} -c")) == concurrency
     # the scenario's queues are no longer listed: their workers are stopped and removed
     for old in ("work", "reports"):
         assert not host.service(f"celery-demo-{old}").is_running
         assert not host.file(f"/etc/systemd/system/celery-demo-{old}.service").exists
-    # the worker answers the status ping once it is up (it has just been started)
+    # The worker has just been started: it answers the status ping once it is up, and
+    # its pool's processes are forked by then.
     worker = f"{queue}@{host.check_output('hostname').strip()}"
     assert wait_until(lambda: worker in status(host, DEFAULT_UNIT)["workers"], 60, step=1)
     seen = status(host, DEFAULT_UNIT)
     assert set(seen["queues"]) == {queue}
     assert seen["workers"][worker]["processes"] == concurrency
+    pid = main_pid(host, DEFAULT_UNIT)
+    pool = lambda: int(host.run(f"pgrep -P {pid} -c").stdout)  # noqa: E731 (polled below)
+    assert wait_until(lambda: pool() == concurrency, 30, step=1), pool()
     # a task sent to the default queue runs there
     task_id = host.check_output(
         f"{as_worker(DEFAULT_UNIT)} {PYTHON} -c "
