@@ -566,8 +566,8 @@ def release_commands(release: str, venv: str, running: str) -> None:
 def _server_requirements() -> list[str]:
     server_kind = V.get("webtier_app_server")
     if server_kind == "gunicorn":
-        requirements = V["__gunicorn_requirements"][V["gunicorn_worker_class"]]
-        return list(requirements)
+        # as the role passes them: the empty entries (a path not taken) dropped
+        return [r for r in V["__gunicorn_requirements"][V["gunicorn_worker_class"]] if r]
     return []
 
 

@@ -4,6 +4,7 @@ each worker class needs."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import sys
 import types
@@ -11,7 +12,9 @@ import types
 import pytest
 import yaml
 
-from webtier import ROOT, derive, firewall
+from webtier import ROOT, configs, derive, firewall
+from webtier.capacity import roles_of
+from webtier.inventory import load
 from webtier.render import render
 
 ROLE = ROOT / "roles/gunicorn"
@@ -110,3 +113,20 @@ def test_a_uvicorn_worker_told_to_stop_closes_its_listeners_at_once(monkeypatch)
 @pytest.mark.parametrize("worker_class", ["sync", "gevent"])
 def test_other_worker_classes_get_no_accept_hook(worker_class):
     assert "post_worker_init" not in rendered(worker_class)
+
+
+@pytest.mark.parametrize(("fast_path", "extra"), [(True, {"uvloop", "httptools"}), (False, set())])
+def test_asgi_requirements_are_a_list_of_pins_to_both_engines(tmp_path, fast_path, extra):
+    """The role's vars are read by the pyinfra engine with plain Jinja: each requirement
+    must come back as one pin (a list expression would come back as its text)."""
+    copy = tmp_path / "env"
+    shutil.copytree(ROOT / "inventory/sandbox", copy)
+    (copy / "host_vars").mkdir(exist_ok=True)
+    (copy / "host_vars/app3.yml").write_text(f"gunicorn_asgi_fast_path: {str(fast_path).lower()}\n")
+    inventory = load(copy)
+    v = configs.variables(inventory, "app3", roles_of("app3", inventory.members))
+    pins = [r for r in v["__gunicorn_requirements"]["asgi"] if r]
+    assert all(isinstance(r, str) and "==" in r for r in pins), pins
+    assert {r.split("==")[0] for r in pins} == {"gunicorn", "uvicorn-worker", "websockets"} | extra
+    expected = "uvicorn_worker.UvicornWorker" if fast_path else "uvicorn_worker.UvicornH11Worker"
+    assert v["__gunicorn_worker_classes"]["asgi"] == expected
