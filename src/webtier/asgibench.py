@@ -118,6 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--seconds", type=int, default=15)
     args = parser.parse_args(argv)
+    # the load generator container on the sandbox's network (as the load test starts it)
+    subprocess.run(
+        ["ansible-playbook", "playbooks/loadtest.yml", "--tags", "loadgen"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     runs = []
     try:
         for number in range(1, args.rounds + 1):
