@@ -43,31 +43,10 @@ options:
     description: Whether the ACL file was replaced (C(ACL LOAD) is sent).
     type: bool
     default: false
-  socket:
-    description: Unix socket of the server; wins over O(host) and O(port).
-    type: path
-  host:
-    description: Address of the server.
-    type: str
-    default: 127.0.0.1
-  port:
-    description: Port of the server.
-    type: int
-    default: 6379
   user:
     description: ACL user with the rights to C(CONFIG SET) and C(ACL LOAD).
-    type: str
-  password:
-    description: Password of O(user); not logged.
-    type: str
-    default: ""
-  tls_ca_file:
-    description: Connect with TLS and verify the server against this CA (PEM file).
-    type: path
-  timeout:
-    description: Seconds to wait for the connection and for each reply.
-    type: float
-    default: 5.0
+extends_documentation_fragment:
+  - webtier.stack.redis_connection
 author: webtier
 """
 
