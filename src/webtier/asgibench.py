@@ -32,10 +32,11 @@ from webtier.drills import LOADGEN, PREFIX
 URL = "http://lb1:8090/"
 HOSTS = ("lb1", "app3")
 OUT = ROOT / "reports" / "asgi-bench"
-VARIANTS = {"slow": "false", "fast": "true"}
+#: Each path and its gunicorn_asgi_fast_path.
+VARIANTS = {"slow": False, "fast": True}
 
 
-def converge(fast_path: str) -> None:
+def converge(fast_path: bool) -> None:
     """app3's app servers with gunicorn_asgi_fast_path set (a new worker class: restart)."""
     subprocess.run(
         [
@@ -46,7 +47,7 @@ def converge(fast_path: str) -> None:
             "--limit",
             "app3",
             "-e",  # JSON: a boolean, not the string "false"
-            json.dumps({"gunicorn_asgi_fast_path": fast_path == "true"}),
+            json.dumps({"gunicorn_asgi_fast_path": fast_path}),
         ],
         cwd=ROOT,
         check=True,
@@ -58,7 +59,7 @@ def measure(connections: int, seconds: int) -> dict[str, Any]:
     """One wrk run through the load balancer, with CPU per request per host."""
     target = ["docker", "exec", "-i", LOADGEN]
     wrk.run(URL, connections, 3, target=target)  # warm-up: connections, caches, workers
-    probe = cpu.sandbox_probe({h: f"{PREFIX}-{h}" for h in HOSTS} | {"loadgen": LOADGEN})
+    probe = cpu.sandbox_probe({h: f"{PREFIX}-{h}" for h in HOSTS} | {cpu.LOADGEN: LOADGEN})
     probe.start()
     result = wrk.run(URL, connections, seconds, target=target)
     answered = result["requests"] - result["socket_errors"] - result["non_2xx_3xx"]
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(run), flush=True)
                 runs.append(run)
     finally:
-        converge("true")  # the role's default
+        converge(True)  # the role's default
     by_path = {p: summary([r for r in runs if r["path"] == p]) for p in VARIANTS}
     result = {
         "rounds": args.rounds,

@@ -5,11 +5,16 @@ scenario's two queues give way to the default one, sized from the CPUs a service
 from __future__ import annotations
 
 import pytest
-from conftest import PYTHON, as_worker, main_pid, status, tasks, wait_until
+import yaml
+from conftest import PYTHON, SCENARIO, as_worker, main_pid, status, tasks, wait_until
 
 from webtier import derive
 
-DEFAULT_UNIT = "celery-demo-celery"
+#: The role's documented default queues (defaults/main.yml): one, its unit named after it.
+QUEUES = yaml.safe_load((SCENARIO.parents[1] / "defaults" / "main.yml").read_text())[
+    "celery_worker_queues"
+]
+DEFAULT_UNIT = f"celery-demo-{QUEUES[0]['name']}"
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +29,7 @@ def test_on_its_defaults_one_worker_serves_the_default_queue(converged, name):
     host = converged[name]
     cpus = int(host.check_output("systemd-run --quiet --wait --pipe --collect nproc"))
     ((queue, concurrency),) = (
-        (q["name"], q["concurrency"]) for q in derive.celery_queues([{"name": "celery"}], cpus)
+        (q["name"], q["concurrency"]) for q in derive.celery_queues(QUEUES, cpus)
     )
     assert host.service(DEFAULT_UNIT).is_running
     assert host.service(DEFAULT_UNIT).is_enabled
