@@ -1,8 +1,7 @@
 """Thin Ansible wrappers over the package (shared with the pyinfra engine): which roles
-a host runs; where each role's files go (templates/files.yml), which the roles' template
-tasks take their dest, owner, group and mode from; each role's files with what the role
-derives, so that playbooks/render.yml renders exactly what the pyinfra deploy writes;
-the app server a load balancer's upstreams name (playbooks/deploy.yml drains it), and
+a host runs; where each role's files go (templates/files.yml), for the roles that stage
+their files before a check (nginx, redis; the others write through the role_files
+action); the app server a load balancer's upstreams name (playbooks/deploy.yml drains it), and
 whether draining it would leave a location of a load balancer with no serving server."""
 
 from __future__ import annotations
@@ -49,25 +48,6 @@ def webtier_drain_blockers(  # noqa: PLR0913, PLR0917 (a Jinja2 filter's argumen
         raise AnsibleFilterError(str(error)) from None
 
 
-def webtier_render_inputs(role):
-    """The names of the variables ``role``'s files read (for query('vars', ...))."""
-    return configs.inputs(role)
-
-
-def webtier_role_files(values, role, groups, hostvars):
-    """``role``'s files for a host whose variables ``values`` are (name: value, as
-    query('vars', *webtier_render_inputs, default=webtier.inventory.UNDEFINED) gives
-    them): template, dest, owner, group, mode and the variables each renders with (facts
-    assumed from the inventory, as the render command does)."""
-    variables = defined(values)
-    try:
-        return configs.role_files(
-            role, variables, configs.Facts.assumed(variables), groups, hostvars
-        )
-    except (ValueError, KeyError) as error:
-        raise AnsibleFilterError(f"{role}: {error}") from None
-
-
 def webtier_place_inputs(role):
     """The names of the variables where ``role``'s files go depends on."""
     return configs.place_inputs(role)
@@ -91,8 +71,6 @@ class FilterModule:
             "webtier_app_server": webtier_app_server,
             "webtier_drain_probes": webtier_drain_probes,
             "webtier_drain_blockers": webtier_drain_blockers,
-            "webtier_render_inputs": webtier_render_inputs,
-            "webtier_role_files": webtier_role_files,
             "webtier_place_inputs": webtier_place_inputs,
             "webtier_role_places": webtier_role_places,
         }

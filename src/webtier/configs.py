@@ -32,7 +32,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -219,6 +219,47 @@ class Facts:
             ipv4=ipv4,
             release=str(hostvars.get("webtier_release", "trixie")),
         )
+
+    @classmethod
+    def read(
+        cls,
+        hostvars: Mapping[str, Any],
+        effective: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Facts:
+        """The facts a role read from the host under Ansible: ``effective``
+        (kernel_tuning_effective: cpus, nofile_hard, in_container, memory_mb, release)
+        and ``extra`` (what the role read itself, by field name: pid1_nofile_hard,
+        ipv4, uwsgi_max_requests_delta, running_release, redis_sentinel_says, resolved,
+        or ``getent``: name -> what ``getent ahostsv4 NAME`` printed, read into
+        resolved); what neither gives is assumed from the inventory, as in a render."""
+        given: dict[str, Any] = {}
+        if effective:
+            given = {
+                "cpus": int(effective["cpus"]),
+                "nofile_hard": int(effective["nofile_hard"]),
+                "in_container": bool(effective["in_container"]),
+                "memtotal_mb": int(effective["memory_mb"]),
+                "release": str(effective["release"]),
+            }
+        extra = dict(extra or {})
+        if "getent" in extra:  # name: what `getent ahostsv4 NAME` printed on the host
+            extra["resolved"] = {
+                name: firewall.addresses(name, text) for name, text in extra.pop("getent").items()
+            }
+        fields = set(cls.__dataclass_fields__)
+        unknown = sorted(set(extra) - fields)
+        if unknown:
+            raise ValueError(f"facts: no such fact {', '.join(unknown)} (known: {sorted(fields)})")
+        for name, value in extra.items():
+            if name == "redis_sentinel_says":
+                value = tuple(value or ())  # noqa: PLW2901 (as the dataclass holds it)
+            elif name == "pid1_nofile_hard":
+                value = None if value in (None, "", "None") else int(value)  # noqa: PLW2901
+            elif name in ("in_container", "uwsgi_max_requests_delta") and isinstance(value, str):
+                value = value.lower() == "true"  # noqa: PLW2901 (a templated boolean's text)
+            given[name] = value
+        return replace(cls.assumed(hostvars), **given)
 
 
 @dataclass(frozen=True)
@@ -615,6 +656,17 @@ def derived(
         "postgresql": lambda: postgresql_derived(v, facts.release, facts.memtotal_mb),
     }
     return each[role]() if role in each else {}
+
+
+def short_names(role: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`derived`'s values named without the role's prefix (``__redis_paths`` ->
+    ``paths``, ``nginx_sites_resolved`` -> ``sites_resolved``): how a role's tasks read
+    them (``__redis.paths``), while the templates see the full names."""
+    prefixes = (f"__{role}_", f"{role}_")
+    return {
+        next((k[len(p) :] for p in prefixes if k.startswith(p)), k): value
+        for k, value in values.items()
+    }
 
 
 def redis_derived(

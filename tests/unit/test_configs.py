@@ -11,10 +11,9 @@ import subprocess
 
 import pytest
 import yaml
-from inventories import CASES, tree, without_vault
+from inventories import tree, without_vault
 
 from webtier import ROOT, configs
-from webtier.capacity import roles_of
 from webtier.inventory import load
 
 
@@ -92,14 +91,21 @@ def tasks_of(items: list) -> list[dict]:
 
 
 def test_each_roles_template_tasks_take_their_files_from_the_manifest():
-    """The manifest and the roles cannot drift: a role's template tasks take template,
-    dest, owner, group and mode from templates/files.yml (webtier_role_places), and
-    every file listed for the role is written by one of them."""
+    """The manifest and the roles cannot drift: a role writes its files through the
+    role_files action (template, dest, owner, group, mode and what the role derives, all
+    from webtier.configs), or, where a role stages its files first (nginx, redis),
+    through template tasks that take them from templates/files.yml
+    (webtier_role_places); every file listed for the role is written by one of them."""
     for role, specs in configs.manifest().items():
-        text = ""
+        text, written = "", set()
         for path in (ROOT / "roles" / role / "tasks").glob("*.yml"):
             text += path.read_text()
             for task in tasks_of(yaml.safe_load(path.read_text())):
+                action = task.get("webtier.stack.role_files")
+                if action and "render_dir" not in action:
+                    assert action["role"] == role, (role, task["name"])
+                    wanted = action.get("template", [s["template"] for s in specs])
+                    written |= {wanted} if isinstance(wanted, str) else set(wanted)
                 args = task.get("ansible.builtin.template")
                 if not args:
                     continue
@@ -115,28 +121,19 @@ def test_each_roles_template_tasks_take_their_files_from_the_manifest():
             named = f"__{role}_files['{spec['template']}']" in text
             # nginx writes its own tree (every file under /etc/nginx) in one looped task
             tree = role == "nginx" and spec["dest"].startswith("/etc/nginx/")
-            assert named or tree, (role, spec["template"])
+            assert spec["template"] in written or named or tree, (role, spec["template"])
 
 
-def test_the_ansible_render_task_passes_every_derived_variable():
-    """playbooks/tasks/render-files.yml names each variable webtier.configs derives (Ansible
-    cannot take a variable's name from data); a new derived value must be added there."""
+def test_every_role_renders_through_the_action_its_tasks_write_with():
+    """playbooks/render.yml (the parity test's Ansible side) renders each role's files
+    with the role_files action, its defaults and vars in scope: no list of derived names
+    to keep in step with webtier.configs."""
     tasks = yaml.safe_load((ROOT / "playbooks/tasks/render-files.yml").read_text())
-    passed = set(next(t for t in tasks if "ansible.builtin.template" in t)["vars"])
-    returned = set()
-    for _name, sources in CASES:
-        inventory = load(ROOT / sources[0], *(ROOT / s for s in sources[1:]))
-        hostvars = inventory.all_host_vars()
-        for host in inventory.hosts:
-            roles = roles_of(host, inventory.members)
-            v = configs.variables(inventory, host, roles)
-            for role in roles:
-                for spec in configs.role_files(
-                    role, v, configs.Facts.assumed(v), inventory.members, hostvars
-                ):
-                    returned |= set(spec["vars"])
-    assert returned, "no derived variable at all: the check would pass vacuously"
-    assert returned <= passed, returned - passed
+    (task,) = tasks
+    assert task["webtier.stack.role_files"]["role"] == "{{ __webtier_render_role }}"
+    for role in configs.manifest():
+        render = yaml.safe_load((ROOT / "roles" / role / "tasks/render.yml").read_text())
+        assert "playbooks/tasks/render-files.yml" in render[0]["ansible.builtin.include_tasks"]
 
 
 def pyinfra_inventory(env: str) -> dict:
@@ -197,3 +194,32 @@ def test_pyinfra_stops_before_any_host_on_a_preflight_finding(tmp_path):
     assert proc.returncode != 0
     assert "Preflight found" in proc.stderr
     assert "net.core.somaxconn=1024" in proc.stderr
+
+
+def test_a_role_derives_from_what_the_host_said_and_assumes_only_the_rest():
+    """Under Ansible a role's facts are kernel_tuning_effective and what the role read
+    itself (webtier.configs.Facts.read); a fact neither gives is the inventory's, as in
+    a render, and a fact the package does not know is refused by name."""
+    effective = {"cpus": 6, "nofile_hard": 4096, "in_container": True, "memory_mb": 900}
+    facts = configs.Facts.read(
+        {"webtier_cpus": 2},
+        {**effective, "release": "bookworm"},
+        {"getent": {"lb1": "10.0.0.7 STREAM lb1\n10.0.0.7 DGRAM\n"}, "pid1_nofile_hard": "None"},
+    )
+    assert (facts.cpus, facts.nofile_hard, facts.memtotal_mb, facts.release) == (
+        6,
+        4096,
+        900,
+        "bookworm",
+    )
+    assert facts.resolved == {"lb1": ["10.0.0.7"]}
+    assert facts.pid1_nofile_hard is None
+    assert configs.Facts.read({"webtier_cpus": 3}).cpus == 3
+    with pytest.raises(ValueError, match="no such fact cpu_count"):
+        configs.Facts.read({}, None, {"cpu_count": 4})
+
+
+def test_a_roles_tasks_read_what_it_derives_without_its_prefix():
+    assert configs.short_names(
+        "nginx", {"nginx_sites_resolved": [], "__nginx_x": 1, "other": 2}
+    ) == {"sites_resolved": [], "x": 1, "other": 2}
