@@ -22,6 +22,14 @@ from webtier import TEMPLATES, configs
 CANDIDATES = "/var/lib/webtier/candidates"
 
 
+def staged(dest, to, below=None):
+    """Where a file at ``dest`` goes in a staging directory ``to``: its path under
+    ``below`` kept (nginx's tree, checked as a whole), else its name alone."""
+    if below and dest.startswith(below.rstrip("/") + "/"):
+        return to.rstrip("/") + dest[len(below.rstrip("/")) :]
+    return f"{to.rstrip('/')}/{PurePosixPath(dest).name}"
+
+
 def _diffs(result):
     diff = result.get("diff") or []
     return diff if isinstance(diff, list) else [diff]
@@ -30,7 +38,9 @@ def _diffs(result):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = True
     _supports_check_mode = True
-    _VALID_ARGS = frozenset(("role", "template", "facts", "validate", "candidate", "render_dir"))
+    _VALID_ARGS = frozenset(
+        ("role", "template", "facts", "validate", "candidate", "stage", "suffix", "render_dir")
+    )
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -77,8 +87,10 @@ class ActionModule(ActionBase):
             os.makedirs(os.path.dirname(dest), exist_ok=True)  # on the controller
             task.args = {"mode": "0600" if file["secret"] else "0644"}
         else:
-            if args.get("candidate"):
-                dest = f"{CANDIDATES}/{PurePosixPath(dest).name}"
+            stage = args.get("stage") or ({"to": CANDIDATES} if args.get("candidate") else None)
+            if stage:
+                dest = staged(dest, stage["to"], stage.get("from"))
+            dest += args.get("suffix") or ""
             task.args = {k: file[k] for k in ("owner", "group", "mode")}
             if args.get("validate"):
                 task.args["validate"] = args["validate"]
@@ -96,7 +108,10 @@ class ActionModule(ActionBase):
             one = action.run(task_vars={**task_vars, **file["vars"]})
         except AnsibleError as error:
             one = {"failed": True, "msg": str(error)}
-        one["dest"] = dest
+        # where it went, and the place templates/files.yml gives it (a candidate's live file)
+        one |= {"dest": dest, "path": file["dest"]} | {
+            k: file[k] for k in ("owner", "group", "mode")
+        }
         if file["secret"]:
             one.pop("diff", None)  # never shown: it holds passwords
         return one
@@ -106,7 +121,11 @@ class ActionModule(ActionBase):
         failed = next((w for w in written if w.get("failed")), None)
         out = {
             "changed": any(w.get("changed") for w in written),
-            "files": [{"dest": w["dest"], "changed": bool(w.get("changed"))} for w in written],
+            "files": [
+                {k: w[k] for k in ("dest", "path", "owner", "group", "mode")}
+                | {"changed": bool(w.get("changed"))}
+                for w in written
+            ],
             "diff": [d for w in written for d in _diffs(w)],
         }
         if len(written) == 1:

@@ -1,15 +1,12 @@
 """Thin Ansible wrappers over the package (shared with the pyinfra engine): which roles
-a host runs; where each role's files go (templates/files.yml), for the roles that stage
-their files before a check (nginx, redis; the others write through the role_files
-action); the app server a load balancer's upstreams name (playbooks/deploy.yml drains it), and
+a host runs; the app server a load balancer's upstreams name (playbooks/deploy.yml drains it), and
 whether draining it would leave a location of a load balancer with no serving server."""
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from webtier import capacity, configs, nginx
-from webtier.inventory import defined
+from webtier import capacity, nginx
 
 
 def webtier_roles_of(host, groups):
@@ -48,22 +45,6 @@ def webtier_drain_blockers(  # noqa: PLR0913, PLR0917 (a Jinja2 filter's argumen
         raise AnsibleFilterError(str(error)) from None
 
 
-def webtier_place_inputs(role):
-    """The names of the variables where ``role``'s files go depends on."""
-    return configs.place_inputs(role)
-
-
-def webtier_role_places(values, role):
-    """Where each of ``role``'s files goes on this host (template -> entries of dest,
-    owner, group, mode, secret, vars), from ``values`` (name: value, as
-    query('vars', *webtier_place_inputs, default=webtier.inventory.UNDEFINED) gives them)."""
-    variables = defined(values)
-    try:
-        return configs.places(role, variables)
-    except (ValueError, KeyError, TypeError) as error:
-        raise AnsibleFilterError(f"{role}: {error}") from None
-
-
 class FilterModule:
     def filters(self):
         return {
@@ -71,6 +52,4 @@ class FilterModule:
             "webtier_app_server": webtier_app_server,
             "webtier_drain_probes": webtier_drain_probes,
             "webtier_drain_blockers": webtier_drain_blockers,
-            "webtier_place_inputs": webtier_place_inputs,
-            "webtier_role_places": webtier_role_places,
         }

@@ -42,6 +42,25 @@ options:
         reads before the live file changes.
     type: bool
     default: false
+  stage:
+    description:
+      - Write into the directory O(stage.to) instead, each file under its path below
+        O(stage.from) (nginx's tree, checked as a whole before it goes live), or its
+        name alone.
+    type: dict
+    suboptions:
+      to:
+        description: The staging directory.
+        type: path
+        required: true
+      from:
+        description: The live directory whose layout is kept.
+        type: path
+  suffix:
+    description:
+      - Write to the file's path with this suffix instead (a candidate beside the live
+        file, for a module that puts it live).
+    type: str
   render_dir:
     description:
       - Write on the controller, under O(render_dir)/<host>/<path>, with the facts the
@@ -64,7 +83,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: Each file written, its path and whether it changed.
+  description:
+    - Each file, in order - where it was written (dest), its place in templates/files.yml
+      (path, owner, group, mode) and whether it changed.
   type: list
   elements: dict
   returned: always

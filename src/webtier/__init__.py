@@ -51,4 +51,6 @@ def _root() -> Path:
 #: The collection's root: roles/, templates/, playbooks/, files/ live here (and, in
 #: this repository, inventory/ and the tests).
 ROOT = _root()
-TEMPLATES = ROOT / "templates"
+#: The templates both engines render: the collection's, or ``WEBTIER_TEMPLATES`` (a
+#: changed copy, as the broken-template drill renders from).
+TEMPLATES = Path(os.environ.get("WEBTIER_TEMPLATES") or ROOT / "templates")

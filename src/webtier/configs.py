@@ -307,24 +307,6 @@ def inputs(role: str) -> list[str]:
     return sorted(names)
 
 
-@cache
-def place_inputs(role: str) -> list[str]:
-    """Every variable where ``role``'s files go depends on: the manifest's dest, owner,
-    group, when, loop and vars (what the roles pass to :func:`places`)."""
-    env = environment()
-    names: set[str] = set()
-    for spec in manifest().get(role, []):
-        texts = [spec["dest"], spec.get("owner", ""), spec.get("group", "")]
-        texts += [
-            "{{ " + e + " }}"
-            for e in [spec.get("when", "True"), *(spec.get("loop") or {}).values()]
-        ]
-        for text in texts:
-            names |= jinja2.meta.find_undeclared_variables(env.parse(text))
-        names -= set(spec.get("loop") or {})
-    return sorted(names)
-
-
 def variables(
     inventory: Inventory, host: str, roles: list[str], facts: Facts | None = None
 ) -> Mapping[str, Any]:
@@ -479,7 +461,11 @@ def redis_primary(  # noqa: PLR0913, PLR0917 (the host's three values, the inven
     inventory: after a failover the inventory's primary is a replica, and rendering it
     as the primary would undo the failover."""
     members = [hostvars[m] for m in groups[group] if m in hostvars]
-    primary = next(m for m in members if m.get("redis_replication_role") == "primary")
+    primary = next((m for m in members if m.get("redis_replication_role") == "primary"), None)
+    if primary is None:
+        raise ValueError(
+            f"redis_replication_group={group}: no host of it has redis_replication_role=primary"
+        )
     host = redis_address(primary["inventory_hostname"], primary)
     if sentinel_says and len(sentinel_says) == 2:
         address = " ".join(sentinel_says)
@@ -763,23 +749,7 @@ def role_files(
     return _places(role, v, derived(role, v, facts, groups, hostvars))
 
 
-def places(role: str, v: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Where each of ``role``'s files goes on a host whose variables (what the role has
-    derived and read from the host included) are ``v``: its template -> one entry per
-    file (more for a ``loop``, none when its ``when`` is false), each with dest, owner,
-    group, mode, secret and ``vars``, the loop's element if any (the file's own vars,
-    which may hold secrets, are left to the task). The roles' template tasks take
-    these from here (the ``webtier_role_places`` filter), as the pyinfra deploy and the
-    render command take them from :func:`role_files`."""
-    found: dict[str, list[dict[str, Any]]] = {s["template"]: [] for s in manifest()[role]}
-    for spec in _places(role, v, {}, own_vars=False):
-        found[spec["template"]].append(spec)
-    return found
-
-
-def _places(
-    role: str, v: Mapping[str, Any], extra: Mapping[str, Any], own_vars: bool = True
-) -> list[dict[str, Any]]:
+def _places(role: str, v: Mapping[str, Any], extra: Mapping[str, Any]) -> list[dict[str, Any]]:
     env = environment()
     context = _Context(v, extra)
 
@@ -796,10 +766,7 @@ def _places(
         ((name, over),) = (spec.get("loop") or {"_": "[None]"}).items()
         for element in expression(over, context):
             own = {**context.extra, name: element}
-            if own_vars:
-                own |= {
-                    k: expression(e, _Context(v, own)) for k, e in (spec.get("vars") or {}).items()
-                }
+            own |= {k: expression(e, _Context(v, own)) for k, e in (spec.get("vars") or {}).items()}
             scope = _Context(v, own)
             out.append(
                 {

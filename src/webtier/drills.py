@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -62,9 +63,11 @@ APPS = (
 )
 
 
-def sh(*argv: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+def sh(
+    *argv: str, check: bool = True, timeout: int = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        argv, capture_output=True, text=True, cwd=ROOT, check=check, timeout=timeout
+        argv, capture_output=True, text=True, cwd=ROOT, check=check, timeout=timeout, env=env
     )
 
 
@@ -374,9 +377,8 @@ def broken_template() -> dict[str, Any]:
                 "site.yml",
                 "--tags",
                 "lb",
-                "-e",
-                f"__nginx_templates={work}/templates",
                 check=False,
+                env={**os.environ, "WEBTIER_TEMPLATES": f"{work}/templates"},
             )
             after = in_container("lb1", "sha256sum", "/etc/nginx/nginx.conf")
             refused = "this_is_not_a_directive" in proc.stdout + proc.stderr

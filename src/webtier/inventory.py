@@ -285,17 +285,6 @@ def sealed(hostvars: Mapping[str, Any]) -> list[str]:
     return sorted(name for name, value in hostvars.items() if holds(value, marker))
 
 
-#: What the Ansible roles pass for a variable the host does not define
-#: (``query('ansible.builtin.vars', *names, default=UNDEFINED)``): the filters drop it.
-UNDEFINED = "<webtier:undefined>"
-
-
-def defined(values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` (name: value, as the roles' vars query gives them) without the
-    variables the host does not define."""
-    return {k: v for k, v in values.items() if v != UNDEFINED}
-
-
 def plain(value: Any) -> Any:
     """``value`` with every mapping a dict and every list or tuple a list, all the way
     down (an engine's own containers, such as Ansible's lazy ones, as plain Python)."""

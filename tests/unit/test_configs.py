@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 
 import pytest
@@ -90,38 +89,22 @@ def tasks_of(items: list) -> list[dict]:
     return found
 
 
-def test_each_roles_template_tasks_take_their_files_from_the_manifest():
-    """The manifest and the roles cannot drift: a role writes its files through the
-    role_files action (template, dest, owner, group, mode and what the role derives, all
-    from webtier.configs), or, where a role stages its files first (nginx, redis),
-    through template tasks that take them from templates/files.yml
-    (webtier_role_places); every file listed for the role is written by one of them."""
+def test_each_role_writes_its_files_through_the_role_files_action():
+    """The manifest and the roles cannot drift: a role writes its config files with the
+    role_files action only (template, dest, owner, group, mode and what the role
+    derives, all from webtier.configs, as the pyinfra engine), never with a template
+    task of its own, and every file templates/files.yml lists for it is written."""
     for role, specs in configs.manifest().items():
-        text, written = "", set()
+        written = set()
         for path in (ROOT / "roles" / role / "tasks").glob("*.yml"):
-            text += path.read_text()
             for task in tasks_of(yaml.safe_load(path.read_text())):
+                assert "ansible.builtin.template" not in task, (role, task["name"])
                 action = task.get("webtier.stack.role_files")
-                if action and "render_dir" not in action:
+                if action:
                     assert action["role"] == role, (role, task["name"])
-                    wanted = action.get("template", [s["template"] for s in specs])
+                    wanted = action["template"]
                     written |= {wanted} if isinstance(wanted, str) else set(wanted)
-                args = task.get("ansible.builtin.template")
-                if not args:
-                    continue
-                file = re.fullmatch(
-                    rf"\{{\{{ __{role}_templates \}}\}}/\{{\{{ (__file|item)\.template \}}\}}",
-                    args["src"],
-                )
-                assert file, (role, task["name"], args["src"])
-                for key in ("owner", "group", "mode"):
-                    assert args[key] == f"{{{{ {file[1]}.{key} }}}}", (role, task["name"], key)
-                assert f"{file[1]}.dest" in args["dest"], (role, task["name"])
-        for spec in specs:
-            named = f"__{role}_files['{spec['template']}']" in text
-            # nginx writes its own tree (every file under /etc/nginx) in one looped task
-            tree = role == "nginx" and spec["dest"].startswith("/etc/nginx/")
-            assert spec["template"] in written or named or tree, (role, spec["template"])
+        assert written == {spec["template"] for spec in specs}, role
 
 
 def test_every_role_renders_through_the_action_its_tasks_write_with():
