@@ -105,7 +105,10 @@ class ActionModule(ActionBase):
             shared_loader_obj=self._shared_loader_obj,
         )
         try:
-            one = action.run(task_vars={**task_vars, **file["vars"]})
+            # The templates' imports (templates/macros) resolve under TEMPLATES, as in the
+            # package's own Jinja environment.
+            search = {"ansible_search_path": [str(TEMPLATES)]}
+            one = action.run(task_vars={**task_vars, **file["vars"], **search})
         except AnsibleError as error:
             one = {"failed": True, "msg": str(error)}
         # where it went, and the place templates/files.yml gives it (a candidate's live file)

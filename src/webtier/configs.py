@@ -83,8 +83,9 @@ DERIVED_INPUTS = {
         "gunicorn_threads",
         "gunicorn_worker_connections",
         "gunicorn_forwarded_allow_ips",
+        "gunicorn_graceful_timeout",
     ),
-    "uwsgi": ("uwsgi_processes",),
+    "uwsgi": ("uwsgi_processes", "uwsgi_harakiri"),
     "celery_worker": ("celery_worker_queues", "celery_worker_time_limit"),
     "python_app": (
         "python_app_env",
@@ -621,17 +622,23 @@ def derived(
             "__gunicorn_forwarded_allow_ips": firewall.trusted_proxies(
                 v["gunicorn_forwarded_allow_ips"], groups, facts.resolved
             ),
+            "__gunicorn_stop_timeout": derive.stop_timeout(
+                v["gunicorn_graceful_timeout"], derive.APP_SERVER_STOP_MARGIN
+            ),
         },
         "uwsgi": lambda: {
             "__uwsgi_cpus": facts.cpus,
             "__uwsgi_processes": derive.uwsgi_processes(v["uwsgi_processes"], facts.cpus),
             "__uwsgi_nofile": facts.nofile_hard,
             "__uwsgi_features": {"max_requests_delta": facts.uwsgi_max_requests_delta},
+            "__uwsgi_stop_timeout": derive.stop_timeout(
+                v["uwsgi_harakiri"], derive.APP_SERVER_STOP_MARGIN
+            ),
         },
         "celery_worker": lambda: {
             "__celery_worker_queues": derive.celery_queues(v["celery_worker_queues"], facts.cpus),
-            "__celery_worker_stop_timeout": derive.celery_stop_timeout(
-                v["celery_worker_time_limit"]
+            "__celery_worker_stop_timeout": derive.stop_timeout(
+                v["celery_worker_time_limit"], derive.CELERY_STOP_MARGIN
             ),
         },
         "python_app": lambda: app_env(v, groups, hostvars),
@@ -669,7 +676,7 @@ def redis_derived(
         + ([paths["sentinel_service"]] if v["redis_sentinel"] else []),
         "__redis_in_container": facts.in_container,
         "__redis_nofile": derive.redis_nofile(v["redis_maxclients"]),
-        "__redis_memtotal_mb": facts.memtotal_mb if str(v["redis_maxmemory"]).endswith("%") else 0,
+        "__redis_maxmemory": derive.redis_maxmemory(v["redis_maxmemory"], facts.memtotal_mb),
         "__redis_bind_addresses": redis_bind_addresses(v["redis_bind"], facts.ipv4),
         "__redis_password_hashes": redis_password_hashes(
             {

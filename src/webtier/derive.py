@@ -73,6 +73,9 @@ def redis_nofile(maxclients: Any) -> int:
 #: Seconds a Celery worker's warm shutdown gets beyond the hard time limit (its tasks
 #: end by then; the rest is the pool's own shutdown).
 CELERY_STOP_MARGIN = 30
+#: Seconds an app server's stop gets beyond its graceful timeout (Gunicorn) or harakiri
+#: (uWSGI), before systemd kills what is left.
+APP_SERVER_STOP_MARGIN = 5
 
 
 def celery_queues(queues: Any, cpus: int) -> list[dict[str, Any]]:
@@ -84,9 +87,19 @@ def celery_queues(queues: Any, cpus: int) -> list[dict[str, Any]]:
     ]
 
 
-def celery_stop_timeout(time_limit: Any) -> int:
-    """The worker unit's TimeoutStopSec: a running task may take its whole hard limit."""
-    return int(time_limit) + CELERY_STOP_MARGIN
+def stop_timeout(seconds: Any, margin: int) -> int:
+    """A unit's TimeoutStopSec: what its work may still take when told to stop (a
+    request's graceful timeout, a task's hard limit), and ``margin`` for the rest."""
+    return int(seconds) + margin
+
+
+def redis_maxmemory(setting: Any, memtotal_mb: int) -> str:
+    """redis.conf's maxmemory: ``setting`` as Redis reads it (``2gb``, ``0``), or for a
+    share (``25%``) that share of the memory the host grants, in bytes."""
+    text = str(setting).lower()
+    if text.endswith("%"):
+        return str(int(memtotal_mb * 1048576 * float(text[:-1]) / 100))
+    return text
 
 
 #: The kernel's answer for "no memory limit" in a cgroup v1 limit file (a page-aligned

@@ -28,12 +28,12 @@ def role_vars(**overrides):
         redis_app_password="app-pw",
         __redis_paths=internal["__redis_engines"]["redis"],
         __redis_bind_addresses=["127.0.0.1"],
-        __redis_memtotal_mb=1000,
         __redis_replicaof="",
         __redis_in_container=False,
     )
     values.update(overrides)
     values["__redis_nofile"] = derive.redis_nofile(values["redis_maxclients"])
+    values["__redis_maxmemory"] = derive.redis_maxmemory(values["redis_maxmemory"], 1000)
     values["__redis_password_hashes"] = {
         key: hashlib.sha256(values[var].encode()).hexdigest()
         for key, var in {

@@ -38,7 +38,9 @@ def values(**over) -> dict:
         **over,
     }
     v["__celery_worker_queues"] = derive.celery_queues(v["celery_worker_queues"], 4)
-    v["__celery_worker_stop_timeout"] = derive.celery_stop_timeout(v["celery_worker_time_limit"])
+    v["__celery_worker_stop_timeout"] = derive.stop_timeout(
+        v["celery_worker_time_limit"], derive.CELERY_STOP_MARGIN
+    )
     return v
 
 
