@@ -1,0 +1,112 @@
+"""postgresql as the role does it: the candidates checked, a reload and a restart only for
+what PostgreSQL reports pending, users (their SCRAM verifiers) and databases changed
+only when they differ, PgBouncer restarted only for new listeners."""
+
+from __future__ import annotations
+
+from pyinfra.operations import files, server, systemd
+from pyinfra_roles.common import fact, packages, put, this
+
+from webtier import ROOT, configs
+
+
+def superuser_sql(sql: str) -> str:
+    """A command running ``sql`` as PostgreSQL's superuser over the local socket."""
+    quoted = sql.replace("'", "'\\''")
+    return f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -c '{quoted}'"
+
+
+def deploy(mine: list[configs.File], facts: configs.Facts, app: dict | None) -> dict | None:
+    """As the postgresql role: the candidates checked first, a reload for what changed
+    and a restart only for what PostgreSQL reports pending, each user's verifier and
+    each database created or changed only when it differs, PgBouncer reloaded (restarted
+    when its listeners changed)."""
+    derived = configs.postgresql_derived(this.v, facts.release, facts.memtotal_mb)
+    version = derived["__postgresql_version"]
+    unit = f"postgresql@{version}-main"
+    by_template = {f.template.rsplit("/", 1)[1]: f for f in mine}
+    dropin = put(next(f for f in mine if "pgbouncer.service.d" in f.dest))
+    systemd.daemon_reload(name="Reload systemd units", _if=dropin.did_change)
+    packages("Install PostgreSQL and PgBouncer", this.v["__postgresql_packages"])
+    for name in ("webtier-postgresql-check", "webtier-pgbouncer-check"):
+        files.put(
+            name=f"Install {name}",
+            src=str(ROOT / "roles/postgresql/files" / name),
+            dest=f"/usr/local/sbin/{name}",
+            mode="0755",
+        )
+    server_files = [
+        put(
+            next(f for f in mine if f.dest.endswith("/conf.d/webtier.conf")),
+            f"/usr/local/sbin/webtier-postgresql-check {version} %s",
+        ),
+        put(by_template["pg_ident.conf.j2"]),
+        put(by_template["pg_hba.conf.j2"]),
+    ]
+    started = systemd.service(
+        name=f"Keep {unit} enabled and running", service=unit, running=True, enabled=True
+    )
+    pending = superuser_sql("SELECT count(*) FROM pg_settings WHERE pending_restart")
+    hba_errors = superuser_sql("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL")
+    server.shell(
+        name=f"Reload {unit} (a restart only for what it reports pending)",
+        commands=[
+            f"systemctl reload {unit}",
+            f'test "$({hba_errors})" = 0 || {{ echo "pg_hba.conf has errors" >&2; exit 1; }}',
+            f'test "$({pending})" = 0 || systemctl restart {unit}',
+        ],
+        _if=lambda: not started.did_change() and any(o.did_change() for o in server_files),
+    )
+    for user in derived["__postgresql_users"]:
+        name, verifier = user["name"], user["verifier"]
+        stored = superuser_sql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{name}'")
+        server.shell(
+            name=f"User {name} with its password's verifier",
+            commands=[
+                superuser_sql(
+                    f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') "
+                    f'THEN CREATE ROLE "{name}"; END IF; END$$'
+                ),
+                superuser_sql(
+                    f'ALTER ROLE "{name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
+                    f"PASSWORD '{verifier}'"
+                ),
+            ],
+            _if=lambda stored=stored, verifier=verifier: fact(f"{stored} || true") != verifier,
+        )
+    for database in this.v["postgresql_databases"]:
+        name, owner = database["name"], database["user"]
+        exists = superuser_sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
+        server.shell(
+            name=f"Database {name}, owned by {owner}",
+            commands=[f"runuser -u postgres -- createdb -O {owner} {name}"],
+            _if=lambda exists=exists: fact(f"{exists} || true") != "1",
+        )
+    userlist = put(by_template["userlist.txt.j2"])
+    ini = by_template["pgbouncer.ini.j2"]
+    live_ini = fact("cat /etc/pgbouncer/pgbouncer.ini 2>/dev/null || true")
+    listeners_change = configs.pgbouncer_listeners(live_ini) != configs.pgbouncer_listeners(
+        ini.content
+    )
+    ini_op = put(ini, "/usr/local/sbin/webtier-pgbouncer-check %s")
+    bouncer = systemd.service(
+        name="Keep pgbouncer enabled and running", service="pgbouncer", running=True, enabled=True
+    )
+    server.shell(
+        name="Restart pgbouncer (its descriptor limit or its listeners changed)",
+        commands=["systemctl restart pgbouncer"],
+        _if=lambda: (
+            not bouncer.did_change()
+            and (dropin.did_change() or (ini_op.did_change() and listeners_change))
+        ),
+    )
+    server.shell(
+        name="Reload pgbouncer",
+        commands=["systemctl reload pgbouncer"],
+        _if=lambda: (
+            not bouncer.did_change()
+            and not dropin.did_change()
+            and not (ini_op.did_change() and listeners_change)
+            and (ini_op.did_change() or userlist.did_change())
+        ),
+    )
