@@ -28,7 +28,7 @@ lint: ## yamllint, ansible-lint (production profile), ruff
 	@scripts/test.sh lint
 
 secrets: ## secret scan of the repository (detect-secrets, reviewed .secrets.baseline, vault rule)
-	@python -m webtier.secretscan
+	@python -m webtier.checks.secretscan
 
 unit: ## unit tests of templates, package and toolchain (under a minute)
 	@scripts/test.sh unit
@@ -55,22 +55,22 @@ pyinfra: ## converge the sandbox (or WEBTIER_INVENTORY=inventory/<env>) with the
 	@webtier-pyinfra $(or $(WEBTIER_INVENTORY),inventory/sandbox) -y
 
 drills: ## failure drills under load on the deployed sandbox (DRILL=all|rolling|reloads|...)
-	@python -m webtier.drills $(or $(DRILL),all)
+	@python -m webtier.ops.drills $(or $(DRILL),all)
 
 noop-times: ## no-op re-run time of pyinfra and of Ansible on the deployed sandbox, one run
 	@scripts/noop-times.sh
 
 render: ## every config file of every host of ENV into OUT (no host touched)
-	@python -m webtier.configs inventory/$(or $(ENV),sandbox) --out $(or $(OUT),reports/render/$(or $(ENV),sandbox))
+	@python -m webtier.files.configs inventory/$(or $(ENV),sandbox) --out $(or $(OUT),reports/render/$(or $(ENV),sandbox))
 
 capacity: ## the capacity model of an environment (ENV=sandbox; ARGS=--arrival 50: a queue's growth)
-	@python -m webtier.capacity inventory/$(or $(ENV),sandbox) $(ARGS)
+	@python -m webtier.model.capacity inventory/$(or $(ENV),sandbox) $(ARGS)
 
 loadtest: ## wrk sweep against the deployed sandbox's load balancer, with a report
 	@ansible-playbook playbooks/loadtest.yml
 
 ws-bench: ## hold 1,000 WebSockets through the sandbox's load balancer for 30 s (ARGS=... to change)
-	@python -m webtier.wsbench $(ARGS)
+	@python -m webtier.ops.wsbench $(ARGS)
 
 h2-bench: ## HTTP/2 over TLS through the sandbox's load balancer: h2load, 10,000 streams
 	@h2load -n 10000 -c 100 -m 100 https://127.0.0.1:8443/ | grep -E "^(finished|requests|status codes|Application protocol|TLS Protocol)|^ *(time for request|req/s) "
@@ -79,10 +79,10 @@ queue: ## the work queue's depth and its workers' state (ENV=sandbox)
 	@ansible-playbook -i inventory/$(or $(ENV),sandbox) playbooks/queue.yml
 
 asgi-bench: ## ASGI's fast path against its slow path, A/B through lb1:8090 (ARGS=--rounds 3)
-	@python -m webtier.asgibench $(ARGS)
+	@python -m webtier.ops.asgibench $(ARGS)
 
 queue-bench: ## / at 256 connections alone, beside CPU-bound work inline, and beside it queued
-	@python -m webtier.queuebench $(ARGS)
+	@python -m webtier.ops.queuebench $(ARGS)
 
 db-bench: ## the Django demo's database-backed endpoint at 2,048 connections; server connections against the pool
 	@scripts/db-bench.sh

@@ -4,11 +4,11 @@ as site.yml (see README.md, "pyinfra"):
     WEBTIER_INVENTORY=inventory/sandbox \
         pyinfra -y pyinfra_deploy/inventory.py pyinfra_deploy/deploy.py
 
-Each host runs the roles site.yml gives it (webtier.capacity.roles_of), in site.yml's
-order (webtier.capacity.HOST_ROLES, which a unit test holds site.yml's plays to): one
+Each host runs the roles site.yml gives it (webtier.model.topology.roles_of), in site.yml's
+order (webtier.model.topology.HOST_ROLES, which a unit test holds site.yml's plays to): one
 module a role under pyinfra_roles/, each a ``deploy`` function over the role's files,
 the host's facts and the app the app servers run. Which files each role writes and
-with what content comes from webtier.configs.host_files(), the same function the
+with what content comes from webtier.files.configs.host_files(), the same function the
 render command uses and the parity test holds against Ansible's template module (the
 role_files action), with this host's facts read here. Every
 file that has a checker is written to a candidate path, checked, and only then put
@@ -31,10 +31,15 @@ import sys
 from pyinfra import host, logger
 from pyinfra.api.exceptions import DeployError
 
-from webtier import ROOT, configs, derive, live, vault
-from webtier import firewall as firewall_plan
-from webtier.capacity import roles_of
-from webtier.inventory import load, sealed
+from webtier import ROOT
+from webtier.checks import live
+from webtier.files import configs
+from webtier.files import firewall as firewall_plan
+from webtier.files.facts import Facts
+from webtier.files.kernel import HOST_KIND_PROBE, MEMORY_PROBE, kernel_host
+from webtier.model import derive, vault
+from webtier.model.inventory import load, sealed
+from webtier.model.topology import roles_of
 
 # The role modules beside this file, wherever the collection is installed.
 sys.path.insert(0, str(ROOT / "pyinfra_deploy"))
@@ -52,11 +57,11 @@ if locked := sealed(this.v):  # a secret from a vault nobody opened: its placeho
     )
 
 
-def read_facts() -> configs.Facts:
+def read_facts() -> Facts:
     """What the roles read from the host before they template, read the same way."""
-    kernel = configs.kernel_host(
+    kernel = kernel_host(
         this.v["kernel_tuning_host_kind"],
-        fact(configs.HOST_KIND_PROBE),
+        fact(HOST_KIND_PROBE),
         this.v["kernel_tuning_nofile"],
         this.v["kernel_tuning_nr_open"],
     )
@@ -83,14 +88,14 @@ def read_facts() -> configs.Facts:
         name: firewall_plan.addresses(name, fact(f"getent ahostsv4 {name} || true"))
         for name in dict.fromkeys(names)
     } or None
-    return configs.Facts(
+    return Facts(
         resolved=resolved,
         cpus=int(fact("nproc")),
         pid1_nofile_hard=kernel["pid1_nofile_hard"],
         nofile_hard=kernel["nofile_effective"],
         in_container=kernel["in_container"],
         # its RAM, or its cgroup's memory limit when lower (as kernel_tuning publishes it)
-        memtotal_mb=derive.granted_memory_mb(*fact(configs.MEMORY_PROBE).split()[:2]),
+        memtotal_mb=derive.granted_memory_mb(*fact(MEMORY_PROBE).split()[:2]),
         ipv4=source[1] if source else None,
         uwsgi_max_requests_delta=uwsgi_help not in ("", "0"),
         running_release=running.rsplit("/", 1)[-1] or None,

@@ -1,4 +1,4 @@
-"""pyinfra inventory read from an Ansible inventory directory by webtier.inventory
+"""pyinfra inventory read from an Ansible inventory directory by webtier.model.inventory
 (pyinfra 3 has no Ansible inventory connector), so both engines share one inventory.
 
     WEBTIER_INVENTORY=inventory/sandbox pyinfra pyinfra_deploy/inventory.py pyinfra_deploy/deploy.py
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 
-from webtier import preflight
-from webtier.inventory import load
+from webtier.checks import preflight
+from webtier.model.inventory import load
 
 WEBTIER_INVENTORY = os.environ.get("WEBTIER_INVENTORY", "inventory/sandbox")
 _inventory = load(WEBTIER_INVENTORY)

@@ -16,7 +16,7 @@ say "sandbox containers"
 ansible-playbook playbooks/sandbox.yml
 
 say "deploy the distro-defaults profile"
-python -m webtier.capacity inventory/sandbox --profile "$profile" || true
+python -m webtier.model.capacity inventory/sandbox --profile "$profile" || true
 ansible-playbook -i inventory/sandbox -i "$profile" site.yml
 
 say "load test: distro-defaults"
@@ -24,14 +24,14 @@ ansible-playbook -i inventory/sandbox -i "$profile" playbooks/loadtest.yml \
   -e loadtest_profile=distro-defaults -e "loadtest_out=$out/distro-defaults"
 
 say "deploy the tuned profile (the sandbox inventory)"
-python -m webtier.capacity inventory/sandbox
+python -m webtier.model.capacity inventory/sandbox
 ansible-playbook site.yml
 
 say "load test: tuned"
 ansible-playbook playbooks/loadtest.yml -e loadtest_profile=tuned -e "loadtest_out=$out/tuned"
 
 say "comparison"
-python -m webtier.loadtest compare "$out/distro-defaults" "$out/tuned" --out "$out"
+python -m webtier.ops.loadtest compare "$out/distro-defaults" "$out/tuned" --out "$out"
 say "benchmark done in $((SECONDS - start)) s: $out/benchmark.md"
 # The CPU per request each profile measured, as inventory variables: the capacity
 # model's calibration (the committed ones are what the next run's prediction uses).

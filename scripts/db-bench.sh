@@ -26,8 +26,8 @@ docker exec -d "$db" sh -c "end=\$((\$(date +%s) + $seconds + 15)); : >/tmp/db-b
   done"
 
 say "wrk: $connections connections for $seconds s on http://lb2/db"
-# webtier.wrk: wrk with its results as data (its Lua done hook), as the load test reads them.
-out="$(python -m webtier.wrk --container "$loadgen" -c "$connections" -d "$seconds" http://lb2/db)"
+# webtier.ops.wrk: wrk with its results as data (its Lua done hook), as the load test reads them.
+out="$(python -m webtier.ops.wrk --container "$loadgen" -c "$connections" -d "$seconds" http://lb2/db)"
 printf '%s\n' "$out" | tail -n 1
 sleep 16
 max="$(docker exec "$db" sh -c 'sort -n /tmp/db-bench.samples | tail -1')"

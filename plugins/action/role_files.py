@@ -1,5 +1,5 @@
 """Thin Ansible wrapper: write a role's config files as templates/files.yml lists them,
-with what the role derives (webtier.configs.role_files: the function the pyinfra engine
+with what the role derives (webtier.files.configs.role_files: the function the pyinfra engine
 and the render command call), through Ansible's own template action (check mode, diff,
 validate). One call per template; a template with a loop (nginx's sites, Celery's
 queues) writes each of its files."""
@@ -16,9 +16,11 @@ from ansible_collections.webtier.stack.plugins.plugin_utils.webtier_role import 
     role_variables,
 )
 
-from webtier import TEMPLATES, configs
+from webtier import TEMPLATES
 
 #: Where a candidate (a scratch copy a check reads before the live file changes) goes.
+from webtier.files import configs
+
 CANDIDATES = "/var/lib/webtier/candidates"
 
 

@@ -1,4 +1,4 @@
-"""Thin Ansible wrapper around webtier.live.check: a role's variables, as this host
+"""Thin Ansible wrapper around webtier.checks.live.check: a role's variables, as this host
 resolves them, against the model and against the limits the host grants (``facts``:
 kernel_tuning_effective; without them, the model only). Fails the task, before the role
 changes anything, with every problem at once; says what deserves a word as warnings."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
-from webtier import live, preflight
-from webtier.inventory import plain
+from webtier.checks import live, preflight
+from webtier.model.inventory import plain
 
 
 class ActionModule(ActionBase):

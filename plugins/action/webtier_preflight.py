@@ -1,4 +1,4 @@
-"""Thin Ansible wrapper around webtier.preflight: reads every host's variables as Ansible
+"""Thin Ansible wrapper around webtier.checks.preflight: reads every host's variables as Ansible
 resolves them (inventory, group_vars, host_vars, extra vars) and fails the task, before
 any host is contacted, when the package finds a problem."""
 
@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from webtier import capacity, preflight
-from webtier.inventory import plain
+from webtier.checks import preflight
+from webtier.model import capacity
+from webtier.model.inventory import plain
 
 
 class ActionModule(ActionBase):

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from webtier import capacity, nginx
+from webtier.files import nginx
+from webtier.model import topology
 
 
 def webtier_roles_of(host, groups):
     """The roles site.yml runs on ``host``, in order."""
-    return capacity.roles_of(host, groups)
+    return topology.roles_of(host, groups)
 
 
 def webtier_app_server(host, hostvars):
     """{kind, protocol, address} of the app server on ``host``, as the load balancers'
-    upstreams name it (webtier.nginx.app_server)."""
+    upstreams name it (webtier.files.nginx.app_server)."""
     try:
         return nginx.app_server(host, hostvars[host])
     except ValueError as error:
@@ -25,7 +26,7 @@ def webtier_app_server(host, hostvars):
 
 def webtier_drain_probes(host, lb, groups, hostvars):
     """What ``lb`` probes to know whether the other servers of ``host``'s locations
-    serve (webtier.nginx.peer_probes)."""
+    serve (webtier.files.nginx.peer_probes)."""
     try:
         return nginx.peer_probes(host, lb, groups, hostvars)
     except ValueError as error:
@@ -37,7 +38,7 @@ def webtier_drain_blockers(  # noqa: PLR0913, PLR0917 (a Jinja2 filter's argumen
 ):
     """The locations of ``lb`` that draining ``host`` would leave with no serving
     server, its peers marked down in ``http_conf`` (the live file) or ``failing`` their
-    probe not counting (webtier.nginx.drain_blockers)."""
+    probe not counting (webtier.files.nginx.drain_blockers)."""
     unavailable = [*nginx.marked_down(str(http_conf)), *failing]
     try:
         return nginx.drain_blockers(host, lb, groups, hostvars, unavailable)

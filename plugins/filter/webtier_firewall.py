@@ -1,12 +1,12 @@
-"""Thin Ansible wrapper: the names a host's firewall rules admit (webtier.firewall, as
+"""Thin Ansible wrapper: the names a host's firewall rules admit (webtier.files.firewall, as
 the pyinfra engine lists them), which the role resolves on the host. The rules
-themselves: the role_files action (webtier.configs.derived)."""
+themselves: the role_files action (webtier.files.configs.derived)."""
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from webtier import firewall
+from webtier.files import firewall
 
 
 def webtier_firewall_sources(host, groups, hostvars):

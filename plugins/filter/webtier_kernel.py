@@ -4,18 +4,19 @@ engine uses."""
 
 from __future__ import annotations
 
-from webtier import configs, derive
+from webtier.files.kernel import HOST_KIND_PROBE, MEMORY_PROBE, kernel_host
+from webtier.model import derive
 
 
 def webtier_kernel_host(probe_output, host_kind, nofile, nr_open):
     """What the host-kind probe printed: in_container, pid1_nofile_hard, nofile_effective."""
-    return configs.kernel_host(host_kind, probe_output, nofile, nr_open)
+    return kernel_host(host_kind, probe_output, nofile, nr_open)
 
 
 def webtier_host_probe(what):
-    """The shell command that reads ``what`` on a host (``memory``: configs.MEMORY_PROBE,
-    ``kind``: configs.HOST_KIND_PROBE)."""
-    return {"memory": configs.MEMORY_PROBE, "kind": configs.HOST_KIND_PROBE}[what]
+    """The shell command that reads ``what`` on a host (``memory``: MEMORY_PROBE,
+    ``kind``: HOST_KIND_PROBE)."""
+    return {"memory": MEMORY_PROBE, "kind": HOST_KIND_PROBE}[what]
 
 
 def webtier_granted_memory_mb(memtotal_kb, cgroup_limit):

@@ -1,15 +1,15 @@
 """Thin Ansible wrapper: which lines of a pgbouncer.ini only a restart applies
-(webtier.configs.pgbouncer_listeners, as the pyinfra engine reads them). What the role
+(webtier.files.postgresql.pgbouncer_listeners, as the pyinfra engine reads them). What the role
 derives (version, memory, verifiers): the ``derived`` lookup and the role_files action."""
 
 from __future__ import annotations
 
-from webtier import configs
+from webtier.files import postgresql
 
 
 def webtier_pgbouncer_listeners(ini):
     """The lines of a pgbouncer.ini that only a restart applies."""
-    return configs.pgbouncer_listeners(str(ini))
+    return postgresql.pgbouncer_listeners(str(ini))
 
 
 class FilterModule:

@@ -1,28 +1,29 @@
 """Thin Ansible wrappers: the host that runs a release's once-commands
-(webtier.configs.app_first_host) and how a release command runs
-(webtier.configs.release_command), as the pyinfra engine computes them. (The app's
+(webtier.files.app.app_first_host) and how a release command runs
+(webtier.files.app.release_command), as the pyinfra engine computes them. (The app's
 environment files: the role_files action.)"""
 
 from __future__ import annotations
 
 import os
 
-from webtier import configs, derive
+from webtier.files.app import app_first_host, release_command
+from webtier.model import derive
 
 
 def webtier_app_source(src):
-    """The controller directory python_app_src names (webtier.derive.app_source)."""
+    """The controller directory python_app_src names (webtier.model.derive.app_source)."""
     return derive.app_source(src, os.getcwd())
 
 
 def webtier_app_first_host(name, groups, hostvars):
-    """The host that runs a release's ``once`` commands (webtier.configs.app_first_host)."""
-    return configs.app_first_host(name, groups, hostvars)
+    """The host that runs a release's ``once`` commands (webtier.files.app.app_first_host)."""
+    return app_first_host(name, groups, hostvars)
 
 
 def webtier_release_command(command, name, user, release_dir, venv, env_dir):  # noqa: PLR0913, PLR0917 (a Jinja2 filter's arguments are positional)
-    """The argv of one release command (webtier.configs.release_command)."""
-    return configs.release_command(
+    """The argv of one release command (webtier.files.app.release_command)."""
+    return release_command(
         str(command), str(name), str(user), str(release_dir), str(venv), str(env_dir)
     )
 

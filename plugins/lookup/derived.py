@@ -1,5 +1,5 @@
 """Thin Ansible wrapper: what a role derives from its variables and the host's facts
-(webtier.configs.derived, the function the pyinfra engine and the render command call),
+(webtier.files.configs.derived, the function the pyinfra engine and the render command call),
 for the role's tasks; its templates get the same values from the role_files action."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ from __future__ import annotations
 from ansible.plugins.lookup import LookupBase
 from ansible_collections.webtier.stack.plugins.plugin_utils.webtier_role import derived
 
-from webtier import configs
+from webtier.files import configs
 
 DOCUMENTATION = r"""
 name: derived
 author: webtier
 short_description: What a role derives from its variables and the host
 description:
-  - Returns what the role computes before it templates (webtier.configs.derived), from
+  - Returns what the role computes before it templates (webtier.files.configs.derived), from
     the role's variables as the task sees them and the host's facts, named without the
     role's prefix (C(__redis_paths) is C(paths)).
   - Facts come from C(kernel_tuning_effective) when the play published it, and from

@@ -9,7 +9,7 @@ description:
   - Writes the files templates/files.yml lists for O(role) under O(template), with
     their destination, owner, group and mode, and the variables they render with (the
     role's own, and what the role derives from them and the host, by
-    webtier.configs.role_files, the function the pyinfra engine and the render command
+    webtier.files.configs.role_files, the function the pyinfra engine and the render command
     call).
   - Each file goes through ansible.builtin.template, so check mode, diff and O(validate)
     behave as there. A template with a loop (one file per site, per queue) writes each.

@@ -7,9 +7,9 @@ module: webtier_check
 short_description: Check a role's variables against the model and against the host
 description:
   - Runs on the controller, before the role changes anything. The role's variables, as this
-    host resolves them, are checked against the typed model of every role it runs (webtier.model)
-    and, with O(facts), against the limits the host grants (somaxconn, the SYN backlog, file
-    descriptors, the release; webtier.live).
+    host resolves them, are checked against the typed model of every role it runs
+    (webtier.model.schema) and, with O(facts), against the limits the host grants
+    (somaxconn, the SYN backlog, file descriptors, the release; webtier.checks.live).
   - Fails with every problem at once, each naming the variable, its value, the limit it breaks
     and a fix; what deserves a word (and is not wrong) comes back as warnings.
   - Secrets never reach the output.

@@ -10,7 +10,7 @@ description:
     it runs, then the invariants between the layers (backlogs against somaxconn, the load
     balancers' connections against the app tier, the app's Redis, the replicated set, the
     broker) and the placeholders a new environment left (C(CHANGE_ME)); the pyinfra engine
-    runs the very same checks (webtier.preflight).
+    runs the very same checks (webtier.checks.preflight).
   - Fails with every finding at once; on success returns the capacity model.
 author: webtier maintainers
 options: {}
@@ -32,7 +32,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 capacity:
-  description: The capacity model of the inventory (webtier.capacity), per tier.
+  description: The capacity model of the inventory (webtier.model.capacity), per tier.
   type: dict
   returned: success
 """

@@ -9,13 +9,14 @@ from typing import Any
 
 from ansible.errors import AnsibleError
 
-from webtier import configs
-from webtier.inventory import plain
+from webtier.files import configs
+from webtier.files.facts import Facts
+from webtier.model.inventory import plain
 
 
 def role_variables(role: str, variables: dict[str, Any], templar) -> dict[str, Any]:
     """Every variable ``role``'s files and derivations read that the host defines
-    (webtier.configs.inputs), templated; one that needs what this play does not define
+    (webtier.files.configs.inputs), templated; one that needs what this play does not define
     is left out, as an undefined one is."""
     values = {}
     for name in configs.inputs(role):
@@ -29,18 +30,18 @@ def role_variables(role: str, variables: dict[str, Any], templar) -> dict[str, A
 
 def role_facts(
     values: dict[str, Any], variables: dict[str, Any], extra: dict[str, Any] | None
-) -> configs.Facts:
+) -> Facts:
     """The host's facts: kernel_tuning_effective when this play published it, and the
     ones the role read itself (``extra``); the rest assumed from the inventory."""
     effective = variables.get("kernel_tuning_effective")
     try:
-        return configs.Facts.read(values, plain(effective) if effective else None, plain(extra))
+        return Facts.read(values, plain(effective) if effective else None, plain(extra))
     except ValueError as error:
         raise AnsibleError(str(error)) from None
 
 
 def derived(role: str, variables: dict[str, Any], templar, extra=None) -> tuple[dict, dict]:
-    """(the role's variables, what the role derives: webtier.configs.derived)."""
+    """(the role's variables, what the role derives: webtier.files.configs.derived)."""
     values = role_variables(role, variables, templar)
     facts = role_facts(values, variables, extra)
     try:

@@ -8,10 +8,11 @@ import re
 from pyinfra.operations import files, server, systemd
 from pyinfra_roles.common import app_run, fact, put, this
 
-from webtier import configs
+from webtier.files import configs
+from webtier.files.facts import Facts
 
 
-def deploy(mine: list[configs.File], facts: configs.Facts, app: dict | None) -> dict | None:
+def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     """The role's launcher (checked by importing it as a unit runs it), one unit per
     queue, the units of queues no longer listed stopped and removed, and a restart (a
     warm shutdown drains the worker) for a new release, environment, launcher or unit."""

@@ -19,8 +19,12 @@ from pyinfra.facts.files import Sha1File
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
-from webtier import ROOT, capacity, configs, live
-from webtier.inventory import Inventory
+from webtier import ROOT
+from webtier.checks import live
+from webtier.files import configs
+from webtier.files.facts import Facts
+from webtier.model import capacity
+from webtier.model.inventory import Inventory
 
 #: The checkers and helpers the roles install (the same files).
 HELPERS = {
@@ -101,11 +105,11 @@ def same_directives(file: configs.File) -> bool:
     return live == redis_utils().directives_digest(file.content)
 
 
-def host_facts(facts: configs.Facts) -> live.HostFacts:
+def host_facts(facts: Facts) -> live.HostFacts:
     """What the roles' checks read (kernel_tuning_effective under Ansible). somaxconn and
     tcp_max_syn_backlog are the ones kernel_tuning sets in this run (per network
     namespace: a container gets them too) before any server starts; the NOFILE limit is
-    the one it will grant (``configs.nofile_effective``)."""
+    the one it will grant (``nofile_effective``)."""
     return live.HostFacts(
         capacity.Kernel(
             int(this.v["kernel_tuning_somaxconn"]),

@@ -7,10 +7,12 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import files, server, systemd
 from pyinfra_roles.common import fact, packages, put, this
 
-from webtier import ROOT, configs
+from webtier import ROOT
+from webtier.files import configs
+from webtier.files.facts import Facts
 
 
-def deploy(mine: list[configs.File], facts: configs.Facts, app: dict | None) -> dict | None:
+def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     if not this.v["firewall_enabled"]:
         raise DeployError(f"{this.name}: firewall_enabled: false is converged by site.yml only")
     packages("Install nftables", ["nftables"])

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pyinfra.operations import files
 from pyinfra_roles.common import app_run, put, serve, this
 
-from webtier import configs
+from webtier.files import configs
+from webtier.files.facts import Facts
 
 
-def deploy(mine: list[configs.File], facts: configs.Facts, app: dict | None) -> dict | None:
+def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     conf, unit = mine
     files.directory(name="Gunicorn configuration directory", path="/etc/gunicorn", mode="0755")
     check = f"{app['venv']}/bin/gunicorn --check-config --config {{}}"

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pyinfra.operations import server
 from pyinfra_roles.common import put, this
 
-from webtier import configs
+from webtier.files import configs
+from webtier.files.facts import Facts
 
 
-def deploy(mine: list[configs.File], facts: configs.Facts, app: dict | None) -> dict | None:
+def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     sysctl, limits, pam = mine
     put(sysctl)
     netns = set(this.v["__kernel_tuning_netns_keys"])

@@ -12,10 +12,11 @@ from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files, server, systemd
 from pyinfra_roles.common import CHECK_IN_UNIT, candidate, helper, packages, put, this
 
-from webtier import configs
+from webtier.files import configs
+from webtier.files.facts import Facts
 
 
-def deploy(mine: list[configs.File], facts: configs.Facts, app: dict | None) -> dict | None:
+def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     self_signed = [s for s in this.v["nginx_sites"] if (s.get("tls") or {}).get("self_signed")]
     packages("Install nginx", ["nginx", "logrotate"] + (["openssl"] if self_signed else []))
     for site in self_signed:

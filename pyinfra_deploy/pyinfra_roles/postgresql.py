@@ -7,7 +7,9 @@ from __future__ import annotations
 from pyinfra.operations import files, server, systemd
 from pyinfra_roles.common import fact, packages, put, this
 
-from webtier import ROOT, configs
+from webtier import ROOT
+from webtier.files import configs, postgresql
+from webtier.files.facts import Facts
 
 
 def superuser_sql(sql: str) -> str:
@@ -16,12 +18,12 @@ def superuser_sql(sql: str) -> str:
     return f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -c '{quoted}'"
 
 
-def deploy(mine: list[configs.File], facts: configs.Facts, app: dict | None) -> dict | None:
+def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     """As the postgresql role: the candidates checked first, a reload for what changed
     and a restart only for what PostgreSQL reports pending, each user's verifier and
     each database created or changed only when it differs, PgBouncer reloaded (restarted
     when its listeners changed)."""
-    derived = configs.postgresql_derived(this.v, facts.release, facts.memtotal_mb)
+    derived = postgresql.postgresql_derived(this.v, facts.release, facts.memtotal_mb)
     version = derived["__postgresql_version"]
     unit = f"postgresql@{version}-main"
     by_template = {f.template.rsplit("/", 1)[1]: f for f in mine}
@@ -85,7 +87,7 @@ def deploy(mine: list[configs.File], facts: configs.Facts, app: dict | None) -> 
     userlist = put(by_template["userlist.txt.j2"])
     ini = by_template["pgbouncer.ini.j2"]
     live_ini = fact("cat /etc/pgbouncer/pgbouncer.ini 2>/dev/null || true")
-    listeners_change = configs.pgbouncer_listeners(live_ini) != configs.pgbouncer_listeners(
+    listeners_change = postgresql.pgbouncer_listeners(live_ini) != postgresql.pgbouncer_listeners(
         ini.content
     )
     ini_op = put(ini, "/usr/local/sbin/webtier-pgbouncer-check %s")

@@ -16,7 +16,10 @@ from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files, server
 from pyinfra_roles.common import fact, helper, packages, put, this
 
-from webtier import configs, derive
+from webtier.files import configs
+from webtier.files.app import app_first_host, release_command
+from webtier.files.facts import Facts
+from webtier.model import derive
 
 
 def git_checkout(release: str):
@@ -59,11 +62,11 @@ def release_commands(release: str, venv: str, running: str) -> None:
         group=user,
         mode="0755",
     )
-    first = configs.app_first_host(name, this.inventory.members, this.inventory.all_host_vars())
+    first = app_first_host(name, this.inventory.members, this.inventory.all_host_vars())
     for entry in commands:
         if entry.get("once") and first != this.name:
             continue
-        argv = configs.release_command(
+        argv = release_command(
             entry["command"], name, user, release, venv, this.v["__python_app_env_dir"]
         )
         server.shell(name=f"Release command: {entry['command']}", commands=[shlex.join(argv)])
@@ -77,7 +80,7 @@ def server_requirements() -> list[str]:
     return []
 
 
-def deploy(mine: list[configs.File], facts: configs.Facts, app: dict | None) -> dict | None:
+def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     """The release the app servers run; returns what they need to know about it."""
     if this.v["python_app_switch_only"]:
         raise DeployError(

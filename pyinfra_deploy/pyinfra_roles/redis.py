@@ -17,7 +17,8 @@ from pyinfra_roles.common import (
     this,
 )
 
-from webtier import configs
+from webtier.files import configs
+from webtier.files.facts import Facts
 
 
 def sentinel_client() -> str:
@@ -87,7 +88,7 @@ def sentinel(mine: list[configs.File], paths: dict, dropin_ops: list) -> None:
             )
 
 
-def deploy(mine: list[configs.File], facts: configs.Facts, app: dict | None) -> dict | None:
+def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     if this.v["redis_sentinel"] and this.v["redis_tls"]:
         raise DeployError(
             f"{this.name}: Sentinel over TLS is converged by site.yml only "

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pyinfra.operations import files
 from pyinfra_roles.common import app_run, helper, packages, put, serve, this
 
-from webtier import configs
+from webtier.files import configs
+from webtier.files.facts import Facts
 
 
-def deploy(mine: list[configs.File], facts: configs.Facts, app: dict | None) -> dict | None:
+def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     wsgi, ini, unit = mine
     packages("Install uWSGI", ["uwsgi-core", "uwsgi-plugin-python3"])
     helper("uwsgi")

@@ -9,10 +9,10 @@ balancer, one Gunicorn app server, one Redis, SSH as a deploy user; with ``--loc
 containers of this machine that ``playbooks/sandbox.yml`` makes and removes, the load
 balancer published on 127.0.0.1:PORT) and
 ``group_vars/all/vault.yml`` with new random Redis passwords, encrypted as
-``ansible-vault`` does (:mod:`webtier.vault`) under the vault id ``<name>``. The
+``ansible-vault`` does (:mod:`webtier.model.vault`) under the vault id ``<name>``. The
 password file is made (random, mode 0600) when it does not exist. Every value only the
 user knows is ``CHANGE_ME``, which preflight refuses until it is filled
-(:data:`webtier.preflight.PLACEHOLDER`).
+(:data:`webtier.checks.preflight.PLACEHOLDER`).
 
 With ``--from``, the new environment is a copy of another one (the repository's staging
 or production examples, whose vaults are placeholders whose password nobody keeps):
@@ -33,8 +33,9 @@ from pathlib import Path
 
 import jinja2
 
-from webtier import ROOT, vault
-from webtier.preflight import PLACEHOLDER
+from webtier import ROOT
+from webtier.checks.preflight import PLACEHOLDER
+from webtier.model import vault
 
 SKELETON = ROOT / "files" / "new-env"
 VAULT = Path("group_vars", "all", "vault.yml")
@@ -62,7 +63,7 @@ def create(target: Path, password_file: Path, local: bool = False, port: int = 8
         "directory": target,
         "local": local,
         "port": int(port),
-        # URL-safe: the app's REDIS_URL carries them (webtier.derive quotes them anyway)
+        # URL-safe: the app's REDIS_URL carries them (webtier.model.derive quotes them anyway)
         "redis_admin_password": secrets.token_urlsafe(24),
         "redis_app_password": secrets.token_urlsafe(24),
     }

@@ -16,7 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from webtier import ROOT, vault
+from webtier import ROOT
+from webtier.model import vault
 
 
 def command(options: Sequence[str]) -> list[str]:

@@ -1,6 +1,6 @@
 """The roles' check of a host (the ``webtier_check`` action in each validate.yml) says
 exactly what pyinfra's deploy says for the same variables and facts: both are
-webtier.live.check. One ansible-playbook run judges every case, each a host of its own
+webtier.checks.live.check. One ansible-playbook run judges every case, each a host of its own
 on the controller's local connection; no host is contacted."""
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import subprocess
 import pytest
 import yaml
 
-from webtier import ROOT, live
+from webtier import ROOT
 
 #: What a fresh Debian container grants (the role scenarios' hosts).
+from webtier.checks import live
+
 FACTS = {
     "somaxconn": 4096,
     "tcp_max_syn_backlog": 65535,

@@ -1,5 +1,5 @@
 """Both engines write the same config files: Ansible's template module (through
-playbooks/render.yml) and the pyinfra path (webtier.configs) render every environment
+playbooks/render.yml) and the pyinfra path (webtier.files.configs) render every environment
 to disk here, byte for byte the same. (Runs ansible-playbook once per environment: it
 lives with the other tests that run the engines, not with the unit tests.)"""
 
@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from inventories import CASES, tree, without_vault
 
-from webtier import ROOT, configs
-from webtier.capacity import roles_of
-from webtier.inventory import load
+from webtier import ROOT
+from webtier.files import configs
+from webtier.model.inventory import load
+from webtier.model.topology import roles_of
 
 
 def ansible_render(sources: list[Path], out: Path) -> None:

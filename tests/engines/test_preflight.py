@@ -4,7 +4,7 @@ Each case writes a small inventory whose hosts point at a closed port on 127.0.0
 (``ansible_port: 9``): any play that reached a host would report it UNREACHABLE. A bad
 inventory must stop ``playbooks/preflight.yml`` (Ansible) and the pyinfra deploy, each
 with rc != 0 and the case's own message naming host and variable, and the package
-(``webtier.preflight.run``) must give the same finding. ``site.yml`` runs that play
+(``webtier.checks.preflight.run``) must give the same finding. ``site.yml`` runs that play
 first: the sound inventory passes it and only then fails to reach the hosts (which
 proves the harness would see a host being touched), and a bad one stops site.yml
 before its first tier.
@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from webtier import ROOT, preflight
-from webtier.inventory import load
+from webtier import ROOT
+from webtier.checks import preflight
+from webtier.model.inventory import load
 
 HOSTS = {
     "all": {
@@ -289,7 +290,7 @@ def redis_url(hostport: str, password: str = "x") -> str:
 
 
 #: Mistakes beyond the capacity model's: one per kind of value the model knows, per role,
-#: in each config language's syntax, and the rules between hosts (webtier.invariants).
+#: in each config language's syntax, and the rules between hosts (webtier.checks.invariants).
 MISTAKES = [
     # kernel_tuning
     (
@@ -821,7 +822,7 @@ MISTAKES = [
         {"app1": {"webtier_app_sever": "gunicorn"}},
         "app1: webtier_app_sever=gunicorn breaks no webtier variable has this name",
     ),
-    # between hosts and tiers (webtier.invariants)
+    # between hosts and tiers (webtier.checks.invariants)
     (
         "two listeners on one port",
         {"app_gunicorn": {"gunicorn_bind": ["0.0.0.0:22"]}},

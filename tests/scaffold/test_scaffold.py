@@ -25,7 +25,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from webtier import ROOT, drills, newenv, vault
+from webtier import ROOT, newenv
+from webtier.model import vault
+from webtier.ops import drills
 
 ENV = "wtscaffold"
 APP = f"{ENV}-app1"

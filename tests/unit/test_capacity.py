@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from webtier import ROOT, capacity
+from webtier import ROOT
+from webtier.model import capacity
 
 GROUPS = {
     "all": ["lb1", "app1", "redis1"],

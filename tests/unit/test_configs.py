@@ -1,4 +1,4 @@
-"""The render path both engines share (webtier.configs): the render command, what it
+"""The render path both engines share (webtier.files.configs): the render command, what it
 reads from the inventory, how the Ansible render task and pyinfra reach it. The parity
 of the two engines' files, which runs Ansible, is tests/engines/test_parity.py."""
 
@@ -12,8 +12,10 @@ import pytest
 import yaml
 from inventories import tree, without_vault
 
-from webtier import ROOT, configs
-from webtier.inventory import load
+from webtier import ROOT
+from webtier.files import configs
+from webtier.files.facts import Facts
+from webtier.model.inventory import load
 
 
 def test_a_change_in_the_inventory_reaches_the_rendered_files(tmp_path):
@@ -49,7 +51,7 @@ def test_the_render_writes_only_under_out_and_secrets_for_their_owner(tmp_path):
 
 def test_the_render_command_writes_every_host(tmp_path):
     proc = subprocess.run(
-        ["python", "-m", "webtier.configs", "inventory/production", "--out", str(tmp_path)],
+        ["python", "-m", "webtier.files.configs", "inventory/production", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -69,7 +71,7 @@ def test_the_render_command_writes_every_host(tmp_path):
 def test_the_render_command_names_a_broken_inventory(tmp_path):
     (tmp_path / "hosts.yml").write_text("all:\n  hostz: {}\n")
     proc = subprocess.run(
-        ["python", "-m", "webtier.configs", str(tmp_path), "--out", str(tmp_path / "out")],
+        ["python", "-m", "webtier.files.configs", str(tmp_path), "--out", str(tmp_path / "out")],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -92,7 +94,7 @@ def tasks_of(items: list) -> list[dict]:
 def test_each_role_writes_its_files_through_the_role_files_action():
     """The manifest and the roles cannot drift: a role writes its config files with the
     role_files action only (template, dest, owner, group, mode and what the role
-    derives, all from webtier.configs, as the pyinfra engine), never with a template
+    derives, all from webtier.files.configs, as the pyinfra engine), never with a template
     task of its own, and every file templates/files.yml lists for it is written."""
     for role, specs in configs.manifest().items():
         written = set()
@@ -110,7 +112,7 @@ def test_each_role_writes_its_files_through_the_role_files_action():
 def test_every_role_renders_through_the_action_its_tasks_write_with():
     """playbooks/render.yml (the parity test's Ansible side) renders each role's files
     with the role_files action, its defaults and vars in scope: no list of derived names
-    to keep in step with webtier.configs."""
+    to keep in step with webtier.files.configs."""
     tasks = yaml.safe_load((ROOT / "playbooks/tasks/render-files.yml").read_text())
     (task,) = tasks
     assert task["webtier.stack.role_files"]["role"] == "{{ __webtier_render_role }}"
@@ -181,10 +183,10 @@ def test_pyinfra_stops_before_any_host_on_a_preflight_finding(tmp_path):
 
 def test_a_role_derives_from_what_the_host_said_and_assumes_only_the_rest():
     """Under Ansible a role's facts are kernel_tuning_effective and what the role read
-    itself (webtier.configs.Facts.read); a fact neither gives is the inventory's, as in
+    itself (webtier.files.facts.Facts.read); a fact neither gives is the inventory's, as in
     a render, and a fact the package does not know is refused by name."""
     effective = {"cpus": 6, "nofile_hard": 4096, "in_container": True, "memory_mb": 900}
-    facts = configs.Facts.read(
+    facts = Facts.read(
         {"webtier_cpus": 2},
         {**effective, "release": "bookworm"},
         {"getent": {"lb1": "10.0.0.7 STREAM lb1\n10.0.0.7 DGRAM\n"}, "pid1_nofile_hard": "None"},
@@ -197,9 +199,9 @@ def test_a_role_derives_from_what_the_host_said_and_assumes_only_the_rest():
     )
     assert facts.resolved == {"lb1": ["10.0.0.7"]}
     assert facts.pid1_nofile_hard is None
-    assert configs.Facts.read({"webtier_cpus": 3}).cpus == 3
+    assert Facts.read({"webtier_cpus": 3}).cpus == 3
     with pytest.raises(ValueError, match="no such fact cpu_count"):
-        configs.Facts.read({}, None, {"cpu_count": 4})
+        Facts.read({}, None, {"cpu_count": 4})
 
 
 def test_a_roles_tasks_read_what_it_derives_without_its_prefix():

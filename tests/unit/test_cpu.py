@@ -1,25 +1,26 @@
-"""CPU per request and the closed-loop model built on it (webtier.cpu)."""
+"""CPU per request and the closed-loop model built on it (webtier.model.cpu)."""
 
 from __future__ import annotations
 
 import pytest
 
-from webtier import cpu
+from webtier.model import cpu
+from webtier.ops import cpuprobe
 
 
 def test_cgroup_cpu_is_read_from_v1_and_v2_accounting(tmp_path):
     v1 = tmp_path / "v1"
     (v1 / "cpuacct/docker/abc").mkdir(parents=True)
     (v1 / "cpuacct/docker/abc/cpuacct.usage").write_text("123456789\n")
-    assert cpu.cgroup_ns("abc", v1) == 123456789
+    assert cpuprobe.cgroup_ns("abc", v1) == 123456789
     v2 = tmp_path / "v2"
     (v2 / "system.slice/docker-abc.scope").mkdir(parents=True)
     (v2 / "system.slice/docker-abc.scope/cpu.stat").write_text(
         "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n"
     )
-    assert cpu.cgroup_ns("abc", v2) == 2_500_000
+    assert cpuprobe.cgroup_ns("abc", v2) == 2_500_000
     with pytest.raises(FileNotFoundError, match="no cgroup CPU accounting for container zzz"):
-        cpu.cgroup_ns("zzz", v2)
+        cpuprobe.cgroup_ns("zzz", v2)
 
 
 def test_machine_busy_time_leaves_out_idle_and_iowait(tmp_path):
@@ -27,7 +28,7 @@ def test_machine_busy_time_leaves_out_idle_and_iowait(tmp_path):
     # user nice system idle iowait irq softirq steal guest guest_nice
     stat.write_text("cpu  100 0 50 900 30 0 10 0 0 0\ncpu0 1 2 3\n")
     hz = __import__("os").sysconf("SC_CLK_TCK")
-    assert cpu.machine_busy_ns(stat) == 160 * 1_000_000_000 // hz
+    assert cpuprobe.machine_busy_ns(stat) == 160 * 1_000_000_000 // hz
 
 
 def test_systemd_cpu_sums_the_units():
@@ -37,13 +38,13 @@ def test_systemd_cpu_sums_the_units():
         asked.append(argv)
         return "1000\n[not set]\n2500\n"
 
-    assert cpu.systemd_ns(run, ["nginx.service", "redis-*.service"]) == 3500
+    assert cpuprobe.systemd_ns(run, ["nginx.service", "redis-*.service"]) == 3500
     assert asked[0][:4] == ["systemctl", "show", "--property=CPUUsageNSec", "--value"]
 
 
 def test_the_probe_gives_cpu_per_request_per_host_and_what_no_host_accounts_for():
     counters = {"lb1": 0, "app1": 0, "machine": 0}
-    probe = cpu.CpuProbe(
+    probe = cpuprobe.CpuProbe(
         {h: (lambda h=h: counters[h]) for h in ("lb1", "app1")},
         machine=lambda: counters["machine"],
     )
@@ -126,6 +127,6 @@ def test_a_calibration_keeps_the_hosts_that_spent_cpu_and_the_delay():
 
 
 def test_a_level_that_answered_nothing_has_no_cpu_per_request():
-    probe = cpu.CpuProbe({"lb1": lambda: 5_000_000_000}, machine=lambda: 9_000_000_000)
+    probe = cpuprobe.CpuProbe({"lb1": lambda: 5_000_000_000}, machine=lambda: 9_000_000_000)
     probe.start()
     assert probe.stop(requests=0) == {"hosts": {}, "total_us": None}

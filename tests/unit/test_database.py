@@ -10,7 +10,10 @@ import re
 
 import pytest
 
-from webtier import capacity, configs, derive, firewall, invariants
+from webtier.checks import invariants
+from webtier.files import firewall, postgresql
+from webtier.files.app import app_database_env, app_first_host, release_command
+from webtier.model import capacity, derive
 
 GROUPS = {
     "all": ["lb1", "app1", "worker1", "db1"],
@@ -54,7 +57,7 @@ def findings(**db):
 def test_the_verifier_is_what_postgresql_checks_a_scram_proof_against():
     """RFC 5802: the server keeps StoredKey = H(HMAC(SaltedPassword, "Client Key")) and
     ServerKey; a client that knows the password derives the same from the salt."""
-    verifier = configs.scram_verifier("shop", "correct horse")
+    verifier = postgresql.scram_verifier("shop", "correct horse")
     match = re.fullmatch(r"SCRAM-SHA-256\$4096:([^$]+)\$([^:]+):(.+)", verifier)
     assert match
     salt, stored, server = (base64.b64decode(g) for g in match.groups())
@@ -65,10 +68,10 @@ def test_the_verifier_is_what_postgresql_checks_a_scram_proof_against():
 
 
 def test_the_verifier_is_stable_per_password_and_changes_with_it():
-    one = configs.scram_verifier("shop", "correct horse")
-    assert configs.scram_verifier("shop", "correct horse") == one  # no change to report
-    assert configs.scram_verifier("shop", "battery staple") != one
-    assert configs.scram_verifier("blog", "correct horse") != one  # salted per user
+    one = postgresql.scram_verifier("shop", "correct horse")
+    assert postgresql.scram_verifier("shop", "correct horse") == one  # no change to report
+    assert postgresql.scram_verifier("shop", "battery staple") != one
+    assert postgresql.scram_verifier("blog", "correct horse") != one  # salted per user
     assert "correct horse" not in one
 
 
@@ -101,10 +104,10 @@ def test_the_memory_a_host_grants_is_its_cgroup_limit_when_lower(memtotal_kb, li
 
 
 def test_the_app_reaches_the_first_database_host_through_pgbouncer():
-    env, secret = configs.app_database_env("databases", "", GROUPS, hostvars())
+    env, secret = app_database_env("databases", "", GROUPS, hostvars())
     assert env == {"DATABASE_URL": "postgresql://shop@db1:6432/shop"}
     assert secret == {"DATABASE_PASSWORD": PASSWORD}
-    assert configs.app_database_env("", "", GROUPS, hostvars()) == ({}, {})
+    assert app_database_env("", "", GROUPS, hostvars()) == ({}, {})
 
 
 def test_pgbouncer_is_admitted_from_the_client_tiers_only():
@@ -158,7 +161,7 @@ def test_the_app_must_name_a_database_the_tier_has():
 
 def test_only_listener_lines_need_a_restart():
     ini = "[pgbouncer]\nlisten_addr = *\nlisten_port = 6432\npool_mode = transaction\n"
-    assert configs.pgbouncer_listeners(ini) == ["listen_addr = *", "listen_port = 6432"]
+    assert postgresql.pgbouncer_listeners(ini) == ["listen_addr = *", "listen_port = 6432"]
 
 
 def test_the_once_commands_run_on_the_apps_first_host():
@@ -168,11 +171,11 @@ def test_the_once_commands_run_on_the_apps_first_host():
         "app2": {"python_app_name": "shop"},
         "worker1": {"python_app_name": "shop"},
     }
-    assert configs.app_first_host("shop", groups, hv) == "app2"
+    assert app_first_host("shop", groups, hv) == "app2"
 
 
 def test_a_release_command_runs_as_the_app_in_the_new_releases_source():
-    argv = configs.release_command(
+    argv = release_command(
         "python manage.py migrate --noinput",
         "shop",
         "shop",

@@ -9,8 +9,9 @@ import shutil
 
 import yaml
 
-from webtier import ROOT, preflight
-from webtier.inventory import load
+from webtier import ROOT
+from webtier.checks import preflight
+from webtier.model.inventory import load
 
 DEFAULTS = ROOT / "tests/inventories/defaults"
 

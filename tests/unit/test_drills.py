@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webtier import drills
+from webtier.ops import drills
 
 
 def page_loads(sent=6400, failed=0, max_ms=250):

@@ -1,11 +1,11 @@
-"""The tier firewall's plan (webtier.firewall): sources resolved on the host at converge
+"""The tier firewall's plan (webtier.files.firewall): sources resolved on the host at converge
 time, so that the table loads at boot without name resolution."""
 
 from __future__ import annotations
 
 import pytest
 
-from webtier import firewall
+from webtier.files import firewall
 
 GROUPS = {
     "all": ["lb1", "app1", "redis1"],

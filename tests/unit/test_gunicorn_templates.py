@@ -12,10 +12,12 @@ import types
 import pytest
 import yaml
 
-from webtier import ROOT, configs, derive, firewall
-from webtier.capacity import roles_of
-from webtier.inventory import load
-from webtier.render import render
+from webtier import ROOT
+from webtier.files import configs, firewall
+from webtier.files.render import render
+from webtier.model import derive
+from webtier.model.inventory import load
+from webtier.model.topology import roles_of
 
 ROLE = ROOT / "roles/gunicorn"
 
@@ -28,7 +30,7 @@ def rendered(worker_class: str) -> str:
         "python_app_name": "demo",
         "python_app_entrypoint": "app:create_app()",
         "__gunicorn_cpus": 2,
-        # what the role derives (webtier.derive) for 2 CPUs and the defaults' auto
+        # what the role derives (webtier.model.derive) for 2 CPUs and the defaults' auto
         "__gunicorn_sizes": derive.gunicorn_sizes(worker_class, "auto", "auto", "auto", 2),
         # the default (auto) with one load balancer, lb1, resolved on the host
         "__gunicorn_forwarded_allow_ips": firewall.trusted_proxies(

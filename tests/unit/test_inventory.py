@@ -1,4 +1,4 @@
-"""webtier.inventory reads an inventory exactly as Ansible does (checked against Ansible)."""
+"""webtier.model.inventory reads an inventory exactly as Ansible does (checked against Ansible)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from webtier import ROOT
-from webtier.inventory import InventoryError, load
+from webtier.model.inventory import InventoryError, load
 
 ENVIRONMENTS = sorted(p for p in (ROOT / "inventory").iterdir() if (p / "hosts.yml").exists())
 

@@ -7,8 +7,9 @@ import importlib.util
 import jinja2
 import pytest
 
-from webtier import ROOT, TEMPLATES, configs
-from webtier.render import environment, render
+from webtier import ROOT, TEMPLATES
+from webtier.files.kernel import kernel_host
+from webtier.files.render import environment, render
 
 VARS = {
     "kernel_tuning_somaxconn": 4096,
@@ -105,5 +106,5 @@ def test_the_apply_module_reads_what_the_template_writes():
     ],
 )
 def test_what_the_host_kind_probe_printed_decides_the_nofile_limit(kind, probe, expected):
-    host = configs.kernel_host(kind, probe, 65535, 1048576)
+    host = kernel_host(kind, probe, 65535, 1048576)
     assert (host["in_container"], host["pid1_nofile_hard"], host["nofile_effective"]) == expected

@@ -1,11 +1,13 @@
-"""The checks a role runs on a host before it changes it (webtier.live): the model, then
+"""The checks a role runs on a host before it changes it (webtier.checks.live): the model, then
 what the host really grants. Both engines call check(); these are its rules."""
 
 from __future__ import annotations
 
 import pytest
 
-from webtier import capacity, live
+#: A Debian 13 host whose kernel grants what the defaults ask for.
+from webtier.checks import live
+from webtier.model import capacity
 
 #: A Debian 13 host whose kernel grants what the defaults ask for.
 ROOMY = live.HostFacts(capacity.Kernel(65535, 65535, 1048576, 4), "trixie", 1)

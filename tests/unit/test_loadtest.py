@@ -13,7 +13,8 @@ import time
 import pytest
 import yaml
 
-from webtier import capacity, loadtest
+from webtier.model import capacity
+from webtier.ops import loadtest
 
 GROUPS = {"all": ["lb1", "app1"], "loadbalancers": ["lb1"], "app_gunicorn": ["app1"]}
 

@@ -1,4 +1,4 @@
-"""The typed model (webtier.model) against what Ansible reads of the same roles: their
+"""The typed model (webtier.model.schema) against what Ansible reads of the same roles: their
 argument specs (ansible-doc, and the check when a role runs alone) and their defaults."""
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ import typing
 
 import pytest
 
-from webtier import ROOT, model, preflight
-from webtier.inventory import role_defaults
+from webtier import ROOT
+from webtier.checks import preflight
+from webtier.model import schema
+from webtier.model.inventory import role_defaults
 
-ROLES = [r for r in model.MODELS if r != "webtier"]
+ROLES = [r for r in schema.MODELS if r != "webtier"]
 #: What an inventory must give each role beyond its defaults (the vault's passwords, the app).
 REQUIRED = {
     "python_app": {
@@ -37,13 +39,13 @@ def literal_values(annotation) -> set | None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_argument_spec_names_exactly_the_models_variables(role):
-    assert set(preflight.role_options(role)) == set(model.MODELS[role].model_fields)
+    assert set(preflight.role_options(role)) == set(schema.MODELS[role].model_fields)
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_argument_spec_choices_are_the_models(role):
     for name, option in preflight.role_options(role).items():
-        allowed = literal_values(model.MODELS[role].model_fields[name].annotation)
+        allowed = literal_values(schema.MODELS[role].model_fields[name].annotation)
         if "choices" in option:
             assert allowed == set(option["choices"]), name
         elif option.get("type") not in ("raw", "list"):
@@ -55,7 +57,7 @@ def test_argument_spec_types_take_the_models_values(role):
     """Each variable's default passes the model and is of the spec's type."""
     kinds = {"int": int, "bool": bool, "str": str, "list": list, "dict": dict}
     defaults = role_defaults(role)
-    assert model.findings("host", role, {**defaults, **REQUIRED.get(role, {})}) == []
+    assert schema.findings("host", role, {**defaults, **REQUIRED.get(role, {})}) == []
     for name, option in preflight.role_options(role).items():
         kind = kinds.get(option.get("type"))
         if kind and name in defaults:
@@ -141,7 +143,7 @@ def test_another_roles_variables_in_a_shared_inventory_are_left_alone():
 )
 def test_the_model_names_the_variable_the_rule_and_the_fix(role, values, variable, says):
     base = REQUIRED.get(role, {})
-    found = model.findings("h1", role, {**role_defaults(role), **base, **values})
+    found = schema.findings("h1", role, {**role_defaults(role), **base, **values})
     # The first finding is the variable given (derived ones may follow: a bad app name
     # also makes a bad user and root directory).
     assert found, values
@@ -161,6 +163,6 @@ def test_the_model_names_the_variable_the_rule_and_the_fix(role, values, variabl
 )
 def test_a_refused_minimum_has_an_explicit_documented_override(role, values):
     base = REQUIRED.get(role, {})
-    assert model.findings("h1", role, {**role_defaults(role), **base, **values}) == []
+    assert schema.findings("h1", role, {**role_defaults(role), **base, **values}) == []
     override = next(name for name, value in values.items() if value is True)
     assert override in (ROOT / "roles" / role / "defaults" / "main.yml").read_text()

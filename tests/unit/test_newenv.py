@@ -8,8 +8,10 @@ import subprocess
 
 import pytest
 
-from webtier import ROOT, newenv, preflight, vault
-from webtier.inventory import InventoryError, load, sealed
+from webtier import ROOT, newenv
+from webtier.checks import preflight
+from webtier.model import vault
+from webtier.model.inventory import InventoryError, load, sealed
 
 FILLED = {
     # what a user writes over each CHANGE_ME, file by file

@@ -1,12 +1,13 @@
-"""The load balancer's plan (webtier.nginx) and the nginx templates it feeds."""
+"""The load balancer's plan (webtier.files.nginx) and the nginx templates it feeds."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from webtier import ROOT, nginx
-from webtier.render import render
+from webtier import ROOT
+from webtier.files import nginx
+from webtier.files.render import render
 
 DEFAULTS = yaml.safe_load((ROOT / "roles/nginx/defaults/main.yml").read_text())
 GROUPS = {"app_gunicorn": ["app1", "app3"], "app_uwsgi": ["app2"], "empty": []}

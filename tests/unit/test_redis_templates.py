@@ -11,8 +11,9 @@ import sys
 import pytest
 import yaml
 
-from webtier import ROOT, derive
-from webtier.render import render
+from webtier import ROOT
+from webtier.files.render import render
+from webtier.model import derive
 
 ROLE = ROOT / "roles/redis"
 

@@ -1,4 +1,4 @@
-"""The secret scan (webtier.secretscan): what it finds, what it lets pass, and that the
+"""The secret scan (webtier.checks.secretscan): what it finds, what it lets pass, and that the
 repository itself scans clean against its reviewed baseline.
 
 Planted secrets are assembled at run time, so that this file itself holds none.
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from webtier import ROOT, secretscan
+from webtier import ROOT
+from webtier.checks import secretscan
 
 
 def test_the_repository_scans_clean_outside_the_sandbox():

@@ -8,10 +8,12 @@ import re
 import pytest
 import yaml
 
-from webtier import ROOT, configs, firewall, nginx
-from webtier.capacity import HOST_ROLES, roles_of
-from webtier.inventory import load
-from webtier.render import render
+from webtier import ROOT
+from webtier.files import configs, firewall, nginx
+from webtier.files.app import app_env, app_redis_env
+from webtier.files.render import render
+from webtier.model.inventory import load
+from webtier.model.topology import HOST_ROLES, roles_of
 
 GROUPS = {"redis": ["r1", "r2", "r3"], "loadbalancers": ["lb1", "lb2"]}
 # Assembled here: the secret scan refuses literal credentials in the repository.
@@ -28,7 +30,7 @@ def redis_hosts(**common) -> dict:
 
 
 def test_a_sentinel_set_gives_the_sentinels_and_both_passwords():
-    env, secret = configs.app_redis_env("redis", GROUPS, redis_hosts(redis_sentinel=True))
+    env, secret = app_redis_env("redis", GROUPS, redis_hosts(redis_sentinel=True))
     assert env == {
         # By inventory name (not ansible_host: how the controller reaches them), or
         # the name the inventory says the host announces.
@@ -41,13 +43,13 @@ def test_a_sentinel_set_gives_the_sentinels_and_both_passwords():
 
 
 def test_without_sentinel_the_url_names_the_primary_and_carries_no_password():
-    env, secret = configs.app_redis_env("redis", GROUPS, redis_hosts(redis_port=6380))
+    env, secret = app_redis_env("redis", GROUPS, redis_hosts(redis_port=6380))
     assert env == {"REDIS_URL": "redis://app@r2:6380/0"}
     assert secret == {"REDIS_PASSWORD": APP_PW}
 
 
 def test_tls_and_no_auth_change_the_url():
-    env, secret = configs.app_redis_env(
+    env, secret = app_redis_env(
         "redis", {"redis": ["r1"]}, {"r1": {"redis_tls": True, "redis_auth": False}}
     )
     assert env == {"REDIS_URL": "rediss://r1:6379/0"}
@@ -60,16 +62,16 @@ def test_the_inventory_wins_over_what_is_derived():
         "python_app_env": {"REDIS_DB": "3", "OTHER": "x"},
         "python_app_secret_env": {},
     }
-    out = configs.app_env(v, GROUPS, redis_hosts(redis_sentinel=True))
+    out = app_env(v, GROUPS, redis_hosts(redis_sentinel=True))
     assert out["__python_app_env"]["REDIS_DB"] == "3"
     assert out["__python_app_env"]["OTHER"] == "x"
     assert out["__python_app_secret_env"]["REDIS_SENTINEL_PASSWORD"] == SENTINEL_PW
 
 
 def test_no_group_means_no_redis_and_a_missing_group_is_named():
-    assert configs.app_redis_env("", GROUPS, {}) == ({}, {})
+    assert app_redis_env("", GROUPS, {}) == ({}, {})
     with pytest.raises(ValueError, match="python_app_redis_group=cache"):
-        configs.app_redis_env("cache", GROUPS, {})
+        app_redis_env("cache", GROUPS, {})
 
 
 @pytest.mark.parametrize("env", ["sandbox", "staging", "production"])
@@ -78,7 +80,7 @@ def test_every_app_host_of_every_environment_reaches_its_redis_through_the_model
     hostvars = inventory.all_host_vars()
     for host in inventory.members["appservers"]:
         v = configs.variables(inventory, host, roles_of(host, inventory.members))
-        out = configs.app_env(v, inventory.members, hostvars)
+        out = app_env(v, inventory.members, hostvars)
         sentinel = "REDIS_SENTINELS" in out["__python_app_env"]
         assert sentinel or "REDIS_URL" in out["__python_app_env"], (env, host)
         assert out["__python_app_secret_env"]["REDIS_PASSWORD"], (env, host)
@@ -159,7 +161,7 @@ def _roles_by_group(play: dict) -> list[tuple[str, str]]:
 
 
 def test_site_yml_runs_on_each_group_the_roles_the_model_sizes_it_for_in_order():
-    """capacity.HOST_ROLES is what the model, preflight and the pyinfra engine take a
+    """topology.HOST_ROLES is what the model, preflight and the pyinfra engine take a
     group to run; site.yml's plays must run exactly that, in the same order (python_app
     comes in through the server roles, which include it)."""
     ran = [pair for play in _site_plays() for pair in _roles_by_group(play)]

@@ -9,8 +9,11 @@ import types
 import pytest
 import yaml
 
-from webtier import ROOT, capacity, derive, firewall, invariants
-from webtier.render import render
+from webtier import ROOT
+from webtier.checks import invariants
+from webtier.files import firewall
+from webtier.files.render import render
+from webtier.model import capacity, derive
 
 ROLE = ROOT / "roles/celery_worker"
 DEFAULTS = yaml.safe_load((ROLE / "defaults/main.yml").read_text())

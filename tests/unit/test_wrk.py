@@ -1,4 +1,4 @@
-"""webtier.wrk drives the real wrk against a local server and reads its counts as data."""
+"""webtier.ops.wrk drives the real wrk against a local server and reads its counts as data."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from webtier import wrk
+from webtier.ops import wrk
 
 pytestmark = pytest.mark.skipif(not shutil.which("wrk"), reason="wrk comes from make setup")
 

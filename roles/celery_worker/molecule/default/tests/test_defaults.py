@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import PYTHON, SCENARIO, as_worker, main_pid, status, tasks, wait_until
 
-from webtier import derive
+from webtier.model import derive
 
 #: The role's documented default queues (defaults/main.yml): one, its unit named after it.
 QUEUES = yaml.safe_load((SCENARIO.parents[1] / "defaults" / "main.yml").read_text())[

@@ -7,7 +7,7 @@ from conftest import VARS
 from scenario import assert_refused_before_any_change
 
 # Cases on the real hosts, proving nothing changes before the check passes; the
-# role's other rules are judged by tests/engines/test_live_check.py (webtier.live).
+# role's other rules are judged by tests/engines/test_live_check.py (webtier.checks.live).
 CASES = {
     "backlog above somaxconn": (
         {"gunicorn_backlog": 60000},

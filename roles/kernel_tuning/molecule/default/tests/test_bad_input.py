@@ -8,7 +8,7 @@ import re
 import pytest
 
 # Two cases on the real hosts, proving nothing changes before the check passes; the
-# role's other rules are judged by tests/engines/test_live_check.py (webtier.live).
+# role's other rules are judged by tests/engines/test_live_check.py (webtier.checks.live).
 CASES = [
     (
         {"kernel_tuning_somaxconn": 10},

@@ -9,7 +9,7 @@ from scenario import assert_refused_before_any_change
 testinfra_hosts = ["ansible://lb13"]
 
 # Cases on the real hosts, proving nothing changes before the check passes; the
-# role's other rules are judged by tests/engines/test_live_check.py (webtier.live).
+# role's other rules are judged by tests/engines/test_live_check.py (webtier.checks.live).
 CASES = {
     "backlog above somaxconn": (
         {"nginx_listen_backlog": 8192},

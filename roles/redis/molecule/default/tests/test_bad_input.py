@@ -9,7 +9,7 @@ import pytest
 from conftest import flat_output
 
 # Cases on the real hosts, proving nothing changes before the check passes; the
-# role's other rules are judged by tests/engines/test_live_check.py (webtier.live).
+# role's other rules are judged by tests/engines/test_live_check.py (webtier.checks.live).
 CASES = {
     "backlog above somaxconn": (
         {"redis_tcp_backlog": 60000},

@@ -13,7 +13,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
 from scenario import molecule_hosts, playbook_runner, run_probe
 
-from webtier import derive
+from webtier.model import derive
 
 SCENARIO = Path(__file__).resolve().parents[1]
 #: What each instance is given (molecule.yml's host_vars); the rest is the role's default.

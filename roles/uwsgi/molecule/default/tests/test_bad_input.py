@@ -6,7 +6,7 @@ import pytest
 from scenario import assert_refused_before_any_change
 
 # Cases on the real hosts, proving nothing changes before the check passes; the
-# role's other rules are judged by tests/engines/test_live_check.py (webtier.live).
+# role's other rules are judged by tests/engines/test_live_check.py (webtier.checks.live).
 CASES = {
     "listen above somaxconn": (
         {"uwsgi_listen": 8192},

@@ -8,7 +8,7 @@ wrk runs where the load should come from: on this machine (``target=[]``), insid
 container (``target=["docker", "exec", "-i", NAME]``, never through docker-proxy) or on
 a load-generator host (``target=["ssh", HOST]``).
 
-    python -m webtier.wrk --container gunicorn-flask http://127.0.0.1:8000/ -c 256 -d 10
+    python -m webtier.ops.wrk --container gunicorn-flask http://127.0.0.1:8000/ -c 256 -d 10
 """
 
 from __future__ import annotations

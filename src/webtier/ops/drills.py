@@ -7,7 +7,7 @@ keep-alive connection before reading it (RFC 9112, 9.3.1); those are counted as
 retried, not failed. Nothing is asserted here: the counts are the result (see
 README.md, "Releases, drills and security").
 
-    python -m webtier.drills DRILL|all
+    python -m webtier.ops.drills DRILL|all
 
 rolling          playbooks/deploy.yml releases every app host, one at a time
 reloads          ten nginx reloads (nginx -t first), one a second
@@ -80,8 +80,8 @@ def site_urls(inventory: str = "inventory/sandbox") -> list[str]:
     GETs (``http://<lb>:<port><path>``): a location of each site with a plain HTTP port
     (``/`` when the site has it), so a location left with no server during a drill shows
     as failed requests, whichever site it belongs to."""
-    from webtier import nginx  # noqa: PLC0415 (the drills' other helpers need no model)
-    from webtier.inventory import load as load_inventory  # noqa: PLC0415
+    from webtier.files import nginx  # noqa: PLC0415 (the drills' other helpers need no model)
+    from webtier.model.inventory import load as load_inventory  # noqa: PLC0415
 
     inv = load_inventory(str(ROOT / inventory))
     hostvars = inv.all_host_vars()
@@ -625,7 +625,7 @@ def missed(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m webtier.drills", description=__doc__.split("\n\n")[0]
+        prog="python -m webtier.ops.drills", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("drill", choices=[*DRILLS, "all"])
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "drills")

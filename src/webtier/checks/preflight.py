@@ -6,13 +6,13 @@ Two kinds of check, over every host of the inventory at once:
   (types, choices, required values), and no role-prefixed variable is unknown to the
   role (a typo such as ``gunicorn_worker`` would otherwise be ignored silently); the
   app server speaks the app's interface (WSGI or ASGI);
-- the capacity model's cross-layer invariants (:func:`webtier.capacity.check`):
+- the capacity model's cross-layer invariants (:func:`webtier.model.capacity.check`):
   backlogs against somaxconn, connections against NOFILE, the app tier's queues
   against the load balancers, Redis clients against the app tier, ...
 
 Ansible runs it as the first play of ``site.yml`` (the ``preflight`` role's action
 plugin is a thin wrapper); pyinfra and
-``python -m webtier.preflight inventory/<env> [profiles/<profile>]`` run the same
+``python -m webtier.checks.preflight inventory/<env> [profiles/<profile>]`` run the same
 function. Each finding names the host, the variable, its value, the limit and the fix.
 """
 
@@ -26,14 +26,17 @@ from typing import Any
 
 import yaml
 
-from webtier import ROOT, capacity, invariants, model
-from webtier.capacity import roles_of
-from webtier.inventory import holds, with_defaults
-from webtier.model import Finding
+from webtier import ROOT
+from webtier.checks import invariants
+from webtier.model import capacity, schema
+from webtier.model.inventory import holds, with_defaults
 
 #: Every variable this project reads starts with one of these: its roles' prefixes and
+from webtier.model.schema import Finding
+from webtier.model.topology import roles_of
+
 #: webtier_ (what the inventory says about a host). Both engines hand preflight these.
-PREFIXES = tuple(f"{role}_" for role in model.MODELS)
+PREFIXES = tuple(f"{role}_" for role in schema.MODELS)
 # Prefixed variables that are not inventory input: set by the roles while they run
 # (facts), or given to a playbook on its command line.
 NOT_ARGUMENTS = {
@@ -54,28 +57,28 @@ def arguments(
     host: str, hostvars: Mapping[str, Any], groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
     """The host's variables against the typed model of every role it runs
-    (:mod:`webtier.model`), and every project-prefixed variable known to one of them:
+    (:mod:`webtier.model.schema`), and every project-prefixed variable known to one of them:
     a typo such as ``gunicorn_worker`` would otherwise be ignored silently."""
     findings = []
     roles = roles_of(host, groups)
-    known = {name for role in model.MODELS for name in model.MODELS[role].model_fields}
+    known = {name for role in schema.MODELS for name in schema.MODELS[role].model_fields}
     for name in sorted(hostvars):
         if not name.startswith(PREFIXES) or name in known or name in NOT_ARGUMENTS:
             continue
-        role = next((r for r in model.MODELS if name.startswith(f"{r}_")), "webtier")
+        role = next((r for r in schema.MODELS if name.startswith(f"{r}_")), "webtier")
         close = difflib.get_close_matches(name, known, n=1)
         where = f"roles/{role}/meta/argument_specs.yml" if role != "webtier" else "README.md"
         findings.append(
             Finding(
                 host,
                 name,
-                model.shown(name, hostvars[name]),
+                schema.shown(name, hostvars[name]),
                 f"no {role} variable has this name ({where})",
                 f"did you mean {close[0]}?" if close else "remove it",
             )
         )
     for role in ["webtier", *roles]:
-        findings += model.findings(host, role, with_defaults([role], hostvars))
+        findings += schema.findings(host, role, with_defaults([role], hostvars))
     return findings
 
 
@@ -129,7 +132,7 @@ def report(findings: Sequence[Finding]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from webtier.inventory import load  # noqa: PLC0415
+    from webtier.model.inventory import load  # noqa: PLC0415
 
     paths = list(argv if argv is not None else sys.argv[1:]) or ["inventory/sandbox"]
     path = " + ".join(paths)

@@ -26,7 +26,7 @@ inventory over its roles' defaults) this module computes, per host and per tier:
   the limit it breaks and the fix.
 
 ``check()`` is what the preflight play runs before any host changes;
-``python -m webtier.capacity inventory/<env>`` prints the model's view as a table.
+``python -m webtier.model.capacity inventory/<env>`` prints the model's view as a table.
 """
 
 from __future__ import annotations
@@ -38,35 +38,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from webtier import cpu, derive
-from webtier.derive import FD_OVERHEAD, REDIS_FD_OVERHEAD
-from webtier.inventory import with_defaults
-from webtier.model import MAX_BACKLOG, Finding, parse_count
+from webtier.model import cpu, derive
+from webtier.model.derive import FD_OVERHEAD, REDIS_FD_OVERHEAD
+from webtier.model.inventory import with_defaults
 
 #: CPU count assumed for ``auto`` when the inventory does not say (``webtier_cpus``).
+from webtier.model.schema import MAX_BACKLOG, Finding, parse_count
+from webtier.model.topology import roles_of
+
 DEFAULT_CPUS = cpu.DEFAULT_CPUS
-
-# The roles each host runs, by the groups site.yml's plays target, in the order of its
-# plays; app and worker hosts also run python_app (through gunicorn, uwsgi or
-# celery_worker). Preflight checks arguments by the same map, and the pyinfra engine
-# runs a host's roles in this order; tests/unit/test_topology.py holds site.yml to it.
-HOST_ROLES = {
-    "all": ["kernel_tuning", "firewall"],
-    "redis": ["redis"],
-    "databases": ["postgresql"],
-    "app_gunicorn": ["python_app", "gunicorn"],
-    "app_uwsgi": ["python_app", "uwsgi"],
-    "workers": ["python_app", "celery_worker"],
-    "loadbalancers": ["nginx"],
-}
-
-
-def roles_of(host: str, groups: Mapping[str, Sequence[str]]) -> list[str]:
-    roles: list[str] = []
-    for group, names in HOST_ROLES.items():
-        if group == "all" or host in groups.get(group, ()):
-            roles += [r for r in names if r not in roles]
-    return roles
 
 
 @dataclass
@@ -152,7 +132,7 @@ def _int(value: Any, host: str, name: str, findings: list[Finding], auto: int | 
 
 @dataclass(frozen=True)
 class Kernel:
-    """The limits a host really grants, read on it (``webtier.live``): the servers'
+    """The limits a host really grants, read on it (``webtier.checks.live``): the servers'
     checks then hold each setting against these instead of the planned ones."""
 
     somaxconn: int
@@ -376,7 +356,7 @@ def _celery(h: _Host) -> HostCapacity | None:
             "task_seconds": queue.get("task_seconds"),
             "served_per_s": served_per_s(queue["concurrency"], h.cpus, queue.get("task_seconds")),
         }
-        # auto resolved by the rule the roles use (webtier.derive)
+        # auto resolved by the rule the roles use (webtier.model.derive)
         for queue in derive.celery_queues(given, h.cpus)
     ]
     processes = sum(q["processes"] for q in queues)
@@ -670,7 +650,7 @@ def table(m: Model, mean_latency_s: float | None = None, arrival_per_s: float | 
 
 def from_inventory(path: str, *overlays: str) -> Model:
     """The model of an inventory directory, with profile overlays read after it."""
-    from webtier.inventory import load  # noqa: PLC0415 (the model itself needs no files)
+    from webtier.model.inventory import load  # noqa: PLC0415 (the model itself needs no files)
 
     inventory = load(path, *overlays)
     return model(inventory.all_host_vars(), inventory.members)
@@ -678,7 +658,7 @@ def from_inventory(path: str, *overlays: str) -> Model:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m webtier.capacity", description=__doc__.split("\n")[0]
+        prog="python -m webtier.model.capacity", description=__doc__.split("\n")[0]
     )
     parser.add_argument("inventory", nargs="?", default="inventory/sandbox")
     parser.add_argument(
@@ -698,7 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the model as JSON")
     args = parser.parse_args(argv)
-    from webtier.inventory import load  # noqa: PLC0415 (the model itself needs no files)
+    from webtier.model.inventory import load  # noqa: PLC0415 (the model itself needs no files)
 
     inventory = load(args.inventory, *args.profile)
     hostvars = inventory.all_host_vars()

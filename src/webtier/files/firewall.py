@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from webtier import nginx
-from webtier.inventory import role_defaults
+from webtier.files import nginx
+from webtier.model.inventory import role_defaults
 
 Groups = Mapping[str, Sequence[str]]
 HostVars = Mapping[str, Mapping[str, Any]]

@@ -7,9 +7,9 @@ container on the sandbox's network. Each round converges app3 with
 pure-Python h11 parser), measures, then true (uvloop and httptools), measures; the
 rounds alternate so that the machine's drift falls on both. Each measurement: a short
 warm-up, then the cgroup CPU of lb1, app3 and the load generator around a wrk run
-(webtier.cpu.sandbox_probe), reported as CPU microseconds per request answered.
+(webtier.model.cpu.sandbox_probe), reported as CPU microseconds per request answered.
 
-    python -m webtier.asgibench [--rounds 3] [--connections 256] [--seconds 15]
+    python -m webtier.ops.asgibench [--rounds 3] [--connections 256] [--seconds 15]
 
 The report (medians, spread, and the fast/slow ratio of requests a second) is printed
 and kept in reports/asgi-bench/report.json and report.md. Nothing here is a test
@@ -26,8 +26,10 @@ import subprocess
 import sys
 from typing import Any
 
-from webtier import ROOT, cpu, wrk
-from webtier.drills import LOADGEN, PREFIX
+from webtier import ROOT
+from webtier.model import cpu
+from webtier.ops import cpuprobe, wrk
+from webtier.ops.drills import LOADGEN, PREFIX
 
 URL = "http://lb1:8090/"
 HOSTS = ("lb1", "app3")
@@ -59,7 +61,7 @@ def measure(connections: int, seconds: int) -> dict[str, Any]:
     """One wrk run through the load balancer, with CPU per request per host."""
     target = ["docker", "exec", "-i", LOADGEN]
     wrk.run(URL, connections, 3, target=target)  # warm-up: connections, caches, workers
-    probe = cpu.sandbox_probe({h: f"{PREFIX}-{h}" for h in HOSTS} | {cpu.LOADGEN: LOADGEN})
+    probe = cpuprobe.sandbox_probe({h: f"{PREFIX}-{h}" for h in HOSTS} | {cpu.LOADGEN: LOADGEN})
     probe.start()
     result = wrk.run(URL, connections, seconds, target=target)
     answered = result["requests"] - result["socket_errors"] - result["non_2xx_3xx"]

@@ -15,7 +15,7 @@ asked for its result (``/jobs/<id>``). The report gives ``/``'s p99 and throughp
 each run and their ratios to the baseline, the work requests' own answers, the time the
 queue took to drain and the jobs that completed.
 
-    python -m webtier.queuebench [--connections 256] [--seconds 20] [--rate 20] [--n 400000]
+    python -m webtier.ops.queuebench [--connections 256] [--seconds 20] [--rate 20] [--n 400000]
 
 Thresholds (``--max-queue-p99-ratio``, default 1.5) make the command exit non-zero
 when missed. Nothing here is a test assertion: the report is the result.
@@ -32,8 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from webtier import ROOT, capacity, wrk
-from webtier.drills import LOADGEN, get_json, sh
+from webtier import ROOT
+from webtier.model import capacity
+from webtier.ops import wrk
+from webtier.ops.drills import LOADGEN, get_json, sh
 
 #: The load balancer as the load generator reaches it (this machine: drills.OUTSIDE).
 INSIDE = "http://lb1"
@@ -213,7 +215,7 @@ def report(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m webtier.queuebench", description=__doc__.split("\n\n")[0]
+        prog="python -m webtier.ops.queuebench", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--seconds", type=int, default=20)

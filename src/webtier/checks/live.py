@@ -18,11 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from webtier import capacity, invariants, model
-from webtier.inventory import with_defaults
-from webtier.model import Finding
+from webtier.checks import invariants
+from webtier.model import capacity, schema
+from webtier.model.inventory import with_defaults
 
 #: The Debian releases that package each Redis engine (Valkey arrived in trixie).
+from webtier.model.schema import Finding
+
 ENGINE_RELEASES = {"redis": ("bookworm", "trixie"), "valkey": ("trixie",)}
 
 
@@ -64,9 +66,9 @@ def check(
     host resolves them) against the model, then against what the host grants (without
     ``facts``, before anything was read from it: the model only). ``peers``, the
     variables of every host of its replicated Redis set by name, adds the rules of that
-    set (:func:`webtier.invariants.replication`)."""
+    set (:func:`webtier.checks.invariants.replication`)."""
     merged = with_defaults(roles, values)
-    found = [f for role in roles for f in model.findings(host, role, merged)]
+    found = [f for role in roles for f in schema.findings(host, role, merged)]
     found += invariants.interface(host, roles, merged)
     if found or facts is None:  # below: the same values, so type errors would only repeat
         return found

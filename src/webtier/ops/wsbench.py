@@ -1,6 +1,6 @@
 """WebSocket hold benchmark: many connections held open through the load balancer.
 
-    python -m webtier.wsbench [--url ws://127.0.0.1:8090/ws] [--connections 1000]
+    python -m webtier.ops.wsbench [--url ws://127.0.0.1:8090/ws] [--connections 1000]
                               [--duration 30] [--interval 1] [--max-errors 0]
 
 Opens ``--connections`` WebSockets (at most 100 handshakes at a time, as clients
@@ -104,7 +104,7 @@ def report(args: argparse.Namespace, run: Run) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m webtier.wsbench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m webtier.ops.wsbench", description=__doc__)
     parser.add_argument("--url", default="ws://127.0.0.1:8090/ws")
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=30.0)

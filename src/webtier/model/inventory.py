@@ -16,7 +16,7 @@ Values may hold Jinja2 expressions (``"{{ prefix }}-{{ inventory_hostname }}"``)
 variables and the magic variables ``inventory_hostname``, ``inventory_dir``,
 ``group_names`` and ``groups``. Vault-encrypted files carry secrets, not sizing: they
 are read only when ``WEBTIER_VAULT_PASSWORD_FILE`` names their password (the pyinfra
-engine deploying, :mod:`webtier.vault`); otherwise a ``vault_*`` variable resolves to
+engine deploying, :mod:`webtier.model.vault`); otherwise a ``vault_*`` variable resolves to
 the placeholder ``<vault:NAME>`` (:data:`SEALED`), which no deploy may write.
 """
 
@@ -32,7 +32,12 @@ import jinja2
 import jinja2.meta
 import yaml
 
-from webtier import ROOT, vault
+from webtier import ROOT
+from webtier.model import vault
+
+#: The inventory's groups (name -> hosts) and every host's variables, as Ansible names them.
+Groups = Mapping[str, list[str]]
+HostVars = Mapping[str, Mapping[str, Any]]
 
 YAML_SUFFIXES = (".yml", ".yaml")
 VAULT_HEADER = "$ANSIBLE_VAULT"
@@ -305,7 +310,7 @@ def role_defaults(role: str) -> dict[str, Any]:
 def with_defaults(roles: Iterable[str], hostvars: Mapping[str, Any]) -> dict[str, Any]:
     """The variables ``roles`` run with on a host whose own are ``hostvars``: each role's
     defaults under them, as Ansible ranks the two. The package's rules read a host's
-    variables through this one resolver (``webtier.configs.variables`` adds role vars
+    variables through this one resolver (``webtier.files.configs.variables`` adds role vars
     and facts for rendering)."""
     merged: dict[str, Any] = {}
     for role in roles:

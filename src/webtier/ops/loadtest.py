@@ -22,9 +22,9 @@ but is not a plain mean.
 ``compare`` puts two reports (distro defaults and tuned, measured in one run) side by
 side: table and plot.
 
-    python -m webtier.loadtest run --container webtier-sandbox-loadgen --out reports/tuned \\
+    python -m webtier.ops.loadtest run --container webtier-sandbox-loadgen --out reports/tuned \\
         --url http://lb1/ --proxied http://lb1:8090/ --direct http://app3:8000/
-    python -m webtier.loadtest compare reports/distro-defaults reports/tuned --out reports
+    python -m webtier.ops.loadtest compare reports/distro-defaults reports/tuned --out reports
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ from typing import Any
 
 import yaml
 
-from webtier import ROOT, capacity, cpu, wrk
-from webtier.inventory import load
+from webtier import ROOT
+from webtier.model import capacity, cpu
+from webtier.model.inventory import load
+from webtier.ops import cpuprobe, wrk
 
 LEVELS = cpu.LEVELS
 #: A request unanswered after this long counts as a timeout error. The load balancer
@@ -276,7 +278,7 @@ def run(  # noqa: PLR0913 (what to hit, from where, for how long)
     app_hosts: Sequence[str] = (),
     target: Sequence[str] = (),
     probe: LoadBalancerProbe | None = None,
-    cpu_probe: cpu.CpuProbe | None = None,
+    cpu_probe: cpuprobe.CpuProbe | None = None,
     demand: dict[str, Any] | None = None,
     hostvars: dict[str, dict[str, Any]] | None = None,
     calibrate_at: int = 256,
@@ -689,7 +691,7 @@ def write(data: dict[str, Any], out: Path, profile: str) -> None:
         header = (
             f"---\n# CPU per request measured by the load test ({profile}, {data['started']}):\n"
             "# copy to the environment's group_vars/all/ (or the profile's) to calibrate the\n"
-            "# capacity model (webtier.cpu).\n"
+            "# capacity model (webtier.model.cpu).\n"
         )
         body = yaml.safe_dump({"webtier_cpu_demand": data["calibration"]}, sort_keys=True)
         (out / "cpu-demand.yml").write_text(header + body)
@@ -778,17 +780,17 @@ SYSTEMD_UNITS = ("nginx.service", "gunicorn-*.service", "uwsgi-*.service", "redi
 
 def cpu_probe(
     kind: str, hostvars: dict[str, dict[str, Any]], loadgen: str | None
-) -> cpu.CpuProbe | None:
+) -> cpuprobe.CpuProbe | None:
     """The CPU probe a run asked for: the sandbox's containers (named by each host's
     ``ansible_host``) and the load generator's, or each host's systemd units over SSH."""
     if kind == "sandbox":
         containers = {h: str(v.get("ansible_host", h)) for h, v in hostvars.items()}
         if loadgen:
             containers[cpu.LOADGEN] = loadgen
-        return cpu.sandbox_probe(containers)
+        return cpuprobe.sandbox_probe(containers)
     if kind == "systemd":
 
-        def over_ssh(host: str) -> cpu.Reader:
+        def over_ssh(host: str) -> cpuprobe.Reader:
             prefix = via(None, str(hostvars[host].get("ansible_host", host)))
 
             def read() -> int:
@@ -797,17 +799,17 @@ def cpu_probe(
                         wrk.on(prefix, command), capture_output=True, text=True, check=True
                     ).stdout
 
-                return cpu.systemd_ns(ssh, SYSTEMD_UNITS)
+                return cpuprobe.systemd_ns(ssh, SYSTEMD_UNITS)
 
             return read
 
-        return cpu.CpuProbe({h: over_ssh(h) for h in hostvars})
+        return cpuprobe.CpuProbe({h: over_ssh(h) for h in hostvars})
     return None
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m webtier.loadtest", description=__doc__.split("\n")[0]
+        prog="python -m webtier.ops.loadtest", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="measure the deployed profile")

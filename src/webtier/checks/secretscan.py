@@ -2,7 +2,7 @@
 project's rule that a secret-named value outside the sandbox points into a vault.
 
 - detect-secrets (its plugins and filters, and this project's own plugins in
-  webtier/secret_plugins.py) runs with the settings recorded in ``.secrets.baseline``;
+  webtier/checks/secret_plugins.py) runs with the settings recorded in ``.secrets.baseline``;
   what the baseline lists was reviewed (``detect-secrets audit .secrets.baseline``) and
   is not reported again.
 - The vault rule reads every YAML file as data, so that a literal in a block scalar
@@ -12,7 +12,7 @@ project's rule that a secret-named value outside the sandbox points into a vault
 - inventory/sandbox holds throwaway passwords for local containers: not scanned
   (the baseline's exclude-files filter, and here).
 
-``python -m webtier.secretscan`` scans the files git knows (tracked, or new and not
+``python -m webtier.checks.secretscan`` scans the files git knows (tracked, or new and not
 ignored) and exits 1 with one line per finding. Regenerate the baseline after a
 review with ``detect-secrets scan --baseline .secrets.baseline``.
 """
@@ -31,7 +31,7 @@ from detect_secrets.core.secrets_collection import SecretsCollection
 from detect_secrets.settings import transient_settings
 
 from webtier import ROOT
-from webtier.secret_plugins import SECRET_KEY
+from webtier.checks.secret_plugins import SECRET_KEY
 
 BASELINE = ".secrets.baseline"
 SANDBOX = "inventory/sandbox/"

@@ -5,7 +5,7 @@ with its type, its bounds and the form its value must have to be safe in the con
 file it ends up in (an nginx word cannot hold ``;``, a Gunicorn trusted address cannot
 hold Python, a path cannot climb out of its directory). Checks between the variables of
 one role live on its class (a Redis that listens beyond loopback needs authentication);
-checks across hosts and tiers are ``webtier.capacity.check``.
+checks across hosts and tiers are ``webtier.model.capacity.check``.
 
 The defaults stay where Ansible reads them (``roles/<role>/defaults/main.yml``): a host
 is validated with its role's defaults under its own variables. A value still holding a
@@ -321,7 +321,7 @@ class Role(BaseModel):
 
 
 class CpuDemand(BaseModel):
-    """One endpoint's calibrated CPU cost: what ``make loadtest`` measured (webtier.cpu)."""
+    """One endpoint's calibrated CPU cost: what ``make loadtest`` measured (webtier.model.cpu)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     hosts_us: dict[str, Annotated[float, Field(ge=0)]]
@@ -342,7 +342,7 @@ class Webtier(Role):
     webtier_memory_mb: Annotated[int, Field(ge=64)] | None = None
     #: Hosts with one pool name share their CPUs (the sandbox's containers: one machine).
     webtier_cpu_pool: Group | None = None
-    #: Per endpoint path, the CPU one request costs on each host (webtier.cpu).
+    #: Per endpoint path, the CPU one request costs on each host (webtier.model.cpu).
     webtier_cpu_demand: dict[str, CpuDemand] | None = None
 
 

@@ -1,4 +1,4 @@
-"""Rules between hosts and tiers that are not about capacity (that is webtier.capacity):
+"""Rules between hosts and tiers that are not about capacity (that is webtier.model.capacity):
 
 - **the app's interface**: the app server speaks it (uWSGI: WSGI only; Gunicorn's
   ``asgi`` worker for ASGI apps, the others for WSGI apps);
@@ -17,7 +17,7 @@
   app servers too.
 
 Each rule reads the variables the roles run with (role defaults under the inventory)
-and returns :class:`webtier.model.Finding` s. ``check()`` runs them all; preflight runs
+and returns :class:`webtier.model.schema.Finding` s. ``check()`` runs them all; preflight runs
 it for both engines after the per-role model passed.
 """
 
@@ -27,11 +27,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from webtier import configs
-from webtier.capacity import roles_of
-from webtier.inventory import with_defaults
-from webtier.model import Finding
-from webtier.nginx import UPSTREAM_DEFAULTS, standin_port
+from webtier.files.app import chosen_database
+from webtier.files.nginx import UPSTREAM_DEFAULTS, standin_port
+from webtier.model.inventory import with_defaults
+from webtier.model.schema import Finding
+from webtier.model.topology import roles_of
 
 #: A duration in nginx's units, in seconds (the model has checked its form).
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "": 1}
@@ -249,7 +249,7 @@ def database_group(
 ) -> list[Finding]:
     """python_app_database_group names a group of database hosts, and
     python_app_database one of their databases (the app's DATABASE_URL is derived from
-    the group's first host, by the same rule: configs.chosen_database)."""
+    the group's first host, by the same rule: chosen_database)."""
     group = v.get("python_app_database_group", "")
     found = _tier_group(
         host,
@@ -265,7 +265,7 @@ def database_group(
     first = groups[group][0]
     databases = with_defaults(["postgresql"], hostvars[first])["postgresql_databases"]
     name = v.get("python_app_database", "")
-    if configs.chosen_database(databases, name) is not None:
+    if chosen_database(databases, name) is not None:
         return []
     names = ", ".join(d.get("name") for d in databases) or "none"
     return [

@@ -23,11 +23,12 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from webtier import derive
-from webtier.inventory import role_defaults
-from webtier.model import Nginx
+from webtier.model import derive
+from webtier.model.inventory import role_defaults
 
 #: The balancing methods the model allows.
+from webtier.model.schema import Nginx
+
 METHODS = typing.get_args(Nginx.Upstream.model_fields["method"].annotation)
 SERVER_KINDS = ("gunicorn", "uwsgi")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -2,7 +2,7 @@
 
 The templates receive these results and never recompute them; the capacity model counts
 with the same functions; both engines call them (Ansible through the roles' thin filter
-plugins, pyinfra and the render command through ``webtier.configs``).
+plugins, pyinfra and the render command through ``webtier.files.configs``).
 
 - ``gunicorn_sizes``: Gunicorn's ``auto`` workers (sync: 2 x CPUs + 1, gthread:
   2 x CPUs, gevent and asgi: one per CPU), threads (4) and worker_connections (1000);

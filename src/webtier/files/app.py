@@ -1,0 +1,155 @@
+"""What the python_app role derives: how the app reaches its Redis and its database (its
+environment files), which host runs a release's once-commands and how they run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from webtier.model.inventory import Groups, HostVars, role_defaults
+from webtier.model.topology import roles_of
+
+
+def chosen_database(databases: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
+    """The database of a tier's ``postgresql_databases`` an app names
+    (``python_app_database``): the one of that name, the first when the name is empty;
+    None when there is no such database."""
+    wanted = name or (databases[0]["name"] if databases else "")
+    return next((d for d in databases if d["name"] == wanted), None)
+
+
+def app_database_env(
+    group: str, name: str, groups: Groups, hostvars: HostVars
+) -> tuple[dict[str, str], dict[str, str]]:
+    """How an app reaches its database (python_app_database_group and
+    python_app_database): ``DATABASE_URL`` (postgresql://user@host:port/name, through
+    the group's first host's PgBouncer, no password in it) and, secret,
+    ``DATABASE_PASSWORD``; both empty without a group."""
+    if not group:
+        return {}, {}
+    hosts = list(groups.get(group, ()))
+    if not hosts:
+        raise ValueError(f"python_app_database_group={group}: the inventory has no such group")
+    host = hosts[0]
+    hv = {**role_defaults("postgresql"), **hostvars[host]}
+    database = chosen_database(hv["postgresql_databases"], name)
+    if database is None:
+        raise ValueError(
+            f"python_app_database={name!r}: {host} (python_app_database_group={group}) "
+            "has no such database in postgresql_databases"
+        )
+    # Its inventory name, as the firewall names hosts (see app_redis_address).
+    address = f"{host}:{hv['postgresql_pgbouncer_port']}"
+    return (
+        {"DATABASE_URL": f"postgresql://{database['user']}@{address}/{database['name']}"},
+        {"DATABASE_PASSWORD": database["password"]},
+    )
+
+
+def app_redis_address(host: str, hv: Mapping[str, Any]) -> str:
+    """The name an app reaches a Redis host by: the one the inventory says it announces,
+    else its inventory name, as the firewall names hosts (not ``ansible_host``: how the
+    controller reaches it, maybe over another network, or a value a run overrides for
+    every host with ``-e``)."""
+    return str(hv.get("redis_announce_host", host))
+
+
+def app_redis_env(group: str, groups: Groups, hostvars: HostVars) -> tuple[dict, dict]:
+    """(environment, secret environment) an app needs to reach the Redis of ``group``,
+    from the Redis hosts' own variables: for a set Sentinel watches, the Sentinels'
+    addresses, the service name and both passwords (the app asks the Sentinels where the
+    primary is, so it follows a failover); else the primary's URL (the host marked
+    primary, or the only one). No password is ever in a URL: the env names it alone,
+    so it needs no encoding and the URL can be logged. Nothing when ``group`` is ''."""
+    if not group:
+        return {}, {}
+    members = list(groups.get(group, []))
+    if not members:
+        raise ValueError(f"python_app_redis_group={group}: the inventory has no such group")
+    defaults = role_defaults("redis")
+
+    def var(host: str, name: str) -> Any:
+        return hostvars[host][name] if name in hostvars[host] else defaults[name]
+
+    first = members[0]
+    auth, tls = bool(var(first, "redis_auth")), bool(var(first, "redis_tls"))
+    user = str(var(first, "redis_app_user")) if auth else ""
+    env: dict[str, str] = {}
+    secret: dict[str, str] = {}
+    if auth:
+        secret["REDIS_PASSWORD"] = str(var(first, "redis_app_password"))
+    sentinels = [m for m in members if var(m, "redis_sentinel")]
+    if sentinels:
+        env["REDIS_SENTINELS"] = ",".join(
+            f"{app_redis_address(m, hostvars[m])}:{var(m, 'redis_sentinel_port')}"
+            for m in sentinels
+        )
+        env["REDIS_SENTINEL_SERVICE"] = str(var(first, "redis_sentinel_master_name"))
+        env["REDIS_DB"] = "0"
+        if user:
+            env["REDIS_USERNAME"] = user
+        if tls:
+            env["REDIS_SSL"] = "true"
+        secret["REDIS_SENTINEL_PASSWORD"] = str(var(first, "redis_sentinel_password"))
+        return env, secret
+    marked = [m for m in members if hostvars[m].get("redis_replication_role") == "primary"]
+    primary = (marked or members)[0]
+    scheme = "rediss" if tls else "redis"
+    at = f"{user}@" if user else ""
+    address = f"{app_redis_address(primary, hostvars[primary])}:{var(primary, 'redis_port')}"
+    env["REDIS_URL"] = f"{scheme}://{at}{address}/0"
+    return env, secret
+
+
+def app_first_host(name: str, groups: Groups, hostvars: HostVars) -> str | None:
+    """The host that runs a release's ``once`` commands (python_app_release_commands):
+    the first, in the inventory's order, of the hosts that run the app ``name``."""
+    return next(
+        (
+            h
+            for h in groups.get("all", [])
+            if "python_app" in roles_of(h, groups)
+            and str(hostvars.get(h, {}).get("python_app_name", "")) == str(name)
+        ),
+        None,
+    )
+
+
+def release_command(  # noqa: PLR0913, PLR0917 (the app's names and paths, each one)
+    command: str, name: str, user: str, release_dir: str, venv: str, env_dir: str
+) -> list[str]:
+    """The argv that runs one of python_app_release_commands for a release not yet
+    switched to: a transient unit (systemd-run) as the app's user, with its env files,
+    in the release's source, that source first on the Python path; the command's first
+    word a program of the release's virtualenv, its arguments split at spaces."""
+    program, *arguments = command.split()
+    env_files = f"{env_dir}/{name}"
+    return [
+        "systemd-run",
+        "--quiet",
+        "--wait",
+        "--pipe",
+        "--collect",
+        f"--uid={user}",
+        f"--gid={user}",
+        f"--working-directory={release_dir}/src",
+        f"--property=EnvironmentFile={env_files}.env",
+        f"--property=EnvironmentFile=-{env_files}.secret.env",
+        f"--setenv=PYTHONPATH={release_dir}/src",
+        "--setenv=PYTHONUNBUFFERED=1",
+        f"{venv}/bin/{program}",
+        *arguments,
+    ]
+
+
+def app_env(v: Mapping[str, Any], groups: Groups, hostvars: HostVars) -> dict[str, Any]:
+    """The app's two env files' contents: what :func:`app_redis_env` derives, under what
+    the inventory gives (``python_app_env`` and ``python_app_secret_env`` win)."""
+    env, secret = app_redis_env(v["python_app_redis_group"], groups, hostvars)
+    db_env, db_secret = app_database_env(
+        v.get("python_app_database_group", ""), v.get("python_app_database", ""), groups, hostvars
+    )
+    return {
+        "__python_app_env": {**env, **db_env, **v["python_app_env"]},
+        "__python_app_secret_env": {**secret, **db_secret, **v["python_app_secret_env"]},
+    }
