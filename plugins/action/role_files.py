@@ -17,10 +17,9 @@ from ansible_collections.webtier.stack.plugins.plugin_utils.webtier_role import 
 )
 
 from webtier import TEMPLATES
-
-#: Where a candidate (a scratch copy a check reads before the live file changes) goes.
 from webtier.files import configs
 
+#: Where a candidate (a scratch copy a check reads before the live file changes) goes.
 CANDIDATES = "/var/lib/webtier/candidates"
 
 

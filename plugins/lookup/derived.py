@@ -24,12 +24,8 @@ options:
   _terms:
     description: The role (one).
     required: true
-  facts:
-    description:
-      - Facts the role read from the host, by name (pid1_nofile_hard, ipv4,
-        uwsgi_max_requests_delta, running_release, redis_sentinel_says, resolved).
-    type: dict
-    default: {}
+extends_documentation_fragment:
+  - webtier.stack.role_facts
 """
 
 EXAMPLES = r"""

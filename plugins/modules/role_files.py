@@ -27,12 +27,6 @@ options:
       - The template (its path under templates/), or a list of them, written in that
         order; all of the role's when omitted.
     type: raw
-  facts:
-    description:
-      - Facts the role read from the host, by name (pid1_nofile_hard, ipv4,
-        uwsgi_max_requests_delta, running_release, redis_sentinel_says, resolved).
-    type: dict
-    default: {}
   validate:
     description: As ansible.builtin.template's (C(%s) is the candidate path).
     type: str
@@ -66,6 +60,8 @@ options:
       - Write on the controller, under O(render_dir)/<host>/<path>, with the facts the
         inventory gives (playbooks/render.yml); owner and group are left out.
     type: path
+extends_documentation_fragment:
+  - webtier.stack.role_facts
 attributes:
   check_mode:
     support: full
