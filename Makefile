@@ -54,8 +54,8 @@ deploy: setup ## converge the local sandbox and show it serving
 pyinfra: ## converge the sandbox (or WEBTIER_INVENTORY=inventory/<env>) with the pyinfra engine
 	@webtier-pyinfra $(or $(WEBTIER_INVENTORY),inventory/sandbox) -y
 
-drills: ## failure drills under load on the deployed sandbox (DRILL=all|rolling|reloads|...)
-	@python -m webtier.ops.drills $(or $(DRILL),all)
+drills: ## failure drills under load on the deployed sandbox or ENV (DRILL=all|rolling|reloads|...)
+	@python -m webtier.ops.drills $(or $(DRILL),all) --inventory inventory/$(or $(ENV),sandbox)
 
 noop-times: ## no-op re-run time of pyinfra and of Ansible on the deployed sandbox, one run
 	@scripts/noop-times.sh

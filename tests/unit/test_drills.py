@@ -30,3 +30,31 @@ def test_a_job_drill_is_held_to_the_jobs_it_lost():
     result = {"drill": "worker-kill", "action": {"sent": 40, "lost": 2}}
     assert drills.missed(result, max_error_rate=0.0) == ["worker-kill: 2 of 40 jobs lost > 0.00%"]
     assert drills.missed({**result, "action": {"sent": 40, "lost": 0}}, max_error_rate=0.0) == []
+
+
+def test_the_drills_cast_is_read_from_the_inventory():
+    """Who each drill acts on comes from the environment's inventory, not the sandbox's
+    host names: a Gunicorn host behind the first load balancer's site, every app host's
+    unit, the configured Redis primary first, the Django demo's hosts and its /db."""
+    sandbox = drills.Cast.read("inventory/sandbox")
+    assert (sandbox.lb, sandbox.url, sandbox.app) == ("lb1", "http://lb1/", "app1")
+    assert sandbox.containers["app1"] == "webtier-sandbox-app1"
+    assert sandbox.units["app2"] == "uwsgi-demo"
+    assert sandbox.units["app5"] == "gunicorn-notes"
+    assert (sandbox.worker, sandbox.worker_unit) == ("worker1", "celery-demo-work")
+    assert sandbox.redis[0] == "redis1"
+    assert (sandbox.django, sandbox.django_url, sandbox.db) == (
+        ("app5", "app6"),
+        "http://lb2/db",
+        "db1",
+    )
+    assert sandbox.outside == "http://127.0.0.1:8080"
+
+    staging = drills.Cast.read("inventory/staging")
+    domain = "staging.example.internal"
+    assert staging.lb == f"lb1.{domain}"
+    assert staging.app in staging.units
+    assert staging.units[staging.app].startswith("gunicorn-")
+    assert staging.django == (f"app4.{domain}",)
+    assert staging.django_url == f"http://lb1.{domain}/db"  # one load balancer for every site
+    assert staging.redis == (f"redis1.{domain}",)

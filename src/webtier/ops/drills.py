@@ -11,22 +11,26 @@ README.md, "Releases, drills and security").
 
 rolling          playbooks/deploy.yml releases every app host, one at a time
 reloads          ten nginx reloads (nginx -t first), one a second
-kill-master      SIGKILL to app1's Gunicorn arbiter; systemd starts it again
-host-down        app1 shut down (systemd halts its services) for 15 s, then started again
-host-crash       app1's container killed (SIGKILL to every process, a power cut), then started
+kill-master      SIGKILL to a Gunicorn host's arbiter; systemd starts it again
+host-down        that host shut down (systemd halts its services) for 15 s, then started again
+host-crash       that host's container killed (SIGKILL to every process, a power cut), then started
 redis-restart    Redis restarted under load on /counter (LB -> app -> Redis)
 redis-failover   the Redis primary stopped under load on /counter: Sentinel promotes a
                  replica, the apps follow; the old primary is started again (a replica)
 broken-template  site.yml --tags lb with a broken nginx.conf template
-worker-kill      40 CPU-bound jobs queued through the load balancer; worker1's unit
+worker-kill      40 CPU-bound jobs queued through the load balancer; a worker host's unit
                  SIGKILLed mid-batch: every job completes (the ones it held redelivered)
 worker-release   jobs queued at 5 a second while the worker tier gets a new release
                  (playbooks/workers.yml): every job sent completes
-migration        the Django demo (lb2, /db: a query per request) while deploy.yml
-                 releases app5 and app6 a copy of it with a new column and its
+migration        the Django demo (/db: a query per request) while deploy.yml
+                 releases its app hosts a copy of it with a new column and its
                  migration: applied once (django_migrations), before either switches
 
-Targets only the sandbox's own containers; every load stops by itself.
+Who plays each part is read from the inventory (``--inventory``, the sandbox by
+default; :class:`Cast`): the first load balancer's first site whose ``/`` is served
+by Gunicorn, and the first of those Gunicorn hosts; the first worker and database host;
+the app hosts of the Django demo and the load balancer in front of them. Targets only
+the environment's own containers; every load stops by itself.
 """
 
 from __future__ import annotations
@@ -43,10 +47,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path, PurePosixPath
 from typing import Any
-
-import yaml
 
 from webtier import ROOT
 
@@ -54,13 +58,131 @@ PREFIX = "webtier-sandbox"
 LOADGEN = f"{PREFIX}-loadgen"
 CONNECTIONS = 64
 PROBE = ROOT / "playbooks" / "files" / "webtier_probe.py"
-#: The app servers' units (redis-restart checks none was restarted).
-APPS = (
-    ("app1", "gunicorn-demo"),
-    ("app2", "uwsgi-demo"),
-    ("app3", "gunicorn-demo"),
-    ("app4", "gunicorn-demo"),
-)
+#: The inventory the drills read their cast from (``--inventory``).
+INVENTORY = "inventory/sandbox"
+
+
+@dataclass(frozen=True)
+class Cast:
+    """Who plays which part in the drills, read from an inventory (the inventory's host
+    names; a host's container is its ``ansible_host``)."""
+
+    containers: dict[str, str]  # inventory host -> container
+    loadgen: str  # the load generator's container (playbooks/loadtest.yml --tags loadgen)
+    lb: str  # the load balancer the page-load drills go through
+    url: str  # lb's first site whose "/" Gunicorn serves, as the load generator GETs it
+    outside: str  # lb's plain HTTP port as this machine reaches it
+    app: str  # a Gunicorn host behind url: the host the kill and host drills take down
+    units: dict[str, str]  # every app host -> its app server's unit
+    redis: tuple[str, ...]  # the Redis hosts, the configured primary first
+    sentinel_password: str
+    worker: str | None
+    worker_unit: str | None
+    db: str | None
+    django: tuple[str, ...]  # the Django demo's app hosts
+    django_url: str | None  # /db on the load balancer in front of them
+    #: each load balancer's sites with a plain HTTP port: (URL of a proxied location,
+    #: "/" when the site has it, the app hosts behind it)
+    sites: dict[str, list[tuple[str, list[str]]]]
+
+    @classmethod
+    def read(cls, inventory: str = INVENTORY) -> Cast:
+        # (the model and the files' plan only when a drill runs: the unit tests of the
+        # thresholds need neither)
+        from webtier.files import configs, nginx  # noqa: PLC0415
+        from webtier.files.facts import Facts  # noqa: PLC0415
+        from webtier.model.inventory import load as load_inventory  # noqa: PLC0415
+        from webtier.model.topology import roles_of  # noqa: PLC0415
+
+        inv = load_inventory(str(ROOT / inventory))
+        groups, hostvars = inv.members, inv.all_host_vars()
+
+        def units(host: str) -> list[str]:
+            v = configs.variables(inv, host, roles_of(host, groups), None)
+            return [
+                PurePosixPath(f["dest"]).stem
+                for role in ("gunicorn", "uwsgi", "celery_worker")
+                if role in roles_of(host, groups)
+                for f in configs.role_files(role, v, Facts.assumed(v), groups, hostvars)
+                if f["dest"].endswith(".service")
+            ]
+
+        def served(lb: str) -> list[tuple[str, list[str]]]:
+            plan = nginx.plan(nginx.lb_settings(lb, hostvars), groups, hostvars)
+            upstreams = {u["name"]: u for u in plan["nginx_upstreams_resolved"]}
+            out = []
+            for site in plan["nginx_sites_resolved"]:
+                ports = [listen["port"] for listen in site["listen"] if not listen["ssl"]]
+                for location in sorted(
+                    (loc for loc in site["locations"] if loc["pass"]),
+                    key=lambda loc: loc["path"] != "/",
+                )[:1]:
+                    if ports:
+                        path = location["path"].lstrip("=~ ").split()[0]
+                        hosts = [
+                            server["address"].rsplit(":", 1)[0]
+                            for one in location["pass"]
+                            for server in upstreams[one["name"]]["servers"]
+                        ]
+                        out.append((f"http://{lb}:{ports[0]}{path}".replace(":80/", "/"), hosts))
+            return out
+
+        lbs = groups.get("loadbalancers", [])
+        sites = {lb: served(lb) for lb in lbs}
+        gunicorn = set(groups.get("app_gunicorn", []))
+        lb, url, app = next(
+            (lb, url, host)
+            for lb in lbs
+            for url, hosts in sites[lb]
+            if url.endswith("/")
+            for host in hosts
+            if host in gunicorn
+        )
+        published = [p.split(":") for p in hostvars[lb].get("sandbox_published_ports", [])]
+        outside = next((f"http://{p[0]}:{p[1]}" for p in published if p[-1] == "80"), None)
+        redis = sorted(
+            groups.get("redis", []),
+            key=lambda h: hostvars[h].get("redis_replication_role") != "primary",
+        )
+        django = tuple(
+            h
+            for h in groups.get("appservers", [])
+            if str(hostvars[h].get("python_app_src", "")).endswith("demo_django")
+        )
+        django_url = next(
+            (
+                url.split("/", 3)[0] + "//" + url.split("/", 3)[2] + "/db"
+                for lb in lbs
+                for url, hosts in sites[lb]
+                if django and set(django) <= set(hosts)
+            ),
+            None,
+        )
+        workers = groups.get("workers", [])
+        return cls(
+            containers={h: hostvars[h].get("ansible_host", h) for h in groups.get("all", [])},
+            loadgen=f"{hostvars[lb].get('sandbox_name_prefix', PREFIX)}-loadgen",
+            lb=lb,
+            url=url,
+            outside=outside or "http://127.0.0.1:8080",
+            app=app,
+            units={h: units(h)[0] for h in groups.get("appservers", [])},
+            redis=tuple(redis),
+            sentinel_password=str(
+                hostvars[redis[0]].get("redis_sentinel_password", "") if redis else ""
+            ),
+            worker=workers[0] if workers else None,
+            worker_unit=units(workers[0])[0] if workers else None,
+            db=(groups.get("databases") or [None])[0],
+            django=django,
+            django_url=django_url,
+            sites=sites,
+        )
+
+
+@cache
+def cast() -> Cast:
+    return Cast.read(INVENTORY)
 
 
 def sh(
@@ -72,32 +194,16 @@ def sh(
 
 
 def in_container(host: str, *argv: str, check: bool = True) -> str:
-    return sh("docker", "exec", f"{PREFIX}-{host}", *argv, check=check).stdout.strip()
+    return sh("docker", "exec", cast().containers[host], *argv, check=check).stdout.strip()
 
 
-def site_urls(inventory: str = "inventory/sandbox") -> list[str]:
+def site_urls(inventory: str = INVENTORY) -> list[str]:
     """Every site of every load balancer of ``inventory``, as a URL the load generator
     GETs (``http://<lb>:<port><path>``): a location of each site with a plain HTTP port
     (``/`` when the site has it), so a location left with no server during a drill shows
     as failed requests, whichever site it belongs to."""
-    from webtier.files import nginx  # noqa: PLC0415 (the drills' other helpers need no model)
-    from webtier.model.inventory import load as load_inventory  # noqa: PLC0415
-
-    inv = load_inventory(str(ROOT / inventory))
-    hostvars = inv.all_host_vars()
-    urls = []
-    for lb in inv.members.get("loadbalancers", []):
-        settings = nginx.lb_settings(lb, hostvars)
-        for site in nginx.plan(settings, inv.members, hostvars)["nginx_sites_resolved"]:
-            ports = [listen["port"] for listen in site["listen"] if not listen["ssl"]]
-            proxied = sorted(
-                (loc for loc in site["locations"] if loc["pass"]),
-                key=lambda loc: loc["path"] != "/",
-            )
-            if ports and proxied:
-                path = proxied[0]["path"].lstrip("=~ ").split()[0]
-                urls.append(f"http://{lb}:{ports[0]}{path}")
-    return urls
+    cast = Cast.read(inventory)
+    return [url for lb in cast.sites for url, _ in cast.sites[lb]]
 
 
 def _probe(url: str, clients: int, seconds: int) -> subprocess.Popen:
@@ -109,7 +215,7 @@ def _probe(url: str, clients: int, seconds: int) -> subprocess.Popen:
             "docker",
             "exec",
             "-i",
-            LOADGEN,
+            cast().loadgen,
             "python3",
             "-",
             "http",
@@ -200,6 +306,8 @@ def release_with_deploy_yml(release: str, *extra: str) -> subprocess.CompletedPr
     """playbooks/deploy.yml for ``release`` (extra: more of its arguments)."""
     return sh(
         "ansible-playbook",
+        "-i",
+        INVENTORY,
         "playbooks/deploy.yml",
         "-e",
         f"deploy_release={release}",
@@ -216,55 +324,61 @@ def rolling() -> dict[str, Any]:
         recap = [line for line in proc.stdout.splitlines() if " : ok=" in line]
         return {"release": release, "rc": proc.returncode, "recap": recap}
 
-    return under_load(site_urls(), 900, deploy)
+    return under_load(site_urls(INVENTORY), 900, deploy)
+
+
+def main_pids(units: dict[str, str]) -> dict[str, str]:
+    return {
+        h: in_container(h, "systemctl", "show", "-p", "MainPID", "--value", u)
+        for h, u in units.items()
+    }
 
 
 def reloads() -> dict[str, Any]:
     def ten() -> dict[str, Any]:
         for _ in range(10):
-            in_container("lb1", "sh", "-c", "nginx -t -q && systemctl reload nginx")
+            in_container(cast().lb, "sh", "-c", "nginx -t -q && systemctl reload nginx")
             time.sleep(1)
         return {"reloads": 10}
 
-    return under_load("http://lb1/", 30, ten)
+    return under_load(cast().url, 30, ten)
 
 
 def kill_master() -> dict[str, Any]:
-    def kill() -> dict[str, Any]:
-        before = in_container(
-            "app1", "systemctl", "show", "-p", "MainPID", "--value", "gunicorn-demo"
-        )
-        in_container("app1", "kill", "-KILL", before)
-        time.sleep(0.5)
-        back = _wait_active("app1", "gunicorn-demo")
-        after = in_container(
-            "app1", "systemctl", "show", "-p", "MainPID", "--value", "gunicorn-demo"
-        )
-        return {"killed_pid": before, "new_pid": after, "active_again_after_s": back}
+    app, unit = cast().app, cast().units[cast().app]
 
-    return under_load("http://lb1/", 20, kill)
+    def kill() -> dict[str, Any]:
+        (before,) = main_pids({app: unit}).values()
+        in_container(app, "kill", "-KILL", before)
+        time.sleep(0.5)
+        back = _wait_active(app, unit)
+        (after,) = main_pids({app: unit}).values()
+        return {"host": app, "killed_pid": before, "new_pid": after, "active_again_after_s": back}
+
+    return under_load(cast().url, 20, kill)
 
 
 def _down_and_up(stop: tuple[str, ...]) -> Callable[[], dict[str, Any]]:
-    """Take app1's container down with ``stop``, keep it down 15 s, start it again."""
+    """Take the Gunicorn host's container down with ``stop``, keep it down 15 s, start
+    it again."""
+    app = cast().app
+    container = cast().containers[app]
 
     def down_up() -> dict[str, Any]:
         started = time.monotonic()
-        sh(*stop, f"{PREFIX}-app1")
+        sh(*stop, container)
         stopping = round(time.monotonic() - started, 1)
         time.sleep(15)
-        sh("docker", "start", f"{PREFIX}-app1")
-        sh(
-            "docker",
-            "exec",
-            f"{PREFIX}-app1",
-            "systemctl",
-            "is-system-running",
-            "--wait",
-            check=False,
-        )
-        back = _wait_active("app1", "gunicorn-demo")
-        return {"stop": " ".join(stop), "stopping_s": stopping, "down_s": 15, "back_after_s": back}
+        sh("docker", "start", container)
+        in_container(app, "systemctl", "is-system-running", "--wait", check=False)
+        back = _wait_active(app, cast().units[app])
+        return {
+            "host": app,
+            "stop": " ".join(stop),
+            "stopping_s": stopping,
+            "down_s": 15,
+            "back_after_s": back,
+        }
 
     return down_up
 
@@ -272,72 +386,76 @@ def _down_and_up(stop: tuple[str, ...]) -> Callable[[], dict[str, Any]]:
 def host_down() -> dict[str, Any]:
     # The image's stop signal is SIGRTMIN+3: systemd halts, Gunicorn drains (TERM,
     # graceful_timeout 30 s) before the container exits; docker kills after 60 s.
-    return under_load("http://lb1/", 45, _down_and_up(("docker", "stop", "-t", "60")))
+    return under_load(cast().url, 45, _down_and_up(("docker", "stop", "-t", "60")))
 
 
 def host_crash() -> dict[str, Any]:
-    return under_load("http://lb1/", 40, _down_and_up(("docker", "kill")))
+    return under_load(cast().url, 40, _down_and_up(("docker", "kill")))
+
+
+def counter_url() -> str:
+    """``/counter`` (LB -> app -> Redis) on the drills' site."""
+    return cast().url.rstrip("/") + "/counter"
 
 
 def redis_restart() -> dict[str, Any]:
     def restart() -> dict[str, Any]:
-        pids = {
-            h: in_container(h, "systemctl", "show", "-p", "MainPID", "--value", u) for h, u in APPS
-        }
+        pids = main_pids(cast().units)
         in_container(redis_primary(), "systemctl", "restart", "redis-server")
         started = time.monotonic()
         recovered = None
         while time.monotonic() - started < 30:
             code = in_container(
-                "lb1",
+                cast().lb,
                 "curl",
                 "-s",
                 "-o",
                 "/dev/null",
                 "-w",
                 "%{http_code}",
-                "http://127.0.0.1/counter",
+                # the load balancer's own address for it, from inside
+                counter_url().replace(f"//{cast().lb}", "//127.0.0.1", 1),
                 check=False,
             )
             if code == "200":
                 recovered = round(time.monotonic() - started, 1)
                 break
             time.sleep(0.2)
-        after = {
-            h: in_container(h, "systemctl", "show", "-p", "MainPID", "--value", u) for h, u in APPS
-        }
+        after = main_pids(cast().units)
         return {"counter_200_again_after_s": recovered, "app_processes_restarted": pids != after}
 
-    return under_load("http://lb1/counter", 20, restart)
+    return under_load(counter_url(), 20, restart)
 
 
 def redis_primary() -> str:
-    """The Redis host Sentinel names primary (the sandbox's set; redis1 without one)."""
-    secrets = ROOT / "inventory/sandbox/group_vars/all/secrets.yml"
-    password = yaml.safe_load(secrets.read_text()).get("redis_sentinel_password", "")
-    out = sh(
-        "docker",
-        "exec",
-        "-e",
-        f"REDISCLI_AUTH={password}",  # the sandbox's plaintext, not a vaulted secret
-        f"{PREFIX}-redis2",
-        "redis-cli",
-        "-p",
-        "26379",
-        "--no-auth-warning",
-        "SENTINEL",
-        "get-master-addr-by-name",
-        "webtier",
-        check=False,
-    ).stdout.split()
-    return out[0].removeprefix(f"{PREFIX}-") if out else "redis1"
+    """The Redis host a Sentinel names primary: asked of each Redis host in turn, the
+    configured primary last (the failover drill stops it); that one without Sentinels."""
+    hosts = cast().redis
+    for host in (*hosts[1:], *hosts[:1]):
+        out = sh(
+            "docker",
+            "exec",
+            "-e",
+            f"REDISCLI_AUTH={cast().sentinel_password}",
+            cast().containers[host],
+            "redis-cli",
+            "-p",
+            "26379",
+            "--no-auth-warning",
+            "SENTINEL",
+            "get-master-addr-by-name",
+            "webtier",
+            check=False,
+        ).stdout.split()
+        if out:
+            by_container = {c: h for h, c in cast().containers.items()}
+            return by_container.get(out[0], out[0])
+    return hosts[0]
 
 
 def redis_failover() -> dict[str, Any]:
     def fail_over() -> dict[str, Any]:
-        pids = {
-            h: in_container(h, "systemctl", "show", "-p", "MainPID", "--value", u) for h, u in APPS
-        }
+        pids = main_pids(cast().units)
         old = redis_primary()
         in_container(old, "systemctl", "stop", "redis-server")
         started = time.monotonic()
@@ -348,9 +466,7 @@ def redis_failover() -> dict[str, Any]:
         promoted = round(time.monotonic() - started, 1)
         time.sleep(5)
         in_container(old, "systemctl", "start", "redis-server")
-        after = {
-            h: in_container(h, "systemctl", "show", "-p", "MainPID", "--value", u) for h, u in APPS
-        }
+        after = main_pids(cast().units)
         return {
             "old_primary": old,
             "new_primary": new,
@@ -358,7 +474,7 @@ def redis_failover() -> dict[str, Any]:
             "app_processes_restarted": pids != after,
         }
 
-    return under_load("http://lb1/counter", 30, fail_over)
+    return under_load(counter_url(), 30, fail_over)
 
 
 def broken_template() -> dict[str, Any]:
@@ -371,16 +487,18 @@ def broken_template() -> dict[str, Any]:
         )
 
         def push() -> dict[str, Any]:
-            before = in_container("lb1", "sha256sum", "/etc/nginx/nginx.conf")
+            before = in_container(cast().lb, "sha256sum", "/etc/nginx/nginx.conf")
             proc = sh(
                 "ansible-playbook",
+                "-i",
+                INVENTORY,
                 "site.yml",
                 "--tags",
                 "lb",
                 check=False,
                 env={**os.environ, "WEBTIER_TEMPLATES": f"{work}/templates"},
             )
-            after = in_container("lb1", "sha256sum", "/etc/nginx/nginx.conf")
+            after = in_container(cast().lb, "sha256sum", "/etc/nginx/nginx.conf")
             refused = "this_is_not_a_directive" in proc.stdout + proc.stderr
             return {
                 "play_rc": proc.returncode,
@@ -388,21 +506,19 @@ def broken_template() -> dict[str, Any]:
                 "live_config_unchanged": before == after,
             }
 
-        return under_load("http://lb1/", 150, push)
+        return under_load(cast().url, 150, push)
     finally:
         shutil.rmtree(work)
 
 
-#: The sandbox's worker unit and the demo's CPU-bound job (burn(n): about 0.2 s of CPU).
-WORKER_UNIT = "celery-demo-work"
+#: The demo's CPU-bound job (burn(n): about 0.2 s of CPU).
 JOB_N = 2_000_000
-OUTSIDE = "http://127.0.0.1:8080"
 
 
 def get_json(path: str) -> tuple[int, dict[str, Any]]:
-    """GET through the sandbox's published load balancer: (status, JSON body)."""
+    """GET through the environment's published load balancer: (status, JSON body)."""
     try:
-        with urllib.request.urlopen(f"{OUTSIDE}{path}", timeout=10) as reply:
+        with urllib.request.urlopen(f"{cast().outside}{path}", timeout=10) as reply:
             return reply.status, json.loads(reply.read() or b"{}")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
@@ -432,27 +548,35 @@ def _await_jobs(jobs: list[str], limit: float) -> dict[str, Any]:
 
 def _received_twice(since: str, jobs: list[str]) -> int:
     """Jobs the worker's journal shows received more than once since ``since``."""
-    log = in_container(
-        "worker1", "journalctl", "-u", WORKER_UNIT, "--since", since, "-o", "cat", check=False
-    )
+    worker, unit = worker_cast()
+    log = in_container(worker, "journalctl", "-u", unit, "--since", since, "-o", "cat", check=False)
     ids = [job.rsplit("/", 1)[1] for job in jobs]
     return sum(log.count(f"[{i}] received") > 1 for i in ids)
+
+
+def worker_cast() -> tuple[str, str]:
+    """The worker host the job drills act on, and its unit."""
+    if not (cast().worker and cast().worker_unit):
+        raise RuntimeError(f"{INVENTORY} has no host in the workers group")
+    return cast().worker, cast().worker_unit
 
 
 def worker_kill() -> dict[str, Any]:
     """SIGKILL to the whole worker unit mid-batch. systemd starts it again; the tasks it
     held unacknowledged are redelivered once the visibility timeout has passed (at
     kombu's next sweep of the broker: a worker's start, then every 100 s)."""
-    since = in_container("worker1", "date", "+@%s")
-    pid = in_container("worker1", "systemctl", "show", "-p", "MainPID", "--value", WORKER_UNIT)
+    worker, unit = worker_cast()
+    since = in_container(worker, "date", "+@%s")
+    (pid,) = main_pids({worker: unit}).values()
     jobs = [job for job in (_enqueue() for _ in range(40)) if job]
     time.sleep(1.5)
-    in_container("worker1", "systemctl", "kill", "--signal=KILL", WORKER_UNIT)
+    in_container(worker, "systemctl", "kill", "--signal=KILL", unit)
     killed = time.monotonic()
-    back = _wait_active("worker1", WORKER_UNIT)
+    back = _wait_active(worker, unit)
     result = _await_jobs(jobs, 600)
     return {
         "action": {
+            "host": worker,
             "sent": len(jobs),
             "killed_pid": pid,
             "active_again_after_s": back,
@@ -467,7 +591,8 @@ def worker_release() -> dict[str, Any]:
     """A new release of the worker tier (the role: a new release directory, the units
     restarted with a warm shutdown) while jobs arrive at 5 a second."""
     release = time.strftime("drill-%Y%m%d%H%M%S")
-    pid = in_container("worker1", "systemctl", "show", "-p", "MainPID", "--value", WORKER_UNIT)
+    worker, unit = worker_cast()
+    (pid,) = main_pids({worker: unit}).values()
     jobs: list[str] = []
     stop = threading.Event()
 
@@ -482,6 +607,8 @@ def worker_release() -> dict[str, Any]:
     started = time.monotonic()
     proc = sh(
         "ansible-playbook",
+        "-i",
+        INVENTORY,
         "playbooks/workers.yml",
         "-e",
         f"python_app_release={release}",
@@ -491,7 +618,7 @@ def worker_release() -> dict[str, Any]:
     time.sleep(3)
     stop.set()
     sender.join()
-    after = in_container("worker1", "systemctl", "show", "-p", "MainPID", "--value", WORKER_UNIT)
+    (after,) = main_pids({worker: unit}).values()
     return {
         "action": {
             "release": release,
@@ -548,6 +675,9 @@ def migration_applied(container: str) -> int:
 
 
 def migration() -> dict[str, Any]:
+    django, url, db = cast().django, cast().django_url, cast().db
+    if not (django and url and db):
+        raise RuntimeError(f"{INVENTORY} serves no Django demo behind a load balancer")
     release = time.strftime("drill-%Y%m%d%H%M%S")
     src = Path(tempfile.mkdtemp(prefix="webtier-django-release-"))
     shutil.copytree(ROOT / "apps/demo_django", src, dirs_exist_ok=True)
@@ -555,7 +685,7 @@ def migration() -> dict[str, Any]:
 
     def deploy() -> dict[str, Any]:
         proc = release_with_deploy_yml(
-            release, "-e", f"python_app_src={src}", "--limit", "app5,app6"
+            release, "-e", f"python_app_src={src}", "--limit", ",".join(django)
         )
         lines = proc.stdout.splitlines()
         ran = [
@@ -569,12 +699,12 @@ def migration() -> dict[str, Any]:
             "release": release,
             "rc": proc.returncode,
             "commands": ran,
-            "migration_applied_times": migration_applied(f"{PREFIX}-db1"),
+            "migration_applied_times": migration_applied(cast().containers[db]),
             "recap": [line for line in lines if " : ok=" in line],
         }
 
     try:
-        return under_load("http://lb2/db", 150, deploy)
+        return under_load(url, 150, deploy)
     finally:
         shutil.rmtree(src, ignore_errors=True)
 
@@ -624,17 +754,22 @@ def missed(
 
 
 def main(argv: list[str] | None = None) -> int:
+    global INVENTORY  # noqa: PLW0603 (every drill reads the one inventory this run names)
     parser = argparse.ArgumentParser(
         prog="python -m webtier.ops.drills", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("drill", choices=[*DRILLS, "all"])
+    parser.add_argument(
+        "--inventory", default=INVENTORY, help="the environment (default: %(default)s)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "drills")
     parser.add_argument("--max-error-rate", type=float, help="fail above this (0.001 = 0.1%%)")
     parser.add_argument("--min-rps", type=float, help="fail below this many answers a second")
     parser.add_argument("--max-latency-ms", type=float, help="fail when a request took longer")
     args = parser.parse_args(argv)
+    INVENTORY = args.inventory
     misses: list[str] = []
-    sh("ansible-playbook", "playbooks/loadtest.yml", "--tags", "loadgen")
+    sh("ansible-playbook", "-i", INVENTORY, "playbooks/loadtest.yml", "--tags", "loadgen")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in DRILLS if args.drill == "all" else [args.drill]:
         result = {"drill": name, **DRILLS[name]()}

@@ -35,10 +35,7 @@ from typing import Any
 from webtier import ROOT
 from webtier.model import capacity
 from webtier.ops import wrk
-from webtier.ops.drills import LOADGEN, get_json, sh
-
-#: The load balancer as the load generator reaches it (this machine: drills.OUTSIDE).
-INSIDE = "http://lb1"
+from webtier.ops.drills import LOADGEN, cast, get_json, sh
 
 #: Sends GET PATH at RATE a second for SECONDS (one thread per request in flight, at
 #: most 256), then prints one JSON line: the answers by status, latencies, and the
@@ -92,7 +89,7 @@ print(json.dumps({"sent": sent, "status": status, "errors": len(errors), "p50_ms
 
 def _arrivals(path: str, rate: float, seconds: int, out: dict[str, Any]) -> None:
     proc = subprocess.run(
-        ["docker", "exec", "-i", LOADGEN, "python3", "-", "lb1", path, str(rate), str(seconds)],
+        ["docker", "exec", "-i", LOADGEN, "python3", "-", cast().lb, path, str(rate), str(seconds)],
         input=ARRIVALS,
         capture_output=True,
         text=True,
@@ -111,7 +108,7 @@ def run_phase(name: str, args: argparse.Namespace, work_mode: str | None) -> dic
         sender = threading.Thread(target=_arrivals, args=(path, args.rate, args.seconds, work))
         sender.start()
     page = wrk.run(
-        f"{INSIDE}/",
+        cast().url,  # the load balancer as the load generator reaches it
         args.connections,
         args.seconds,
         target=["docker", "exec", "-i", LOADGEN],
