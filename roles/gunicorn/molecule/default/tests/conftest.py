@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,28 @@ def host_vars(host) -> dict:
 
 def main_pid(host) -> int:
     return int(host.check_output(f"systemctl show -p MainPID --value {UNIT}"))
+
+
+def wait_for_new_workers(host, old: set[str], want: int, seconds: float = 120) -> None:
+    """Wait until a reload has replaced every worker in ``old`` with ``want`` new ones,
+    each having answered: the next test starts from a settled service, not from one
+    still booting workers (a second HUP then would retire them before they served, and
+    hold every request in the listen queue until the third set boots)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        workers = set(host.check_output(f"pgrep -P {main_pid(host)} || true").split())
+        if len(workers) == want and not workers & old:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"workers {old} not replaced by {want} new ones in {seconds} s")
+    # A worker is forked before it has loaded the app; until one has, a request waits
+    # in the listen queue. An answer to a new connection: at least one has.
+    while time.monotonic() < deadline:
+        if host.run("curl -sf -m 5 -o /dev/null http://127.0.0.1:8000/healthz").rc == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no new worker answered in {seconds} s")
 
 
 def get(host, path: str) -> tuple[int, str, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import UNIT, VARS, get, host_vars, load, main_pid
+from conftest import UNIT, VARS, get, host_vars, load, main_pid, wait_for_new_workers
 
 
 def test_service_is_active_and_notified_ready(host):
@@ -89,10 +89,11 @@ def test_reload_answers_a_request_already_on_its_way(host):
     certain instead of rare; the rendered config's post_worker_init spares the
     connection.
     """
-    out = host.check_output(
-        f"python3 - {main_pid(host)} <<'EOF'\n{LATE_REQUEST}\nEOF",
-    )
+    pid = main_pid(host)
+    old = set(host.check_output(f"pgrep -P {pid}").split())
+    out = host.check_output(f"python3 - {pid} <<'EOF'\n{LATE_REQUEST}\nEOF")
     assert out == "HTTP/1.1 200 OK"
+    wait_for_new_workers(host, old, len(old))
 
 
 def test_hup_under_load_loses_no_request(host):
@@ -103,11 +104,15 @@ def test_hup_under_load_loses_no_request(host):
     hooks close that race (before them: up to 11 of ~20,000 requests lost per reload).
     """
     pid = main_pid(host)
+    old = set(host.check_output(f"pgrep -P {pid}").split())
     host.check_output(f"(sleep 1.5; systemctl reload {UNIT}) >/dev/null 2>&1 &")
     result = load(host, concurrency=16, seconds=5)
     print(f"HUP under load on {host.backend.get_hostname()}: {result}")
-    assert result["sent"] > 100, result
+    # Every client was answered (no request rate asserted: on a busy machine the new
+    # workers' boot may hold requests in the listen queue for most of the window).
+    assert result["ok"] >= 16, result
     assert result["failed"] == 0, result
+    wait_for_new_workers(host, old, len(old))
     assert main_pid(host) == pid, "the arbiter stayed; only workers were replaced"
     log = host.check_output(
         f"journalctl -u {UNIT} --no-pager -o cat | grep -c 'Handling signal: hup'"
