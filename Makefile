@@ -15,7 +15,7 @@ controller: ## controller only, for deploying over SSH: venv and collections, no
 	@scripts/setup.sh --controller
 
 collection: ## build the collection artifact build/webtier-stack-<version>.tar.gz
-	@ansible-galaxy collection build --force --output-path build .
+	@scripts/build-collection.sh build
 
 changelog: ## release the changelog fragments under galaxy.yml's version (CHANGELOG.md)
 	@antsibull-changelog release

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import shlex
 import sys
 
 from pyinfra import host, logger
@@ -71,7 +72,7 @@ def read_facts() -> Facts:
     route = fact("ip -4 -o route get 192.0.2.1 2>/dev/null || true")
     source = re.search(r"\bsrc (\S+)", route)
     running = (
-        fact(f"readlink {this.v['python_app_root']}/current || true")
+        fact(f"readlink {shlex.quote(this.v['python_app_root'] + '/current')} || true")
         if "python_app" in this.roles
         else ""
     )
@@ -85,7 +86,7 @@ def read_facts() -> Facts:
     if "gunicorn" in this.roles:
         names += this.inventory.members.get(firewall_plan.LOAD_BALANCERS, [])
     resolved = {
-        name: firewall_plan.addresses(name, fact(f"getent ahostsv4 {name} || true"))
+        name: firewall_plan.addresses(name, fact(f"getent ahostsv4 {shlex.quote(name)} || true"))
         for name in dict.fromkeys(names)
     } or None
     return Facts(

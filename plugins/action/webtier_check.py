@@ -9,7 +9,8 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from webtier.checks import live, preflight
-from webtier.model.inventory import plain
+from webtier.model import schema
+from webtier.model.inventory import Unresolved, plain
 
 
 class ActionModule(ActionBase):
@@ -24,12 +25,16 @@ class ActionModule(ActionBase):
         facts = live.HostFacts.read(plain(given)) if given else None
         host = task_vars["inventory_hostname"]
         values = {}
+        own = {f for role in roles for f in schema.MODELS[role].model_fields}
         for name in task_vars:
             if name.startswith(preflight.PREFIXES) and name not in preflight.NOT_ARGUMENTS:
                 try:
                     values[name] = plain(self._templar.template(task_vars[name]))
-                except AnsibleError:
-                    continue  # needs what this play does not define: not the role's input
+                except AnsibleError as error:
+                    # one of these roles' inputs that does not resolve is refused by the
+                    # model; another role's needs what this play does not define
+                    if name in own:
+                        values[name] = Unresolved(str(error).splitlines()[0])
         result["changed"] = False
         result["warnings"] = live.notes(host, roles, values, facts)
         peers = None

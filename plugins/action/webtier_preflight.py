@@ -4,14 +4,24 @@ any host is contacted, when the package finds a problem."""
 
 from __future__ import annotations
 
+from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from webtier.checks import preflight
 from webtier.model import capacity
-from webtier.model.inventory import plain
+from webtier.model.inventory import Unresolved, plain
 
 
 class ActionModule(ActionBase):
+    @staticmethod
+    def _resolved(variables, name):
+        """A variable as Ansible resolves it; one that does not resolve is judged by the
+        model as such (a finding naming it), not left out."""
+        try:
+            return plain(variables[name])
+        except AnsibleError as error:
+            return Unresolved(str(error).splitlines()[0])
+
     TRANSFERS_FILES = False
     _requires_connection = False  # runs on the controller only
     _supports_check_mode = True
@@ -22,7 +32,7 @@ class ActionModule(ActionBase):
         groups = {g: list(h) for g, h in task_vars["groups"].items()}
         values = {
             host: {
-                k: plain(hostvars[host][k])
+                k: self._resolved(hostvars[host], k)
                 for k in hostvars[host]
                 if k.startswith(preflight.PREFIXES) or k in preflight.CONNECTION
             }

@@ -35,14 +35,19 @@ def git_checkout(release: str):
             mode="0600",
         )
         ssh += f" -i {key} -o IdentitiesOnly=yes"
-    src, version = f"{release}/src", this.v["python_app_git_version"]
+    src, version, repo = (
+        f"{release}/src",
+        this.v["python_app_git_version"],
+        this.v["python_app_git_repo"],
+    )
+    # Argument lists, quoted: no inventory string is ever read as shell.
     return server.shell(
         name="Check out the app's source from its repository",
         commands=[
-            f"rm -rf {src}",
-            f"GIT_SSH_COMMAND='{ssh}' git clone --quiet --no-checkout "
-            f"{this.v['python_app_git_repo']} {src}",
-            f"git -C {src} checkout --quiet {version}",
+            shlex.join(["rm", "-rf", src]),
+            f"GIT_SSH_COMMAND={shlex.quote(ssh)} "
+            + shlex.join(["git", "clone", "--quiet", "--no-checkout", "--", repo, src]),
+            shlex.join(["git", "-C", src, "checkout", "--quiet", version]),
         ],
         _if=lambda: host.get_fact(Sha1File, path=f"{src}/.git/HEAD") is None,
     )
@@ -110,7 +115,7 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
         create_home=False,
         ensure_home=False,  # the release tree stays root's, read-only for the app
     )
-    running = fact(f"readlink {root}/current || true")
+    running = fact(f"readlink {shlex.quote(root + '/current')} || true")
     asked = str(this.v["python_app_release"] or "")
     if running and asked and asked != running.rsplit("/", 1)[-1]:
         # pyinfra would restart every host's servers at once: a location whose servers
@@ -157,7 +162,7 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
     )
     venv_op = server.shell(
         name="Create the release's virtualenv",
-        commands=[f"python3 -m venv {venv}"],
+        commands=[shlex.join(["python3", "-m", "venv", venv])],
         _if=lambda: host.get_fact(Sha1File, path=f"{venv}/bin/python") is None,
     )
     index = (
@@ -165,15 +170,15 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
         if this.v["python_app_pip_index_url"]
         else []
     )
-    pip = f"{venv}/bin/pip install --no-input --disable-pip-version-check"
+    pip = [f"{venv}/bin/pip", "install", "--no-input", "--disable-pip-version-check"]
     installed = server.shell(
         name="Install the app and its requirements into the virtualenv",
-        commands=[f"{pip} {' '.join(index)} -r {release}/requirements.webtier.txt"],
+        commands=[shlex.join([*pip, *index, "-r", f"{release}/requirements.webtier.txt"])],
         _if=lambda: manifest.did_change() or venv_op.did_change(),
     )
     server.shell(
         name="Reinstall the app when its source changed within the release",
-        commands=[f"{pip} --force-reinstall --no-deps {release}/src"],
+        commands=[shlex.join([*pip, "--force-reinstall", "--no-deps", f"{release}/src"])],
         _if=lambda: (
             this.v["python_app_packaged"]
             and not this.v["python_app_pip_spec"]

@@ -57,7 +57,7 @@ def project(tmp_path_factory):
     """The consumer project with the collection installed and its own virtualenv."""
     base = tmp_path_factory.mktemp("consumer")
     build = base / "build"
-    run(["ansible-galaxy", "collection", "build", "--output-path", build, REPO], cwd=REPO)
+    run([REPO / "scripts/build-collection.sh", build], cwd=REPO)  # make collection
     (artifact,) = build.glob("webtier-stack-*.tar.gz")
     work = base / "project"
     shutil.copytree(PROJECT, work)

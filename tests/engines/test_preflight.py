@@ -919,6 +919,641 @@ MISTAKES = [
 ]
 
 
+#: Issue 35: operator mistakes in the tiers added last round (PostgreSQL, Celery, release
+#: commands, git and pip sources, forwarded headers, TLS material, Redis ACLs, nginx
+#: locations) and values the model cannot resolve; each refused by both engines.
+SECURITY_MISTAKES = [
+    # PostgreSQL
+    (
+        "pg database name with a quote",
+        {
+            "databases": {
+                "postgresql_databases": [{"name": "demo'x", "user": "demo", "password": "x"}]
+            }
+        },
+        "db1: postgresql_databases[0].name=demo'x breaks the postgresql role's model: a plain PostgreSQL name: lower-case lette",
+    ),
+    (
+        "pg user upper-case",
+        {
+            "databases": {
+                "postgresql_databases": [{"name": "demo", "user": "Demo", "password": "x"}]
+            }
+        },
+        "db1: postgresql_databases[0].user=Demo breaks the postgresql role's model: a plain PostgreSQL name: lower-case lette",
+    ),
+    (
+        "pg empty password",
+        {"databases": {"postgresql_databases": [{"name": "demo", "user": "demo", "password": ""}]}},
+        "db1: postgresql_databases[0].password= breaks the postgresql role's model: Value should have at least 1 item after v",
+    ),
+    (
+        "pg password with a line break",
+        {
+            "databases": {
+                "postgresql_databases": [
+                    {
+                        "name": "demo",
+                        "user": "demo",
+                        "password": "a\nb",  # pragma: allowlist secret (a test's own)
+                    }
+                ]
+            }
+        },
+        "db1: postgresql_databases[0].password=<hidden> breaks the postgresql role's model: a single line. Fix: remove the line break",
+    ),
+    (
+        "pg user postgres",
+        {
+            "databases": {
+                "postgresql_databases": [{"name": "demo", "user": "postgres", "password": "x"}]
+            }
+        },
+        "db1: postgresql_databases=[{'name': 'demo', 'password': '<hidden>', 'user': 'postgres'}] breaks an app user that is not the superuser postgres. Fix: name the database",
+    ),
+    (
+        "pg database template1",
+        {
+            "databases": {
+                "postgresql_databases": [{"name": "template1", "user": "demo", "password": "x"}]
+            }
+        },
+        "db1: postgresql_databases=[{'name': 'template1', 'password': '<hidden>', 'user': 'demo'}] breaks an app database, not template1 (PostgreSQL's own: every new database c",
+    ),
+    (
+        "pg extra key in a database",
+        {
+            "databases": {
+                "postgresql_databases": [
+                    {"name": "demo", "user": "demo", "password": "x", "superuser": True}
+                ]
+            }
+        },
+        "db1: postgresql_databases[0].superuser=true breaks the postgresql role's model: Extra inputs are not permitted. Fix: remo",
+    ),
+    (
+        "pg extra config with a quote",
+        {"databases": {"postgresql_extra_config": {"log_line_prefix": "it's"}}},
+        "db1: postgresql_extra_config.log_line_prefix=it's breaks the postgresql role's model: one line, no quote. Fix: remove it",
+    ),
+    (
+        "pg extra config listen_addresses",
+        {"databases": {"postgresql_extra_config": {"listen_addresses": "*"}}},
+        "db1: postgresql_extra_config.listen_addresses=* breaks a setting the role does not own (the role sets listening, files, authe",
+    ),
+    (
+        "pg extra config hba_file",
+        {"databases": {"postgresql_extra_config": {"hba_file": "/tmp/hba"}}},
+        "db1: postgresql_extra_config.hba_file=/tmp/hba breaks a setting the role does not own (the role sets listening, files, authe",
+    ),
+    (
+        "pg extra config password_encryption md5",
+        {
+            "databases": {
+                "postgresql_extra_config": {
+                    "password_encryption": "md5"  # pragma: allowlist secret (a test's own)
+                }
+            }
+        },
+        "db1: postgresql_extra_config.password_encryption=<hidden> breaks a setting the role does not own (the role sets listening, files, authe",
+    ),
+    (
+        "pg shared_buffers in bytes words",
+        {"databases": {"postgresql_shared_buffers": "1 GB"}},
+        "db1: postgresql_shared_buffers=1 GB breaks the postgresql role's model: Input should be 'auto'. Fix: use one of t",
+    ),
+    (
+        "pg client groups empty",
+        {"databases": {"postgresql_client_groups": []}},
+        "db1: postgresql_client_groups=[] breaks the postgresql role's model: List should have at least 1 item after va",
+    ),
+    (
+        "pg pool mode unknown",
+        {"databases": {"postgresql_pgbouncer_pool_mode": "pooled"}},
+        "db1: postgresql_pgbouncer_pool_mode=pooled breaks the postgresql role's model: Input should be 'transaction', 'session'",
+    ),
+    (
+        "pg pgbouncer port privileged string",
+        {"databases": {"postgresql_pgbouncer_port": "6432; id"}},
+        "db1: postgresql_pgbouncer_port=6432; id breaks the postgresql role's model: Input should be a valid integer, unable t",
+    ),
+    (
+        "pg max connections below pools",
+        {"databases": {"postgresql_max_connections": 10}},
+        "db1: postgresql_pgbouncer_default_pool_size=20 breaks postgresql_max_connections=10: PgBouncer may open 25 server connection",
+    ),
+    # Celery
+    (
+        "celery app with a shell char",
+        {"workers": {"celery_worker_app": "tasks:celery;id"}},
+        "worker1: celery_worker_app=tasks:celery;id breaks the celery_worker role's model: module:attribute of the app's Celery i",
+    ),
+    (
+        "celery app without attribute",
+        {"workers": {"celery_worker_app": "webtier_demo_flask.tasks"}},
+        "worker1: celery_worker_app=webtier_demo_flask.tasks breaks the celery_worker role's model: module:attribute of the app's Celery i",
+    ),
+    (
+        "celery queue name with a space",
+        {"workers": {"celery_worker_queues": [{"name": "work now"}]}},
+        "worker1: celery_worker_queues[0].name=work now breaks the celery_worker role's model: a queue name. Fix: for example work",
+    ),
+    (
+        "celery queue name with a slash",
+        {"workers": {"celery_worker_queues": [{"name": "../etc"}]}},
+        "worker1: celery_worker_queues[0].name=../etc breaks the celery_worker role's model: a queue name. Fix: for example work",
+    ),
+    (
+        "celery loglevel lower-case",
+        {"workers": {"celery_worker_loglevel": "info"}},
+        "worker1: celery_worker_loglevel=info breaks the celery_worker role's model: Input should be 'DEBUG', 'INFO', 'WARN",
+    ),
+    (
+        "celery prefetch zero",
+        {"workers": {"celery_worker_prefetch_multiplier": 0}},
+        "worker1: celery_worker_prefetch_multiplier=0 breaks the celery_worker role's model: at least 1. Fix: set celery_worker_pre",
+    ),
+    (
+        "celery task seconds negative",
+        {"workers": {"celery_worker_queues": [{"name": "work", "task_seconds": -1}]}},
+        "worker1: celery_worker_queues[0].task_seconds=-1 breaks the celery_worker role's model: Input should be greater than 0. Fix: s",
+    ),
+    (
+        "celery cpu weight zero",
+        {"workers": {"celery_worker_cpu_weight": 0}},
+        "worker1: celery_worker_cpu_weight=0 breaks the celery_worker role's model: at least 1. Fix: set celery_worker_cpu",
+    ),
+    # release commands
+    (
+        "release command with a shell pipe",
+        {
+            "appservers": {
+                "python_app_release_commands": [
+                    {"command": "python manage.py migrate | tee /tmp/x"}
+                ]
+            }
+        },
+        "app1: python_app_release_commands[0].command=python manage.py migrate | tee /tmp/x breaks the python_app role's model: a program of the release's virtualenv and",
+    ),
+    (
+        "release command with command substitution",
+        {"appservers": {"python_app_release_commands": [{"command": "python manage.py $(id)"}]}},
+        "app1: python_app_release_commands[0].command=python manage.py $(id) breaks the python_app role's model: a program of the release's virtualenv and",
+    ),
+    (
+        "release command as an absolute path",
+        {"appservers": {"python_app_release_commands": [{"command": "/bin/sh -c id"}]}},
+        "app1: python_app_release_commands[0].command=/bin/sh -c id breaks the python_app role's model: a program of the release's virtualenv and",
+    ),
+    (
+        "release command climbing out of the venv",
+        {"appservers": {"python_app_release_commands": [{"command": "../../../bin/sh -c id"}]}},
+        "app1: python_app_release_commands[0].command=../../../bin/sh -c id breaks the python_app role's model: a program of the release's virtualenv and",
+    ),
+    (
+        "release command with an unknown key",
+        {
+            "appservers": {
+                "python_app_release_commands": [
+                    {"command": "python manage.py migrate", "as_root": True}
+                ]
+            }
+        },
+        "app1: python_app_release_commands[0].as_root=true breaks the python_app role's model: Extra inputs are not permitted. Fix: remo",
+    ),
+    # git and pip sources
+    (
+        "git URL with a token",
+        {
+            "appservers": {
+                "python_app_src": "",
+                "python_app_git_repo": "https://oauth2:ghp_abc@github.com/team/shop.git",  # pragma: allowlist secret (a test's own)
+            }
+        },
+        "app1: python_app_git_repo=https://***@github.com/team/shop.git breaks the python_app role's model: a repository URL without credentials (a t",
+    ),
+    (
+        "git URL with a user and password over ssh",
+        {
+            "appservers": {
+                "python_app_src": "",
+                "python_app_git_repo": "ssh://deploy:pw@git.example.com/team/shop.git",  # pragma: allowlist secret (a test's own)
+            }
+        },
+        "app1: python_app_git_repo=ssh://***@git.example.com/team/shop.git breaks the python_app role's model: a repository URL without credentials (a t",
+    ),
+    (
+        "git URL over plain http",
+        {
+            "appservers": {
+                "python_app_src": "",
+                "python_app_git_repo": "http://git.example.com/team/shop.git",
+            }
+        },
+        "app1: python_app_git_repo=http://git.example.com/team/shop.git breaks the python_app role's model: a git repository: https://..., ssh://...,",
+    ),
+    (
+        "git URL as an option",
+        {"appservers": {"python_app_src": "", "python_app_git_repo": "--upload-pack=touch /tmp/x"}},
+        "app1: python_app_git_repo=--upload-pack=touch /tmp/x breaks the python_app role's model: a git repository: https://..., ssh://...,",
+    ),
+    (
+        "git version as an option",
+        {
+            "appservers": {
+                "python_app_src": "",
+                "python_app_git_repo": "git@git.example.com:team/shop.git",
+                "python_app_git_version": "--orphan",
+            }
+        },
+        "app1: python_app_git_version=--orphan breaks the python_app role's model: a tag, branch or commit. Fix: v1.2.0",
+    ),
+    (
+        "git version with a shell char",
+        {
+            "appservers": {
+                "python_app_src": "",
+                "python_app_git_repo": "git@git.example.com:team/shop.git",
+                "python_app_git_version": "v1;id",
+            }
+        },
+        "app1: python_app_git_version=v1;id breaks the python_app role's model: a tag, branch or commit. Fix: v1.2.0",
+    ),
+    (
+        "pip spec an index option",
+        {
+            "appservers": {
+                "python_app_src": "",
+                "python_app_pip_spec": "--index-url=https://evil.example/simple",
+            }
+        },
+        "app1: python_app_pip_spec=--index-url=https://evil.example/simple breaks the python_app role's model: one pip spec (demo==1.2.0, demo[extra]>=1",
+    ),
+    (
+        "pip spec an editable option",
+        {"appservers": {"python_app_src": "", "python_app_pip_spec": "-e"}},
+        "app1: python_app_pip_spec=-e breaks the python_app role's model: one pip spec (demo==1.2.0, demo[extra]>=1",
+    ),
+    (
+        "pip spec with a command",
+        {"appservers": {"python_app_src": "", "python_app_pip_spec": "shop;id"}},
+        "app1: python_app_pip_spec=shop;id breaks the python_app role's model: one pip spec (demo==1.2.0, demo[extra]>=1",
+    ),
+    (
+        "pip spec with command substitution",
+        {"appservers": {"python_app_src": "", "python_app_pip_spec": "shop$(id)"}},
+        "app1: python_app_pip_spec=shop$(id) breaks the python_app role's model: one pip spec (demo==1.2.0, demo[extra]>=1",
+    ),
+    (
+        "pip index with a command",
+        {"appservers": {"python_app_pip_index_url": "https://pypi.example/simple;id"}},
+        "app1: python_app_pip_index_url=https://pypi.example/simple;id breaks the python_app role's model: an http(s) URL (or empty) without shell c",
+    ),
+    (
+        "pip index with a backtick",
+        {"appservers": {"python_app_pip_index_url": "https://pypi.example/`id`"}},
+        "app1: python_app_pip_index_url=https://pypi.example/`id` breaks the python_app role's model: an http(s) URL (or empty) without shell c",
+    ),
+    (
+        "pip index not a URL",
+        {"appservers": {"python_app_pip_index_url": "--extra-index-url"}},
+        "app1: python_app_pip_index_url=--extra-index-url breaks the python_app role's model: an http(s) URL (or empty) without shell c",
+    ),
+    (
+        "requirement as an option",
+        {"appservers": {"python_app_requirements": ["--index-url=https://evil.example"]}},
+        "app1: python_app_requirements[0]=--index-url=https://evil.example breaks the python_app role's model: one pip requirement (flask==3.1.0, 'gunic",
+    ),
+    (
+        "requirement with a trailing command",
+        {"appservers": {"python_app_requirements": ["flask;id"]}},
+        "app1: python_app_requirements[0]=flask;id breaks the python_app role's model: one pip requirement (flask==3.1.0, 'gunic",
+    ),
+    (
+        "requirements file climbing out",
+        {"appservers": {"python_app_requirements_file": "../../etc/passwd"}},
+        "app1: python_app_requirements_file=../../etc/passwd breaks the python_app role's model: a path without '..'. Fix: give the direct",
+    ),
+    (
+        "source climbing out",
+        {"appservers": {"python_app_src": "apps/../../etc"}},
+        "app1: python_app_src=apps/../../etc breaks the python_app role's model: a path without '..'. Fix: give the direct",
+    ),
+    (
+        "system package with an option",
+        {"appservers": {"python_app_system_packages": ["--allow-unauthenticated"]}},
+        "app1: python_app_system_packages[0]=--allow-unauthenticated breaks the python_app role's model: a Debian package name. Fix: libpq5",
+    ),
+    # forwarded headers
+    (
+        "gunicorn trusts every IPv4 address",
+        {"app_gunicorn": {"gunicorn_forwarded_allow_ips": ["0.0.0.0/0"]}},
+        "app1: gunicorn_forwarded_allow_ips=['0.0.0.0/0'] breaks the addresses of the load balancers, not 0.0.0.0/0 (it trusts every ad",
+    ),
+    (
+        "gunicorn trusts every IPv6 address",
+        {"app_gunicorn": {"gunicorn_forwarded_allow_ips": ["10.0.0.1", "::/0"]}},
+        "app1: gunicorn_forwarded_allow_ips=['10.0.0.1', '::/0'] breaks the addresses of the load balancers, not ::/0 (it trusts every address",
+    ),
+    (
+        "gunicorn trusts a name",
+        {"app_gunicorn": {"gunicorn_forwarded_allow_ips": ["lb1.example.com"]}},
+        "app1: gunicorn_forwarded_allow_ips[0]=lb1.example.com breaks the gunicorn role's model: an IP address or network (10.0.0.5, 10.0.0.",
+    ),
+    (
+        "nginx real IP from every address",
+        {"loadbalancers": {"nginx_real_ip_from": ["0.0.0.0/0"]}},
+        "lb1: nginx_real_ip_from=['0.0.0.0/0'] breaks the fronting load balancers' addresses or networks, not 0.0.0.0/0 (it",
+    ),
+    (
+        "nginx real IP from every IPv6 address",
+        {"loadbalancers": {"nginx_real_ip_from": ["::/0"]}},
+        "lb1: nginx_real_ip_from=['::/0'] breaks the fronting load balancers' addresses or networks, not ::/0 (it trust",
+    ),
+    (
+        "nginx real IP from a star",
+        {"loadbalancers": {"nginx_real_ip_from": ["*"]}},
+        "lb1: nginx_real_ip_from=['*'] breaks the fronting load balancers' addresses or networks, not * (it trusts e",
+    ),
+    (
+        "nginx real IP header with a space",
+        {"loadbalancers": {"nginx_real_ip_header": "X Forwarded For"}},
+        "lb1: nginx_real_ip_header=X Forwarded For breaks the nginx role's model: a header name. Fix: X-Forwarded-For",
+    ),
+    # TLS material
+    (
+        "redis TLS without a certificate",
+        {
+            "redis": {
+                "redis_tls": True,
+                "redis_tls_ca_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                "redis_tls_key": "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n",  # pragma: allowlist secret (a test's own)
+            }
+        },
+        "redis1: redis_tls_cert= breaks a PEM certificate while redis_tls is true. Fix: paste the PEM text (--",
+    ),
+    (
+        "redis TLS key not a key",
+        {
+            "redis": {
+                "redis_tls": True,
+                "redis_tls_ca_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                "redis_tls_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                "redis_tls_key": "secret",
+            }
+        },
+        "redis1: redis_tls_key=<hidden> breaks a PEM private key while redis_tls is true. Fix: set it in the environm",
+    ),
+    (
+        "redis TLS CA with a shell char",
+        {
+            "redis": {
+                "redis_tls": True,
+                "redis_tls_ca_cert": "$(id)",
+                "redis_tls_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            }
+        },
+        "redis1: redis_tls_ca_cert=$(id) breaks the redis role's model: PEM text. Fix: paste the PEM text as it is",
+    ),
+    (
+        "nginx TLS key path relative",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "tls": {"certificate": "/etc/ssl/a.crt", "certificate_key": "a.key"},
+                        "locations": [{"path": "/", "upstream": "app"}],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].tls.certificate_key=a.key breaks the nginx role's model: an absolute path of letters, digits and ._/+@-",
+    ),
+    (
+        "nginx TLS certificate path with a semicolon",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "tls": {
+                            "certificate": "/etc/ssl/a.crt;",
+                            "certificate_key": "/etc/ssl/a.key",
+                        },
+                        "locations": [{"path": "/", "upstream": "app"}],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].tls.certificate=/etc/ssl/a.crt; breaks the nginx role's model: an absolute path of letters, digits and ._/+@-",
+    ),
+    (
+        "nginx TLS 1.0 without the legacy flag",
+        {"loadbalancers": {"nginx_tls_protocols": ["TLSv1", "TLSv1.2"]}},
+        "lb1: nginx_tls_protocols=['TLSv1', 'TLSv1.2'] breaks TLS 1.2 or later (TLSv1 are deprecated by RFC 8996 and broken by downg",
+    ),
+    (
+        "nginx TLS cipher with a space",
+        {"loadbalancers": {"nginx_tls_ciphers": ["ECDHE RSA"]}},
+        "lb1: nginx_tls_ciphers[0]=ECDHE RSA breaks the nginx role's model: an OpenSSL cipher name. Fix: ECDHE-RSA-AES128-",
+    ),
+    # Redis ACLs and users
+    (
+        "redis app user with a space",
+        {"redis": {"redis_app_user": "app evil"}},
+        "redis1: redis_app_user=app evil breaks the redis role's model: one word of letters, digits, '_', '.', '-'. Fi",
+    ),
+    (
+        "redis admin user named default",
+        {"redis": {"redis_admin_user": "default"}},
+        "redis1: redis_admin_user=default breaks a user of its own, not default (the ACL file switches Redis's default",
+    ),
+    (
+        "redis app and admin the same user",
+        {"redis": {"redis_app_user": "admin", "redis_admin_user": "admin"}},
+        "redis1: redis_admin_user=admin breaks a user of its own, not admin as in redis_app_user (each has its own pa",
+    ),
+    # nginx locations
+    (
+        "location path with a space",
+        {
+            "loadbalancers": {
+                "nginx_sites": [{"name": "app", "locations": [{"path": "/a b", "upstream": "app"}]}]
+            }
+        },
+        "lb1: nginx_sites[0].locations[0].path=/a b breaks the nginx role's model: a location path (/, /static/, = /healthz, ^~ /",
+    ),
+    (
+        "location path with a brace",
+        {
+            "loadbalancers": {
+                "nginx_sites": [{"name": "app", "locations": [{"path": "/a}", "upstream": "app"}]}]
+            }
+        },
+        "lb1: nginx_sites[0].locations[0].path=/a} breaks the nginx role's model: a location path (/, /static/, = /healthz, ^~ /",
+    ),
+    (
+        "location regex",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {"name": "app", "locations": [{"path": "~ \\.php$", "upstream": "app"}]}
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].locations[0].path=~ \\.php$ breaks the nginx role's model: a location path (/, /static/, = /healthz, ^~ /",
+    ),
+    (
+        "location alias relative",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "locations": [
+                            {"path": "/", "upstream": "app"},
+                            {"path": "/static/", "alias": "static/"},
+                        ],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].locations[1].alias=static/ breaks the nginx role's model: an absolute path of letters, digits and ._/+@-",
+    ),
+    (
+        "location alias without a trailing slash",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "locations": [
+                            {"path": "/", "upstream": "app"},
+                            {"path": "/static/", "alias": "/srv/static"},
+                        ],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].locations[1]={'alias': '/srv/static', 'path': '/static/'} breaks the nginx role's model: a path and an alias that both end with '/' or",
+    ),
+    (
+        "location alias off by a slash",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "locations": [
+                            {"path": "/", "upstream": "app"},
+                            {"path": "/static", "alias": "/srv/static/"},
+                        ],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].locations[1]={'alias': '/srv/static/', 'path': '/static'} breaks the nginx role's model: a path and an alias that both end with '/' or",
+    ),
+    (
+        "location return with a quote",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {"name": "app", "locations": [{"path": "/", "return": '301 https://x"; }'}]}
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].locations[0].return=301 https://x\"; } breaks the nginx role's model: a status and an optional URL or text. Fix: 404",
+    ),
+    (
+        "location to an unknown upstream",
+        {
+            "loadbalancers": {
+                "nginx_sites": [{"name": "app", "locations": [{"path": "/", "upstream": "nope"}]}]
+            }
+        },
+        "lb1: nginx_sites[0].locations[0].upstream=nope breaks an upstream of nginx_upstreams (app), not nope. Fix: name one of nginx",
+    ),
+    (
+        "location twice in a site",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "locations": [
+                            {"path": "/", "upstream": "app"},
+                            {"path": "/", "upstream": "app"},
+                        ],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].locations=[{'path': '/', 'upstream': 'app'}, {'path': '/', 'upstream': 'app'}] breaks one location per path (/ given twice: nginx -t refuses a duplicate loc",
+    ),
+    (
+        "location with an upstream and a return",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "locations": [{"path": "/", "upstream": "app", "return": "404"}],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].locations[0]={'path': '/', 'return': '404', 'upstream': 'app'} breaks the nginx role's model: exactly one of upstream, alias and return. Fix",
+    ),
+    (
+        "location alias to the root",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "locations": [
+                            {"path": "/", "upstream": "app"},
+                            {"path": "/files/", "alias": "/"},
+                        ],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].locations[1]={'alias': '/', 'path': '/files/'} breaks the nginx role's model: an alias to the app's own files, not to / (a s",
+    ),
+    (
+        "location alias to /etc",
+        {
+            "loadbalancers": {
+                "nginx_sites": [
+                    {
+                        "name": "app",
+                        "locations": [
+                            {"path": "/", "upstream": "app"},
+                            {"path": "/files/", "alias": "/etc/"},
+                        ],
+                    }
+                ]
+            }
+        },
+        "lb1: nginx_sites[0].locations[1]={'alias': '/etc/', 'path': '/files/'} breaks the nginx role's model: an alias to the app's own files, not to /etc/",
+    ),
+    # values the model cannot resolve
+    (
+        "unresolved expression",
+        {"appservers": {"python_app_health_path": "{{ nowhere_defined }}"}},
+        "app1: python_app_health_path=(?) breaks a value the python_app role's model can check; it does not resolve: 'n",
+    ),
+    (
+        "expression that yields an expression",
+        {"appservers": {"python_app_health_path": "{% raw %}{{ x }}{% endraw %}"}},
+        "app1: python_app_health_path={{ x }} breaks a value the python_app role's model can check; it does not resolve: 'x",
+    ),
+]
+
+
 def write_inventory(root: Path, overrides: dict) -> Path:
     inventory = root / "inventory"
     (inventory / "group_vars").mkdir(parents=True)
@@ -985,7 +1620,8 @@ def finish(proc: subprocess.Popen) -> tuple[int, str]:
 def test_there_are_the_cases_each_with_its_own_message():
     assert len(CASES) >= 20
     assert len(MISTAKES) >= 60
-    expected = [e for _, _, e in CASES + MISTAKES]
+    assert len(SECURITY_MISTAKES) >= 60
+    expected = [e for _, _, e in CASES + MISTAKES + SECURITY_MISTAKES]
     assert len(set(expected)) == len(expected)
 
 
@@ -1014,7 +1650,9 @@ def test_a_bad_inventory_stops_site_yml_and_pyinfra_before_any_host(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("case", "overrides", "expected"), CASES + MISTAKES, ids=[c[0] for c in CASES + MISTAKES]
+    ("case", "overrides", "expected"),
+    CASES + MISTAKES + SECURITY_MISTAKES,
+    ids=[c[0] for c in CASES + MISTAKES + SECURITY_MISTAKES],
 )
 def test_bad_inventory_stops_both_engines_before_any_host(tmp_path, case, overrides, expected):
     inventory = write_inventory(tmp_path, overrides)

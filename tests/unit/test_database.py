@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from webtier import TEMPLATES
 from webtier.checks import invariants
 from webtier.files import firewall, postgresql
 from webtier.files.app import app_database_env, app_first_host, release_command
@@ -195,3 +196,23 @@ def test_a_release_command_runs_as_the_app_in_the_new_releases_source():
         "migrate",
         "--noinput",
     ]
+
+
+def test_a_release_command_runs_in_the_apps_sandbox_and_expands_no_variable():
+    """The transient unit gets the sandbox of the app's own units (the one macro), may
+    write only its release, and a $VAR in the command reaches the program as written:
+    the service manager would expand it from the env files, secrets included."""
+    argv = release_command(
+        "python manage.py shell -c print('$SECRET_KEY${DATABASE_PASSWORD}')",
+        "shop",
+        "shop",
+        "/srv/shop/releases/7",
+        "/srv/shop/releases/7/venv",
+        "/etc/webtier/apps",
+    )
+    unit = (TEMPLATES / "etc/gunicorn/gunicorn.service.j2").read_text()
+    assert "{{ sandbox() }}" in unit
+    for setting in ("ProtectSystem=strict", "NoNewPrivileges=true", "CapabilityBoundingSet="):
+        assert f"--property={setting}" in argv
+    assert "--property=ReadWritePaths=/srv/shop/releases/7" in argv
+    assert argv[-1] == "print('$$SECRET_KEY$${DATABASE_PASSWORD}')"

@@ -70,6 +70,20 @@ def test_a_forged_forwarded_proto_is_ignored(instances):
     assert get(app1, "http://127.0.0.1:8000/whoami", forged)[1]["scheme"] == "https"
 
 
+def test_a_forged_real_ip_reaches_no_app_server(instances):
+    """A client's own X-Real-IP is replaced by the load balancer's, for Gunicorn (a
+    header) and for uWSGI (the HTTP_X_REAL_IP variable nginx sets) alike."""
+    lb, seen = instances["lb1"], {}
+    for _ in range(60):
+        status, body = get(lb, "http://127.0.0.1/whoami", "X-Real-IP: 198.51.100.66")
+        if status == 200:
+            seen.setdefault(body["server"], body["x_real_ip"])
+        if set(seen) == flask_kinds(instances):
+            break
+        time.sleep(0.2)  # the location's rate limit: 5/s per client
+    assert seen == dict.fromkeys(flask_kinds(instances), "127.0.0.1"), seen
+
+
 def test_behind_a_fronting_load_balancer_limits_and_logs_see_the_client(instances):
     """The sandbox trusts lb1's loopback as a load balancer in front (nginx_real_ip_from):
     its X-Forwarded-For names the client. Each client has its own rate limit, the log

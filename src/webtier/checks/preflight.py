@@ -19,6 +19,7 @@ function. Each finding names the host, the variable, its value, the limit and th
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -107,11 +108,32 @@ def interfaces(
     return invariants.interface(host, roles, with_defaults(roles, hostvars))
 
 
+#: An inventory host's name: a DNS name's letters (an '_' too, as inventories use it).
+HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9._-]{0,251}[A-Za-z0-9_])?")
+
+
+def host_name(host: str) -> Finding | None:
+    """A finding when ``host`` is no host name: it names files, units' peers, the
+    sandbox's containers and TLS subjects, and reaches name lookups."""
+    if HOST_NAME.fullmatch(host) and ".." not in host:
+        return None
+    return Finding(
+        host,
+        "inventory_hostname",
+        host,
+        "a host name of letters, digits, '.', '-' and '_' (at most 253)",
+        "rename the host in the inventory; give its address in ansible_host",
+    )
+
+
 def run(
     hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
     """Every finding over the whole inventory: placeholders left unfilled first, then
     argument specs, then the invariants."""
+    named = [f for host in hostvars if (f := host_name(host))]
+    if named:  # a host's name reaches commands, certificates and files: nothing else first
+        return named
     unfilled = [f for host, v in hostvars.items() for f in placeholders(host, v)]
     if unfilled:  # a placeholder is no value: what the model says of it would only repeat
         return unfilled

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from webtier.files.render import environment
 from webtier.model.inventory import Groups, HostVars, role_defaults
 from webtier.model.topology import roles_of
 
@@ -115,13 +116,24 @@ def app_first_host(name: str, groups: Groups, hostvars: HostVars) -> str | None:
     )
 
 
+def unit_sandbox() -> list[str]:
+    """The systemd sandbox of the stack's own services as ``Key=Value`` settings: the one
+    copy the unit templates use (templates/macros/systemd.j2), read from it."""
+    text = str(environment().get_template("macros/systemd.j2").module.sandbox())
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
 def release_command(  # noqa: PLR0913, PLR0917 (the app's names and paths, each one)
     command: str, name: str, user: str, release_dir: str, venv: str, env_dir: str
 ) -> list[str]:
     """The argv that runs one of python_app_release_commands for a release not yet
     switched to: a transient unit (systemd-run) as the app's user, with its env files,
-    in the release's source, that source first on the Python path; the command's first
-    word a program of the release's virtualenv, its arguments split at spaces."""
+    in the release's source, that source first on the Python path, in the sandbox of the
+    app's own units (it may write the release's directory only); the command's first
+    word a program of the release's virtualenv, its arguments split at spaces. The
+    service manager expands ``$VAR`` in a unit's arguments from its environment, the
+    secret env file's too: each ``$`` is passed as ``$$`` (a literal ``$``), so no
+    secret is expanded into an argv, the journal or an output."""
     program, *arguments = command.split()
     env_files = f"{env_dir}/{name}"
     return [
@@ -135,10 +147,12 @@ def release_command(  # noqa: PLR0913, PLR0917 (the app's names and paths, each 
         f"--working-directory={release_dir}/src",
         f"--property=EnvironmentFile={env_files}.env",
         f"--property=EnvironmentFile=-{env_files}.secret.env",
+        *(f"--property={setting}" for setting in unit_sandbox()),
+        f"--property=ReadWritePaths={release_dir}",
         f"--setenv=PYTHONPATH={release_dir}/src",
         "--setenv=PYTHONUNBUFFERED=1",
         f"{venv}/bin/{program}",
-        *arguments,
+        *(argument.replace("$", "$$") for argument in arguments),
     ]
 
 

@@ -45,6 +45,15 @@ VAULT_HEADER = "$ANSIBLE_VAULT"
 SEALED = "<vault:{}>"
 
 
+@dataclass(frozen=True)
+class Unresolved:
+    """A variable's value that could not be resolved (its templating error): the model
+    judges it as a value it cannot check (a finding naming the variable), never as an
+    absent one."""
+
+    error: str
+
+
 class InventoryError(ValueError):
     """The inventory cannot be read; the message names the file and the problem."""
 
@@ -255,8 +264,12 @@ class _Resolver(Mapping):
             if name in self.active:
                 raise InventoryError(f"variable '{name}' refers to itself")
             self.active.add(name)
-            self.done[name] = self.value(self.context[name])
-            self.active.discard(name)
+            try:
+                self.done[name] = self.value(self.context[name])
+            except jinja2.TemplateError as error:
+                self.done[name] = Unresolved(str(error))
+            finally:
+                self.active.discard(name)
         return self.done[name]
 
     def value(self, value: Any) -> Any:

@@ -37,6 +37,8 @@ from pydantic import (
     model_validator,
 )
 
+from webtier.model.inventory import Unresolved
+
 #: Listen backlogs above this are cut by the kernel (somaxconn is at most 65535 on 5.4+
 #: kernels, the listen() argument is an int but the queue length a u16 before 5.x).
 MAX_BACKLOG = 65535
@@ -72,7 +74,14 @@ def shown(variable: str, value: Any) -> Any:
         return {k: shown(str(k), v) for k, v in value.items()}
     if isinstance(value, list):
         return [shown(variable, v) for v in value]
+    if isinstance(value, str):  # a URL's credentials (a git or index URL with a token)
+        return _CREDENTIALS.sub(r"\1***@", value)
     return value
+
+
+#: The user-information part of a URL (a user, a password or a token before an @), as
+#: findings hide it.
+_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.-]*://)[^/@\s]+@")
 
 
 # --- Value forms ---------------------------------------------------------------------
@@ -108,6 +117,29 @@ def _address(value: str) -> str:
                 "an IP address or network (10.0.0.5, 10.0.0.0/24) or *; "
                 "name the load balancers' addresses"
             ) from None
+    return value
+
+
+def covers_every_address(value: str) -> bool:
+    """``*``, or a network of every address (0.0.0.0/0, ::/0): a trusted-proxy entry that
+    trusts any client."""
+    if value == "*":
+        return True
+    try:
+        return ipaddress.ip_network(value, strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def _no_credentials(value: str) -> str:
+    """A repository URL without a user's password or token in it (it would be written
+    to the release's .git/config and shown in findings and logs)."""
+    if re.match(r"https://[^/@]+@", value) or re.match(r"ssh://[^/@]*:[^/@]*@", value):
+        raise ValueError(
+            "a repository URL without credentials (a token or password in it lands in "
+            "the release's .git/config and in logs); use python_app_git_key (a deploy "
+            "key, in the vault) with an ssh:// or git@ URL"
+        )
     return value
 
 
@@ -257,18 +289,33 @@ EnvValue = Annotated[
     str,
     _matches(r"[^\r\n\x00]*", "a single line", "remove the line break"),
 ]
-#: A pip requirement: one line that is not an option (-e, --index-url ...).
+#: A PEP 508 environment marker: `; python_version >= "3.11" and sys_platform == "linux"`.
+_MARKER_TERM = (
+    r"[a-z_.]+ ?(===?|!=|<=?|>=?|~=| in | not in ) ?"
+    r"(\"[A-Za-z0-9._ -]*\"|'[A-Za-z0-9._ -]*')"
+)
+#: A pip requirement: one line that is not an option (-e, --index-url ...), without
+#: shell characters; a direct https reference and a marker allowed.
 Requirement = Annotated[
     str,
     _matches(
-        r"[A-Za-z0-9][^\s#;]*( ?[;@] ?[^\r\n#]+)?",
-        "one pip requirement (flask==3.1.0, 'gunicorn[gevent]'), not an option or two lines",
+        r"[A-Za-z0-9][^\s#;@|&$`'\"\\]*"
+        r"( ?@ ?https?://[^\s#;|&$`<>'\"\\]+)?"
+        rf"( ?; ?{_MARKER_TERM}( (and|or) {_MARKER_TERM})*)?",
+        "one pip requirement (flask==3.1.0, 'gunicorn[gevent]', a marker after ';'), not an "
+        "option or two lines",
         "give options through python_app_pip_index_url",
     ),
 ]
+#: An http(s) URL, or empty (none).
 Url = Annotated[
     str,
-    _matches(r"https?://[^\s\"']+", "an http(s) URL", "for example https://pypi.example/simple"),
+    _matches(
+        r"|https?://[^\s;|&$`<>()'\"\\]+",
+        "an http(s) URL (or empty) without shell characters: space, ';', '|', '&', '$', "
+        "'`', '<', '>', '(', ')', quotes, '\\'",
+        "for example https://pypi.example/simple",
+    ),
 ]
 Sysctl = Annotated[
     str,
@@ -412,9 +459,12 @@ class ReleaseCommand(BaseModel):
     command: Annotated[
         str,
         _matches(
-            r"[A-Za-z0-9_.-]+( [^\r\n]+)?",
-            "a program of the release's virtualenv and its arguments, on one line",
-            "for example python manage.py migrate --noinput",
+            r"[A-Za-z0-9_.-]+( [^\r\n|;&$`<>'\"\\]+)?",
+            "a program of the release's virtualenv and its arguments, on one line, without "
+            "'|', ';', '&', '$', '`', '<', '>', quotes or '\\' (no shell runs it: they would "
+            "reach the program as they are)",
+            "for example python manage.py migrate --noinput; put a pipeline in a "
+            "management command of the app",
         ),
     ]
     once: StrictBool = False
@@ -431,7 +481,16 @@ class PythonApp(Role):
         ),
         AfterValidator(_no_climbing),
     ]
-    python_app_pip_spec: Annotated[str, _matches(r"|[^\s]+", "one pip spec", "no spaces")]
+    python_app_pip_spec: Annotated[
+        str,
+        _matches(
+            r"|[A-Za-z0-9][^\s;|&$`<>()'\"\\]*",
+            "one pip spec (demo==1.2.0, demo[extra]>=1, a path or an https URL), not an "
+            "option, without shell characters: space, ';', '|', '&', '$', '`', '<', '>', "
+            "'(', ')', quotes, '\\'",
+            "give an index through python_app_pip_index_url",
+        ),
+    ]
     python_app_git_repo: Annotated[
         str,
         _matches(
@@ -439,6 +498,7 @@ class PythonApp(Role):
             "a git repository: https://..., ssh://..., git@host:path or an absolute path",
             "for example git@git.example.com:team/shop.git",
         ),
+        AfterValidator(_no_credentials),
     ]
     python_app_git_version: Annotated[
         str, _matches(r"[A-Za-z0-9][A-Za-z0-9._/-]*", "a tag, branch or commit", "v1.2.0")
@@ -480,7 +540,7 @@ class PythonApp(Role):
         str, _matches(r"|[a-z_][a-z0-9_]{0,62}", "a database name", "e.g. demo")
     ]
     python_app_root: AbsPath
-    python_app_pip_index_url: Literal[""] | Url
+    python_app_pip_index_url: Url
 
     @model_validator(mode="after")
     def one_source(self):
@@ -542,11 +602,13 @@ class Gunicorn(Role):
     @model_validator(mode="after")
     def trusted_proxies(self):
         trusted = self.gunicorn_forwarded_allow_ips
-        if isinstance(trusted, list) and "*" in trusted and not self.gunicorn_forwarded_allow_any:
+        every = [a for a in trusted if covers_every_address(a)] if isinstance(trusted, list) else []
+        if every and not self.gunicorn_forwarded_allow_any:
             raise _finding(
                 "gunicorn_forwarded_allow_ips",
-                "the addresses of the load balancers, not * (with * any client that reaches "
-                "Gunicorn can claim HTTPS and another address in X-Forwarded-* headers)",
+                f"the addresses of the load balancers, not {every[0]} (it trusts every "
+                "address: any client that reaches Gunicorn can claim HTTPS and another "
+                "address in X-Forwarded-* headers)",
                 "list the load balancers' addresses; for an app reached only through a "
                 "unix socket or a private network, set gunicorn_forwarded_allow_any: true",
             )
@@ -573,6 +635,10 @@ class Uwsgi(Role):
         ),
     ]
     uwsgi_access_log: StrictBool
+
+
+#: Directories no location may serve (an alias into them publishes the system's files).
+SYSTEM_DIRS = ("/etc", "/root", "/home", "/proc", "/sys", "/dev", "/boot", "/run", "/var/lib")
 
 
 class Nginx(Role):
@@ -668,6 +734,21 @@ class Nginx(Role):
                 )
             if self.cache is not None and self.upstream is None:
                 raise ValueError("cache on a location with an upstream; remove cache here")
+            if self.alias is not None:
+                path = self.path.split()[-1]
+                if path.endswith("/") != self.alias.endswith("/"):
+                    raise ValueError(
+                        "a path and an alias that both end with '/' or neither (with "
+                        f"{path} and {self.alias}, a request for {path.rstrip('/')}../ "
+                        "reads outside the alias: gixy's alias_traversal); end both with '/'"
+                    )
+                root = "/" + self.alias.strip("/").split("/")[0]
+                if self.alias.rstrip("/") in ("", *SYSTEM_DIRS) or root in SYSTEM_DIRS:
+                    raise ValueError(
+                        f"an alias to the app's own files, not to {self.alias} (a system "
+                        "directory, served to anyone); alias a directory such as "
+                        "/srv/<app>/current/static/"
+                    )
             return self
 
     class Site(BaseModel):
@@ -771,6 +852,29 @@ class Nginx(Role):
     nginx_status_port: Port
 
     @model_validator(mode="after")
+    def sites_and_upstreams(self):
+        known = {u.name for u in self.nginx_upstreams}
+        for i, site in enumerate(self.nginx_sites):
+            paths = [loc.path for loc in site.locations]
+            if twice := sorted({p for p in paths if paths.count(p) > 1}):
+                raise _finding(
+                    f"nginx_sites[{i}].locations",
+                    f"one location per path ({', '.join(twice)} given twice: nginx -t "
+                    "refuses a duplicate location)",
+                    "merge the entries of the same path",
+                )
+            for j, loc in enumerate(site.locations):
+                wanted = [loc.upstream] if isinstance(loc.upstream, str) else loc.upstream or []
+                if unknown := [u for u in wanted if u not in known]:
+                    raise _finding(
+                        f"nginx_sites[{i}].locations[{j}].upstream",
+                        f"an upstream of nginx_upstreams ({', '.join(sorted(known)) or 'none'}"
+                        f"), not {', '.join(unknown)}",
+                        "name one of nginx_upstreams, or add the upstream there",
+                    )
+        return self
+
+    @model_validator(mode="after")
     def tls_minimum(self):
         legacy = [p for p in self.nginx_tls_protocols if p in ("TLSv1", "TLSv1.1")]
         if legacy and not self.nginx_tls_allow_legacy:
@@ -780,6 +884,19 @@ class Nginx(Role):
                 "broken by downgrade attacks)",
                 "write [TLSv1.2, TLSv1.3]; for clients that cannot do TLS 1.2, set "
                 "nginx_tls_allow_legacy: true",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def real_ip_sources(self):
+        every = [a for a in self.nginx_real_ip_from if covers_every_address(a)]
+        if every:
+            raise _finding(
+                "nginx_real_ip_from",
+                f"the fronting load balancers' addresses or networks, not {every[0]} (it "
+                f"trusts every address: any client could set its own address in "
+                f"{self.nginx_real_ip_header}, past rate limits and access rules)",
+                "list the addresses or networks of the proxies in front of nginx",
             )
         return self
 
@@ -855,6 +972,32 @@ class Redis(Role):
     redis_tls_ca_cert: Pem
     redis_tls_cert: Pem
     redis_tls_key: Annotated[str, Field(repr=False)]
+
+    @model_validator(mode="after")
+    def users(self):
+        users = {
+            "redis_admin_user": self.redis_admin_user,
+            "redis_app_user": self.redis_app_user,
+            "redis_replication_user": self.redis_replication_user,
+            "redis_sentinel_auth_user": self.redis_sentinel_auth_user,
+        }
+        for name, user in users.items():
+            if user == "default":
+                raise _finding(
+                    name,
+                    "a user of its own, not default (the ACL file switches Redis's default "
+                    "user off: no client logs in without a name)",
+                    "name it after its use, for example app or admin",
+                )
+        for name, user in users.items():
+            if same := [n for n, u in users.items() if u == user and n != name]:
+                raise _finding(
+                    name,
+                    f"a user of its own, not {user} as in {same[0]} (each has its own "
+                    "password and rights; one name would give the weaker one the other's)",
+                    "give each a different name",
+                )
+        return self
 
     @model_validator(mode="after")
     def relations(self):
@@ -993,6 +1136,33 @@ PgName = Annotated[
 ]
 
 
+#: PostgreSQL's own databases: no app's.
+PG_RESERVED = frozenset(("postgres", "template0", "template1"))
+#: postgresql.conf settings the role writes from its own variables (or never changes):
+#: postgresql_extra_config may not override them.
+PG_MANAGED = frozenset(
+    (
+        "listen_addresses",
+        "port",
+        "unix_socket_directories",
+        "unix_socket_permissions",
+        "data_directory",
+        "config_file",
+        "hba_file",
+        "ident_file",
+        "external_pid_file",
+        "password_encryption",
+        "max_connections",
+        "superuser_reserved_connections",
+        "reserved_connections",
+        "shared_buffers",
+        "effective_cache_size",
+        "maintenance_work_mem",
+        "work_mem",
+    )
+)
+
+
 class Postgresql(Role):
     class Database(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -1032,6 +1202,22 @@ class Postgresql(Role):
                     "database is one PgBouncer pool, sized for its one user)",
                     "give each database its own name and user",
                 )
+        if reserved := [d.name for d in self.postgresql_databases if d.name in PG_RESERVED]:
+            raise _finding(
+                "postgresql_databases",
+                f"an app database, not {reserved[0]} (PostgreSQL's own: every new database "
+                "copies template1, and postgres is the maintenance database)",
+                "name the database after the app, for example demo",
+            )
+        if managed := sorted(set(self.postgresql_extra_config) & PG_MANAGED):
+            raise _finding(
+                f"postgresql_extra_config.{managed[0]}",
+                "a setting the role does not own (the role sets listening, files, "
+                "authentication and sizes from its own variables; an override here would "
+                "open the server or break PgBouncer's pools)",
+                "use the role's own variable (postgresql_max_connections, "
+                "postgresql_shared_buffers, ...) or leave it to the role",
+            )
         if any(d.user == "postgres" for d in self.postgresql_databases):
             raise _finding(
                 "postgresql_databases",
@@ -1108,40 +1294,62 @@ def findings(host: str, role: str, values: Mapping[str, Any]) -> list[Finding]:
     """``values`` (the role's defaults under the host's variables) against the role's
     model: one finding per wrong variable, each naming the rule and the fix. A default
     that is a Jinja expression over the host's own variables (python_app_root:
-    /srv/{{ python_app_name }}) is judged as it resolves; one that needs the host's
-    facts is left to the host."""
+    /srv/{{ python_app_name }}) is judged as it resolves; one that does not resolve
+    from them (or that an engine could not resolve: :class:`Unresolved`) is refused,
+    naming the variable: no value escapes the model by holding an expression."""
     model = MODELS[role]
     context = {"inventory_hostname": host, **values}
-    judged, templated = {}, set()
+    judged, unresolved = {}, {}
     for name, value in values.items():
         if name not in model.model_fields:
+            continue
+        if isinstance(value, Unresolved):
+            unresolved[name] = value.error
             continue
         if not _templated(value):
             judged[name] = value
             continue
         try:
             judged[name] = _JINJA.from_string(value).render(context)
-        except jinja2.TemplateError:
-            templated.add(name)
+        except jinja2.TemplateError as error:
+            unresolved[name] = str(error)
+        else:
+            if _templated(judged[name]):  # an expression that yields another one
+                unresolved[name] = "it resolves to another expression"
+    refused = [
+        Finding(
+            host,
+            name,
+            shown(name, values[name]) if not isinstance(values[name], Unresolved) else "(?)",
+            f"a value the {role} role's model can check; it does not resolve: {error}",
+            "write the value itself, or an expression over the inventory's own variables",
+        )
+        for name, error in unresolved.items()
+    ]
     try:
-        model.model_validate(judged)
+        model.model_validate({**judged, **dict.fromkeys(unresolved, "")})
     except ValidationError as error:
-        return _from_errors(host, role, judged, error, templated)
-    return []
+        return refused + [
+            f for f in _from_errors(host, role, judged, error) if f.variable not in unresolved
+        ]
+    return refused
 
 
-def _from_errors(host, role, values, error: ValidationError, templated) -> list[Finding]:
+def _from_errors(host, role, values, error: ValidationError) -> list[Finding]:
     found: dict[str, Finding] = {}
     for item in error.errors(include_url=False):
         cause = (item.get("ctx") or {}).get("error")
         if isinstance(cause, _Refusal):
             name = cause.variable
-            value = shown(name, values.get(name, "(unset)"))
+            path = tuple(
+                int(part) if part.isdigit() else part for part in re.findall(r"[^.\[\]]+", name)
+            )
+            value = shown(name, _at(values, path) if path[0] in values else "(unset)")
             found.setdefault(name, Finding(host, name, value, cause.rule, cause.fix))
             continue
         loc = tuple(p for p in item["loc"] if not _is_branch(p))
-        if not loc or (item["type"] == "missing" and loc[0] in templated):
-            continue  # a Jinja expression, resolved on the host
+        if not loc:
+            continue
         where = _where(loc)
         if where in found:  # one finding per variable: the first branch that explains it
             continue
