@@ -60,8 +60,9 @@ drills: ## failure drills under load on the deployed sandbox or ENV (DRILL=all|r
 noop-times: ## no-op re-run time of pyinfra and of Ansible on the deployed sandbox, one run
 	@scripts/noop-times.sh
 
-render: ## every config file of every host of ENV into OUT (no host touched)
+render: ## every config file of every host of ENV into OUT (no host touched), nginx's through gixy-ng
 	@python -m webtier.files.configs inventory/$(or $(ENV),sandbox) --out $(or $(OUT),reports/render/$(or $(ENV),sandbox))
+	@python -m webtier.checks.nginxscan $(or $(OUT),reports/render/$(or $(ENV),sandbox))
 
 capacity: ## the capacity model of an environment (ENV=sandbox; ARGS=--arrival 50: a queue's growth)
 	@python -m webtier.model.capacity inventory/$(or $(ENV),sandbox) $(ARGS)

@@ -51,6 +51,12 @@ _name = host.data.webtier_host
 _inventory = load(ROOT / host.data.webtier_inventory)
 _roles = roles_of(_name, _inventory.members)
 this.begin(Host(_name, _inventory, _roles, dict(configs.variables(_inventory, _name, _roles))))
+if _inventory.sealed_files:  # its variables would be missing, not only the vault_* ones
+    raise DeployError(
+        f"{', '.join(str(p) for p in _inventory.sealed_files)}: a vault file and no password "
+        f"to open it; give its password file: webtier-pyinfra INVENTORY --vault-password-file "
+        f"FILE (or {vault.PASSWORD_FILE}=FILE)"
+    )
 if locked := sealed(this.v):  # a secret from a vault nobody opened: its placeholder
     raise DeployError(
         f"{this.name}: {', '.join(locked)} come from a vault; give its password file: "

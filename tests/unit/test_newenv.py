@@ -102,6 +102,28 @@ def test_the_inventory_opens_the_vault_only_with_its_password(tmp_path, monkeypa
         load(target).host_vars(host)
 
 
+def test_a_vault_file_that_stays_closed_is_named(tmp_path, monkeypatch):
+    """Without the password, every vault file read is listed as sealed, whatever its
+    variables are named: the pyinfra engine stops on it (pyinfra_deploy/deploy.py)
+    instead of deploying without them; with the password, none is."""
+    target = tmp_path / "env1"
+    newenv.create(target, tmp_path / "pw")
+    extra = target / "group_vars/appservers/app_secrets.yml"
+    extra.parent.mkdir(parents=True, exist_ok=True)
+    extra.write_text(
+        vault.encrypt("python_app_secret_env: {API_TOKEN: t}\n", "env1", tmp_path / "pw")
+    )
+    monkeypatch.delenv(vault.PASSWORD_FILE, raising=False)
+    closed = load(target)
+    assert extra in closed.sealed_files
+    assert target / "group_vars/all/vault.yml" in closed.sealed_files
+    monkeypatch.setenv(vault.PASSWORD_FILE, str(tmp_path / "pw"))
+    opened = load(target)
+    assert opened.sealed_files == []
+    (app,) = opened.members["appservers"][:1]
+    assert opened.host_vars(app)["python_app_secret_env"] == {"API_TOKEN": "t"}
+
+
 @pytest.mark.parametrize("example", ["production", "staging"])
 def test_a_copy_of_an_example_opens_with_its_own_vault_and_passes_preflight(
     tmp_path, monkeypatch, example

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from webtier import ROOT
-from webtier.checks import invariants
+from webtier.checks import invariants, nginxscan
 from webtier.model import capacity, schema
 from webtier.model.inventory import holds, with_defaults
 
@@ -129,8 +129,9 @@ def host_name(host: str) -> Finding | None:
 def run(
     hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
-    """Every finding over the whole inventory: placeholders left unfilled first, then
-    argument specs, then the invariants."""
+    """Every finding over the whole inventory: host names and placeholders left unfilled
+    first, then argument specs, then the invariants, then gixy-ng over the nginx trees
+    the inventory renders (webtier.checks.nginxscan)."""
     named = [f for host in hostvars if (f := host_name(host))]
     if named:  # a host's name reaches commands, certificates and files: nothing else first
         return named
@@ -144,7 +145,9 @@ def run(
     ]
     if findings:  # the model reads the same values: type errors would only repeat
         return findings
-    return capacity.check(hostvars, groups) + invariants.check(hostvars, groups)
+    found = capacity.check(hostvars, groups) + invariants.check(hostvars, groups)
+    # The load balancers' nginx trees, rendered from what passed, through gixy-ng.
+    return found or nginxscan.check(hostvars, groups)
 
 
 def report(findings: Sequence[Finding]) -> str:

@@ -45,7 +45,7 @@ from webtier.files.postgresql import postgresql_derived
 from webtier.files.redis import redis_derived
 from webtier.files.render import environment
 from webtier.model import derive
-from webtier.model.inventory import Groups, HostVars, Inventory, load, role_defaults
+from webtier.model.inventory import Groups, HostVars, Inventory, layered, load, role_defaults
 from webtier.model.topology import roles_of
 
 MANIFEST = TEMPLATES / "files.yml"
@@ -287,17 +287,34 @@ def host_files(
     v = variables(inventory, host, roles, facts)
     facts = facts or Facts.assumed(v)
     hostvars = inventory.all_host_vars() if hostvars is None else hostvars
+    return [f for role in roles for f in rendered(role, v, facts, inventory.members, hostvars)]
+
+
+def rendered(
+    role: str, v: Mapping[str, Any], facts: Facts, groups: Groups, hostvars: HostVars
+) -> list[File]:
+    """``role``'s files for a host whose variables are ``v``, rendered."""
     env = environment()
     files = []
-    for role in roles:
-        for spec in role_files(role, v, facts, inventory.members, hostvars):
-            template = env.get_template(spec["template"])
-            source = (TEMPLATES / spec["template"]).read_text()
-            scope = _Context(v, spec["vars"])
-            content = template.render(_needed(env, source, scope))
-            fields = {k: spec[k] for k in ("template", "dest", "owner", "group", "mode", "secret")}
-            files.append(File(role=role, content=content, **fields))
+    for spec in role_files(role, v, facts, groups, hostvars):
+        template = env.get_template(spec["template"])
+        source = (TEMPLATES / spec["template"]).read_text()
+        content = template.render(_needed(env, source, _Context(v, spec["vars"])))
+        fields = {k: spec[k] for k in ("template", "dest", "owner", "group", "mode", "secret")}
+        files.append(File(role=role, content=content, **fields))
     return files
+
+
+def resolved_variables(host: str, values: Mapping[str, Any], groups: Groups) -> Mapping[str, Any]:
+    """:func:`variables` of a host from what an engine resolved for it (``values``, its
+    inventory variables: Ansible's hostvars) instead of an inventory read here."""
+    roles = roles_of(host, groups)
+    below: dict[str, Any] = {}
+    above: dict[str, Any] = {"role_path": str(ROOT / "roles" / roles[-1])} if roles else {}
+    for role in roles:
+        below.update(role_defaults(role))
+        above.update(_role_file(role, "vars"))
+    return layered(host, values, groups, below, above)
 
 
 def role_files(

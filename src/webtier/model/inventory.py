@@ -72,6 +72,9 @@ class Inventory:
     path: Path
     groups: dict[str, Group]
     raw_host_vars: dict[str, dict[str, Any]]
+    #: Vault files read without their password (none given): their variables are
+    #: absent. A deploy stops on them; a render or preflight shows what they hide.
+    sealed_files: list[Path] = field(default_factory=list)
 
     @property
     def hosts(self) -> list[str]:
@@ -118,14 +121,7 @@ class Inventory:
 
     def magic_vars(self, host: str) -> dict[str, Any]:
         """What Ansible adds to every host's variables."""
-        return {
-            "inventory_hostname": host,
-            # The inventory's directory (Ansible: where the host was defined).
-            "inventory_dir": str(self.path),
-            "inventory_hostname_short": host.split(".", maxsplit=1)[0],
-            "group_names": self.group_names(host),
-            "groups": {g: list(hosts) for g, hosts in self.members.items()},
-        }
+        return magic_vars(host, self.members) | {"inventory_dir": str(self.path)}
 
     def all_host_vars(self) -> dict[str, dict[str, Any]]:
         """:meth:`host_vars` of every host, by name (what Ansible's ``hostvars`` holds)."""
@@ -133,6 +129,30 @@ class Inventory:
 
 
 Variables = Mapping[str, Any]
+
+
+def magic_vars(host: str, groups: Groups) -> dict[str, Any]:
+    """What Ansible adds to every host's variables (without ``inventory_dir``)."""
+    return {
+        "inventory_hostname": host,
+        "inventory_hostname_short": host.split(".", maxsplit=1)[0],
+        "group_names": sorted(g for g, hosts in groups.items() if host in hosts and g != "all"),
+        "groups": {g: list(hosts) for g, hosts in groups.items()},
+    }
+
+
+def layered(
+    host: str,
+    values: Mapping[str, Any],
+    groups: Groups,
+    below: Mapping[str, Any] | None = None,
+    above: Mapping[str, Any] | None = None,
+) -> Variables:
+    """A host's variables as an engine resolved them (``values``), between ``below``
+    (role defaults) and ``above`` (role vars), as :meth:`Inventory.variables` layers an
+    inventory's own."""
+    raw = {**(below or {}), **values, **(above or {})}
+    return _Resolver({**raw, **magic_vars(host, groups)})
 
 
 def load(path: str | Path, *overlays: str | Path) -> Inventory:
@@ -147,7 +167,7 @@ def load(path: str | Path, *overlays: str | Path) -> Inventory:
         _read_source(source, groups, host_inline)
     inventory = Inventory(path=root, groups=groups, raw_host_vars={})
     files = {
-        (source, group): _vars_from(source / "group_vars", group)
+        (source, group): _vars_from(source / "group_vars", group, inventory.sealed_files)
         for source in sources
         for group in groups
     }
@@ -167,7 +187,7 @@ def load(path: str | Path, *overlays: str | Path) -> Inventory:
                 merged.update(files[source, group.name])
         merged.update(inline)
         for source in sources:
-            merged.update(_vars_from(source / "host_vars", host))
+            merged.update(_vars_from(source / "host_vars", host, inventory.sealed_files))
         inventory.raw_host_vars[host] = merged
     return inventory
 
@@ -205,8 +225,9 @@ def _read_source(
     walk("all", data.get("all") or {}, 0)
 
 
-def _vars_from(folder: Path, name: str) -> dict[str, Any]:
-    """Variables of ``folder/name.yml`` or of every ``folder/name/*.yml``, sorted by name."""
+def _vars_from(folder: Path, name: str, sealed: list[Path]) -> dict[str, Any]:
+    """Variables of ``folder/name.yml`` or of every ``folder/name/*.yml``, sorted by name;
+    a vault file without a password to open it is added to ``sealed``."""
     files = [folder / f"{name}{s}" for s in YAML_SUFFIXES if (folder / f"{name}{s}").is_file()]
     if (folder / name).is_dir():
         files += sorted(p for p in (folder / name).rglob("*") if p.suffix in YAML_SUFFIXES)
@@ -215,6 +236,8 @@ def _vars_from(folder: Path, name: str) -> dict[str, Any]:
         text = path.read_text()
         if text.startswith(VAULT_HEADER):
             if (secret := vault.password_file()) is None:
+                if path not in sealed:
+                    sealed.append(path)
                 continue
             try:
                 text = vault.decrypt(path, secret)
