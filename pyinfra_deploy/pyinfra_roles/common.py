@@ -13,7 +13,8 @@ from functools import cache
 from io import StringIO
 from typing import Any
 
-from pyinfra import host
+from pyinfra import host, state
+from pyinfra.api import operation
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import Sha1File
 from pyinfra.facts.server import Command
@@ -140,19 +141,51 @@ def packages(name: str, names: list[str]) -> None:
     apt.packages(name=name, packages=names)
 
 
-def candidate(file: configs.File, path: str | None = None) -> str:
-    """Write a candidate copy of ``file`` (what a check reads), at ``path`` or under
-    CANDIDATES; its path."""
-    path = path or f"{CANDIDATES}{file.dest}"
-    files.put(
-        name=f"Candidate {file.dest}",
+@operation()
+def put_secret(**arguments):
+    """files.put without a diff, whenever pyinfra runs it (it makes the diff as it
+    prepares the operation and again as it executes it): a password, key or verifier is
+    never shown by ``--diff``, as Ansible's role_files action strips a secret file's."""
+    before = state.config.DIFF
+    state.config.DIFF = False
+    try:
+        yield from files.put._inner(**arguments)
+    finally:
+        state.config.DIFF = before
+
+
+def private_staging() -> dict[str, str]:
+    """Where pyinfra stages a file it uploads before sudo copies it into place: a
+    directory of the connecting user only (``mktemp -d``: mode 0700, a random name),
+    made once per run and host, instead of a predictable name in /tmp another local
+    user could read. Without sudo the file is written in place: nothing to stage."""
+    if not host.data.get("_sudo"):
+        return {}
+    staging = host.get_fact(Command, command="mktemp -d /tmp/webtier-stage.XXXXXXXXXX", _sudo=False)
+    return {"_temp_dir": (staging or "").strip()}
+
+
+def upload(file: configs.File, dest: str, name: str):
+    """``file``'s content to ``dest`` with its owner and mode: staged privately, and
+    without a diff when it is a secret."""
+    write = put_secret if file.secret else files.put
+    return write(
+        name=name,
         src=StringIO(file.content),
-        dest=path,
+        dest=dest,
         create_remote_dir=True,
         user=file.owner,
         group=file.group,
         mode=file.mode,
+        **private_staging(),
     )
+
+
+def candidate(file: configs.File, path: str | None = None) -> str:
+    """Write a candidate copy of ``file`` (what a check reads), at ``path`` or under
+    CANDIDATES; its path."""
+    path = path or f"{CANDIDATES}{file.dest}"
+    upload(file, path, f"Candidate {file.dest}")
     return path
 
 
@@ -161,21 +194,15 @@ def put(file: configs.File, check: str | Callable[[], str] | None = None):
     that returns one) only after the check passed on a candidate copy. Nothing is
     staged while the live file is already the wanted one: a no-op run writes nothing.
     Returns the operation (``did_change``)."""
-    content = file.content
-    args = {"user": file.owner, "group": file.group, "mode": file.mode}
     if check:
         live = host.get_fact(Sha1File, path=file.dest)
-        if live != hashlib.sha1(content.encode()).hexdigest():
+        if live != hashlib.sha1(file.content.encode()).hexdigest():
             path = candidate(file)
             command = check() if callable(check) else check
             server.shell(name=f"Check {file.dest}", commands=[command.replace("%s", path)])
-    return files.put(
-        name=f"Write {file.dest}",
-        src=StringIO(content),
-        dest=file.dest,
-        create_remote_dir=True,
-        **args,
-    )
+            if file.secret:  # no copy of a secret stays behind its check
+                files.file(name=f"Remove the candidate of {file.dest}", path=path, present=False)
+    return upload(file, file.dest, f"Write {file.dest}")
 
 
 def helper(role: str) -> None:

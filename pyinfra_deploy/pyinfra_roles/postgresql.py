@@ -28,7 +28,11 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
     unit = f"postgresql@{version}-main"
     by_template = {f.template.rsplit("/", 1)[1]: f for f in mine}
     dropin = put(next(f for f in mine if "pgbouncer.service.d" in f.dest))
-    systemd.daemon_reload(name="Reload systemd units", _if=dropin.did_change)
+    server_dropin = put(next(f for f in mine if "postgresql@.service.d" in f.dest))
+    systemd.daemon_reload(
+        name="Reload systemd units",
+        _if=lambda: dropin.did_change() or server_dropin.did_change(),
+    )
     packages("Install PostgreSQL and PgBouncer", this.v["__postgresql_packages"])
     for name in ("webtier-postgresql-check", "webtier-pgbouncer-check"):
         files.put(
@@ -47,6 +51,11 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
     ]
     started = systemd.service(
         name=f"Keep {unit} enabled and running", service=unit, running=True, enabled=True
+    )
+    server.shell(
+        name=f"Restart {unit} (its sandbox changed)",
+        commands=[f"systemctl restart {unit}"],
+        _if=lambda: not started.did_change() and server_dropin.did_change(),
     )
     pending = superuser_sql("SELECT count(*) FROM pg_settings WHERE pending_restart")
     hba_errors = superuser_sql("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL")

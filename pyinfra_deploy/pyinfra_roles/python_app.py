@@ -14,7 +14,7 @@ from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files, server
-from pyinfra_roles.common import fact, helper, packages, put, this
+from pyinfra_roles.common import fact, helper, packages, put, this, upload
 
 from webtier.files import configs
 from webtier.files.app import app_first_host, release_command
@@ -28,12 +28,17 @@ def git_checkout(release: str):
     key = f"/etc/webtier/apps/{this.v['python_app_name']}.deploy-key"
     ssh = "ssh -o StrictHostKeyChecking=accept-new"
     if this.v["python_app_git_key"]:
-        files.put(
-            name="Write the deploy key of the app's repository (root only)",
-            src=StringIO(this.v["python_app_git_key"].strip() + "\n"),
+        deploy_key = configs.File(
+            role="python_app",
+            template="",
             dest=key,
+            owner="root",
+            group="root",
             mode="0600",
+            content=this.v["python_app_git_key"].strip() + "\n",
+            secret=True,
         )
+        upload(deploy_key, key, "Write the deploy key of the app's repository (root only)")
         ssh += f" -i {key} -o IdentitiesOnly=yes"
     src, version, repo = (
         f"{release}/src",

@@ -98,3 +98,24 @@ def test_memory_follows_what_the_host_grants_when_the_inventory_gives_none(insta
     host, granted_mb = instances[server], GRANTED_MB[server]
     assert superuser(host, "SHOW shared_buffers") == f"{granted_mb // 4}MB"
     assert superuser(host, "SHOW effective_cache_size") == f"{granted_mb * 3 // 4}MB"
+
+
+def test_both_services_run_sandboxed(instances, server):
+    """PostgreSQL and PgBouncer run under the database tier's sandbox (no capability,
+    the system read-only but their own directories, no new privileges): systemd's own
+    exposure score for each, at most nginx's 2.5, and both still serve."""
+    host = instances[server]
+    units = (f"postgresql@{VERSIONS[server]}-main.service", "pgbouncer.service")
+    for unit in units:
+        shown = host.check_output(
+            f"systemctl show -p ProtectSystem -p NoNewPrivileges -p CapabilityBoundingSet {unit}"
+        )
+        assert "ProtectSystem=strict" in shown, shown
+        assert "NoNewPrivileges=yes" in shown, shown
+        assert "CapabilityBoundingSet=\n" in shown + "\n", shown
+        assert host.service(unit.removesuffix(".service")).is_running
+        score = host.check_output(f"systemd-analyze security --no-pager {unit} | tail -n 1")
+        print(f"{server}: {unit}: {score}")
+        exposure = float(score.split("exposure level for")[1].split(":")[1].split()[0])
+        assert exposure <= 2.5, score
+    assert superuser(host, "SELECT 1") == "1"
