@@ -23,7 +23,7 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
     and a restart only for what PostgreSQL reports pending, each user's verifier and
     each database created or changed only when it differs, PgBouncer reloaded (restarted
     when its listeners changed)."""
-    derived = postgresql.postgresql_derived(this.v, facts.release, facts.memtotal_mb)
+    derived = postgresql.postgresql_derived(this.v, facts.release, facts.memtotal_mb, facts.ipv4)
     version = derived["__postgresql_version"]
     unit = f"postgresql@{version}-main"
     by_template = {f.template.rsplit("/", 1)[1]: f for f in mine}

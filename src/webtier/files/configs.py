@@ -102,6 +102,7 @@ DERIVED_INPUTS = {
         "postgresql_pgbouncer_default_pool_size",
         "postgresql_pgbouncer_reserve_pool_size",
         "postgresql_pgbouncer_max_client_conn",
+        "postgresql_pgbouncer_listen",
         "webtier_memory_mb",
     ),
     "redis": (
@@ -237,7 +238,7 @@ def derived(
             {k: v[k] for k in NGINX_PLAN_INPUTS}, groups, hostvars, facts.release
         ),
         "redis": lambda: redis_derived(v, facts, groups, hostvars),
-        "postgresql": lambda: postgresql_derived(v, facts.release, facts.memtotal_mb),
+        "postgresql": lambda: postgresql_derived(v, facts.release, facts.memtotal_mb, facts.ipv4),
     }
     return each[role]() if role in each else {}
 

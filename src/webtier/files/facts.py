@@ -115,3 +115,10 @@ class Facts:
                 value = value.lower() == "true"  # noqa: PLW2901 (a templated boolean's text)
             given[name] = value
         return replace(cls.assumed(hostvars), **given)
+
+
+def listen_addresses(addresses: Sequence[str], ipv4: str | None) -> list[str]:
+    """Listen addresses as an inventory gives them (redis_bind,
+    postgresql_pgbouncer_listen), ``private`` replaced by the host's own address (kept
+    as is when the address is unknown, as in a render)."""
+    return [a.replace("private", ipv4 or "private") for a in addresses]

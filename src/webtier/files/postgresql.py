@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from webtier.files.facts import listen_addresses
 from webtier.model import derive
 
 #: PBKDF2 rounds of the SCRAM verifiers (PostgreSQL's own default, scram_iterations).
@@ -45,9 +46,12 @@ def postgresql_users(databases: Sequence[Mapping[str, Any]]) -> list[dict[str, s
     ]
 
 
-def postgresql_derived(v: Mapping[str, Any], release: str, memtotal_mb: int) -> dict[str, Any]:
+def postgresql_derived(
+    v: Mapping[str, Any], release: str, memtotal_mb: int, ipv4: str | None = None
+) -> dict[str, Any]:
     """The PostgreSQL role's version (by Debian release), memory settings, users'
-    verifiers and PgBouncer's server connections and descriptor limit."""
+    verifiers, PgBouncer's listen addresses (``private``: ``ipv4``), server connections
+    and descriptor limit."""
     databases = v["postgresql_databases"]
     servers = derive.pgbouncer_server_connections(
         len(databases),
@@ -64,6 +68,7 @@ def postgresql_derived(v: Mapping[str, Any], release: str, memtotal_mb: int) -> 
             v.get("webtier_memory_mb"),
         ),
         "__postgresql_users": postgresql_users(databases),
+        "__postgresql_pgbouncer_listen": listen_addresses(v["postgresql_pgbouncer_listen"], ipv4),
         "__postgresql_pgbouncer_nofile": derive.pgbouncer_nofile(
             v["postgresql_pgbouncer_max_client_conn"], servers
         ),

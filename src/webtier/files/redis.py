@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from webtier.files.facts import Facts
+from webtier.files.facts import Facts, listen_addresses
 from webtier.model import derive
 from webtier.model.inventory import Groups, HostVars
 
@@ -20,12 +20,6 @@ def password_hash(password: str) -> str:
 def redis_password_hashes(passwords: Mapping[str, str]) -> dict[str, str]:
     """The ACL file's hash of each user's password, by user kind."""
     return {kind: password_hash(password) for kind, password in passwords.items()}
-
-
-def redis_bind_addresses(bind: list[str], ipv4: str | None) -> list[str]:
-    """``redis_bind`` with ``private`` replaced by the host's address (kept as is when
-    the address is unknown, as in a render)."""
-    return [a.replace("private", ipv4 or "private") for a in bind]
 
 
 def redis_primary(  # noqa: PLR0913, PLR0917 (the host's three values, the inventory, Sentinel)
@@ -75,7 +69,7 @@ def redis_derived(
         "__redis_in_container": facts.in_container,
         "__redis_nofile": derive.redis_nofile(v["redis_maxclients"]),
         "__redis_maxmemory": derive.redis_maxmemory(v["redis_maxmemory"], facts.memtotal_mb),
-        "__redis_bind_addresses": redis_bind_addresses(v["redis_bind"], facts.ipv4),
+        "__redis_bind_addresses": listen_addresses(v["redis_bind"], facts.ipv4),
         "__redis_password_hashes": redis_password_hashes(
             {
                 "admin": v["redis_admin_password"],

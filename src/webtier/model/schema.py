@@ -1184,6 +1184,7 @@ class Postgresql(Role):
         Annotated[str, _matches(r"[^\r\n'\\]*", "one line, no quote", "remove it")] | int | float,
     ]
     postgresql_pgbouncer_port: Port
+    postgresql_pgbouncer_listen: Annotated[list[BindAddress], Field(min_length=1)]
     postgresql_pgbouncer_pool_mode: Literal["transaction", "session", "statement"]
     postgresql_pgbouncer_default_pool_size: Annotated[int, Field(ge=1, le=10000)]
     postgresql_pgbouncer_reserve_pool_size: Annotated[int, Field(ge=0, le=10000)]

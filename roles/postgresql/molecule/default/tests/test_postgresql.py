@@ -38,8 +38,10 @@ def test_only_pgbouncer_is_reachable_and_postgres_listens_on_loopback(instances,
     assert postgres
     assert all(a.startswith(("127.0.0.1:", "[::1]:")) for a in postgres), postgres
     bouncer = [line.split() for line in listening.splitlines() if line.split()[3].endswith(":6432")]
-    # Every address (the firewall admits the client tiers' IPv4 addresses only).
-    assert sorted(b[3] for b in bouncer) == ["0.0.0.0:6432", "[::]:6432"]
+    # Loopback and the host's own address, where its clients reach it: not every
+    # interface (postgresql_pgbouncer_listen: [127.0.0.1, private]).
+    own = host.check_output("ip -4 -o route get 192.0.2.1").split(" src ")[1].split()[0]
+    assert sorted(b[3] for b in bouncer) == sorted(["127.0.0.1:6432", f"{own}:6432"])
     assert int(bouncer[0][2]) == VARS.get("postgresql_pgbouncer_listen_backlog", 1024)
 
 
