@@ -81,6 +81,16 @@ def test_the_render_command_names_a_broken_inventory(tmp_path):
     assert "unknown keys ['hostz']" in proc.stderr
 
 
+def test_the_render_names_a_variable_that_does_not_resolve(tmp_path):
+    """A value whose expression does not resolve is not rendered as text: the render
+    stops naming the file and the variable (preflight refuses it the same way)."""
+    inventory = without_vault(ROOT / "inventory/sandbox", tmp_path / "inv")
+    nginx = inventory / "group_vars/loadbalancers/nginx.yml"
+    nginx.write_text(nginx.read_text() + "\nnginx_client_max_body_size: '{{ nowhere }}'\n")
+    with pytest.raises(ValueError, match=r"nginx_client_max_body_size does not resolve"):
+        configs.render(load(inventory), tmp_path / "out")
+
+
 def tasks_of(items: list) -> list[dict]:
     """Every task of a task file, those inside blocks included."""
     found = []

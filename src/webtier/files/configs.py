@@ -45,7 +45,15 @@ from webtier.files.postgresql import postgresql_derived
 from webtier.files.redis import redis_derived
 from webtier.files.render import environment
 from webtier.model import derive
-from webtier.model.inventory import Groups, HostVars, Inventory, layered, load, role_defaults
+from webtier.model.inventory import (
+    Groups,
+    HostVars,
+    Inventory,
+    Unresolved,
+    layered,
+    load,
+    role_defaults,
+)
 from webtier.model.topology import roles_of
 
 MANIFEST = TEMPLATES / "files.yml"
@@ -300,7 +308,11 @@ def rendered(
     for spec in role_files(role, v, facts, groups, hostvars):
         template = env.get_template(spec["template"])
         source = (TEMPLATES / spec["template"]).read_text()
-        content = template.render(_needed(env, source, _Context(v, spec["vars"])))
+        needed = _needed(env, source, _Context(v, spec["vars"]))
+        if unresolved := {n: x.error for n, x in needed.items() if isinstance(x, Unresolved)}:
+            name, error = next(iter(unresolved.items()))
+            raise ValueError(f"{spec['dest']}: {name} does not resolve: {error}")
+        content = template.render(needed)
         fields = {k: spec[k] for k in ("template", "dest", "owner", "group", "mode", "secret")}
         files.append(File(role=role, content=content, **fields))
     return files
