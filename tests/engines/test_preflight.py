@@ -1467,15 +1467,6 @@ SECURITY_MISTAKES = [
         "lb1: nginx_sites[0].locations[0].return=301 https://x\"; } breaks the nginx role's model: a status and an optional URL or text. Fix: 404",
     ),
     (
-        "location to an unknown upstream",
-        {
-            "loadbalancers": {
-                "nginx_sites": [{"name": "app", "locations": [{"path": "/", "upstream": "nope"}]}]
-            }
-        },
-        "lb1: nginx_sites[0].locations[0].upstream=nope breaks an upstream of nginx_upstreams (app), not nope. Fix: name one of nginx",
-    ),
-    (
         "location twice in a site",
         {
             "loadbalancers": {

@@ -166,7 +166,7 @@ def test_the_sync_worker_serves_and_one_of_two_gunicorn_hosts_may_stop(instances
         stopper.join()
         app4.run("systemctl start gunicorn-demo")
     print(f"app4 stopped under load: {load}")
-    assert load["sent"] > 100
+    assert load["ok"] >= 8, load  # every client answered (no request rate asserted)
     assert load["failed"] == 0, load
     assert app4.service("gunicorn-demo").is_running
 

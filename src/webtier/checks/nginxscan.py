@@ -90,7 +90,12 @@ def check(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequen
     found: list[Finding] = []
     for lb in groups.get("loadbalancers", []):
         v = configs.resolved_variables(lb, hostvars[lb], groups)
-        files = configs.rendered("nginx", v, Facts.assumed(v), groups, hostvars)
+        try:
+            files = configs.rendered("nginx", v, Facts.assumed(v), groups, hostvars)
+        except (ValueError, KeyError):
+            # A plan the nginx role refuses itself, with its own message, before it
+            # changes the host (tasks/validate.yml): there is no tree to analyse.
+            continue
         with tempfile.TemporaryDirectory(prefix="webtier-gixy-") as scratch:
             root = Path(scratch)
             for file in files:

@@ -853,7 +853,6 @@ class Nginx(Role):
 
     @model_validator(mode="after")
     def sites_and_upstreams(self):
-        known = {u.name for u in self.nginx_upstreams}
         for i, site in enumerate(self.nginx_sites):
             paths = [loc.path for loc in site.locations]
             if twice := sorted({p for p in paths if paths.count(p) > 1}):
@@ -863,15 +862,8 @@ class Nginx(Role):
                     "refuses a duplicate location)",
                     "merge the entries of the same path",
                 )
-            for j, loc in enumerate(site.locations):
-                wanted = [loc.upstream] if isinstance(loc.upstream, str) else loc.upstream or []
-                if unknown := [u for u in wanted if u not in known]:
-                    raise _finding(
-                        f"nginx_sites[{i}].locations[{j}].upstream",
-                        f"an upstream of nginx_upstreams ({', '.join(sorted(known)) or 'none'}"
-                        f"), not {', '.join(unknown)}",
-                        "name one of nginx_upstreams, or add the upstream there",
-                    )
+        # (A location naming no upstream of nginx_upstreams: webtier.files.nginx.plan's
+        # own check, where the upstreams are resolved.)
         return self
 
     @model_validator(mode="after")

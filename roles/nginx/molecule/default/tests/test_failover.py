@@ -30,5 +30,6 @@ def test_a_backend_reload_under_load_through_the_lb_loses_no_request(host, insta
     instances[backend].check_output(f"(sleep 1.5; systemctl reload {unit}) >/dev/null 2>&1 &")
     result = load(host, port=80, concurrency=16, seconds=5)
     print(f"{reloaded} reload under load through the LB: {result}")
-    assert result["sent"] > 500, result
+    # every client answered (no request rate asserted: a busy machine slows the reload)
+    assert result["ok"] >= 16, result
     assert result["failed"] == 0, result
