@@ -44,16 +44,22 @@ def client_seen(body: dict) -> str:
     return body["client"] if body["server"] == "uwsgi" else body["x_real_ip"]
 
 
-def test_https_through_the_load_balancer_reaches_every_app_server_as_https(instances):
-    lb = instances["lb1"]
-    seen = {}
+def seen_by_each_server(instances, url: str, field: str, *headers: str) -> dict:
+    """``field`` of /whoami's answer, by the Flask site's server kind that gave it: GETs
+    of ``url`` from lb1 until every kind has answered (or 60 tries)."""
+    lb, seen = instances["lb1"], {}
     for _ in range(60):
-        status, body = get(lb, "https://127.0.0.1/whoami")
+        status, body = get(lb, url, *headers)
         if status == 200:
-            seen.setdefault(body["server"], body["scheme"])
+            seen.setdefault(body["server"], body[field])
         if set(seen) == flask_kinds(instances):
             break
         time.sleep(0.2)  # the location's rate limit: 5/s per client
+    return seen
+
+
+def test_https_through_the_load_balancer_reaches_every_app_server_as_https(instances):
+    seen = seen_by_each_server(instances, "https://127.0.0.1/whoami", "scheme")
     assert seen == dict.fromkeys(flask_kinds(instances), "https"), seen
 
 
@@ -73,14 +79,8 @@ def test_a_forged_forwarded_proto_is_ignored(instances):
 def test_a_forged_real_ip_reaches_no_app_server(instances):
     """A client's own X-Real-IP is replaced by the load balancer's, for Gunicorn (a
     header) and for uWSGI (the HTTP_X_REAL_IP variable nginx sets) alike."""
-    lb, seen = instances["lb1"], {}
-    for _ in range(60):
-        status, body = get(lb, "http://127.0.0.1/whoami", "X-Real-IP: 198.51.100.66")
-        if status == 200:
-            seen.setdefault(body["server"], body["x_real_ip"])
-        if set(seen) == flask_kinds(instances):
-            break
-        time.sleep(0.2)  # the location's rate limit: 5/s per client
+    forged = "X-Real-IP: 198.51.100.66"
+    seen = seen_by_each_server(instances, "http://127.0.0.1/whoami", "x_real_ip", forged)
     assert seen == dict.fromkeys(flask_kinds(instances), "127.0.0.1"), seen
 
 
