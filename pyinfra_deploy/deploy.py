@@ -17,7 +17,8 @@ they were. Services are reloaded or restarted only when a file they read changed
 a second run changes nothing.
 
 Not done here (Ansible only): Redis settings applied at run time with CONFIG SET
-(pyinfra restarts Redis instead), Sentinel over TLS, check mode, releases
+(pyinfra restarts Redis instead; a new ACL file alone goes live with ACL LOAD, as in
+the role), Sentinel over TLS, check mode, releases
 (playbooks/deploy.yml, which never leaves a location without a serving server, and its
 python_app_switch_only rollback).
 """

@@ -12,6 +12,15 @@ def webtier_pgbouncer_listeners(ini):
     return postgresql.pgbouncer_listeners(str(ini))
 
 
+def webtier_scram_verifier(database):
+    """The SCRAM verifier of a postgresql_databases entry's user (the scenarios' hunts
+    look for it in what the engines print)."""
+    return postgresql.scram_verifier(str(database["user"]), str(database["password"]))
+
+
 class FilterModule:
     def filters(self):
-        return {"webtier_pgbouncer_listeners": webtier_pgbouncer_listeners}
+        return {
+            "webtier_pgbouncer_listeners": webtier_pgbouncer_listeners,
+            "webtier_scram_verifier": webtier_scram_verifier,
+        }

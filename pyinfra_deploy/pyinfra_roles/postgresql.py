@@ -4,12 +4,17 @@ only when they differ, PgBouncer restarted only for new listeners."""
 
 from __future__ import annotations
 
+from io import StringIO
+
 from pyinfra.operations import files, server, systemd
-from pyinfra_roles.common import fact, packages, put, this
+from pyinfra_roles.common import fact, packages, private_staging, put, put_secret, this
 
 from webtier import ROOT
 from webtier.files import configs, postgresql
 from webtier.files.facts import Facts
+
+#: Where a user's verifier waits for the psql that sets it (and removes it).
+VERIFIER_SQL = "/run/webtier/postgresql-user.sql"
 
 
 def superuser_sql(sql: str) -> str:
@@ -71,19 +76,37 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
     for user in derived["__postgresql_users"]:
         name, verifier = user["name"], user["verifier"]
         stored = superuser_sql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{name}'")
+
+        def differs(stored=stored, verifier=verifier) -> bool:
+            return fact(f"{stored} || true") != verifier
+
+        # The verifier reaches psql as a file only root reads, in memory (/run), which the
+        # command removes: never in an argv (psql -c would show it in ps), and the session
+        # logs no statement, even a failed one.
+        put_secret(
+            name=f"Hand {name}'s verifier to psql",
+            src=StringIO(
+                "SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\n"
+                f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') "
+                f'THEN CREATE ROLE "{name}"; END IF; END$$;\n'
+                f'ALTER ROLE "{name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
+                f"PASSWORD '{verifier}';\n"
+            ),
+            dest=VERIFIER_SQL,
+            create_remote_dir=True,
+            user="postgres",
+            group="postgres",
+            mode="0600",
+            _if=differs,
+            **private_staging(),
+        )
         server.shell(
             name=f"User {name} with its password's verifier",
             commands=[
-                superuser_sql(
-                    f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') "
-                    f'THEN CREATE ROLE "{name}"; END IF; END$$'
-                ),
-                superuser_sql(
-                    f'ALTER ROLE "{name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
-                    f"PASSWORD '{verifier}'"
-                ),
+                f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -f {VERIFIER_SQL}; "
+                f"status=$?; rm -f {VERIFIER_SQL}; exit $status"
             ],
-            _if=lambda stored=stored, verifier=verifier: fact(f"{stored} || true") != verifier,
+            _if=differs,
         )
     for database in this.v["postgresql_databases"]:
         name, owner = database["name"], database["user"]

@@ -4,13 +4,17 @@ only when its directives differ (Sentinel reformats it at a failover)."""
 
 from __future__ import annotations
 
+from io import StringIO
+
 from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import server, systemd
 from pyinfra_roles.common import (
     fact,
     helper,
     packages,
+    private_staging,
     put,
+    put_secret,
     python,
     python_fact,
     same_directives,
@@ -88,6 +92,52 @@ def sentinel(mine: list[configs.File], paths: dict, dropin_ops: list) -> None:
             )
 
 
+#: Where the admin's password waits for the one command that reads it (and removes it
+#: first): /run is memory, the directory root's only.
+ADMIN_PASSWORD = "/run/webtier/redis-admin"
+
+
+def acl_load(paths: dict, acl_op, started, changed: list) -> None:
+    """A new ACL file alone is applied live, as the role's redis_runtime_config does:
+    ACL LOAD over the local socket as the admin, no restart (a new app user, or one
+    app's new password, touches no other client). The admin's password reaches the
+    host as a file only root reads, which the command removes before it connects:
+    never in an argv, an environment, an output or a file left behind."""
+    if not this.v["redis_auth"]:
+        return
+
+    def wanted() -> bool:
+        return (
+            acl_op.did_change()
+            and not started.did_change()
+            and not any(c.did_change() for c in changed)
+        )
+
+    put_secret(
+        name="Hand the admin's password to ACL LOAD",
+        src=StringIO(this.v["redis_admin_password"]),
+        dest=ADMIN_PASSWORD,
+        create_remote_dir=True,
+        user="root",
+        group="root",
+        mode="0600",
+        _if=wanted,
+        **private_staging(),
+    )
+    script = f"""
+import os, redis
+try:
+    with open({ADMIN_PASSWORD!r}) as stream:
+        password = stream.read()
+finally:
+    os.unlink({ADMIN_PASSWORD!r})
+client = redis.Redis(unix_socket_path={paths["socket"]!r}, username={this.v["redis_admin_user"]!r},
+                     password=password, socket_timeout=5)
+client.execute_command("ACL", "LOAD")
+"""
+    server.shell(name="Load the new ACL file (ACL LOAD)", commands=[python(script)], _if=wanted)
+
+
 def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     if this.v["redis_sentinel"] and this.v["redis_tls"]:
         raise DeployError(
@@ -108,7 +158,8 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
     check = f"/usr/local/sbin/webtier-redis-check {paths['server']}"
     # TLS files (redis_tls) before the configuration: its check loads them.
     tls_ops = [put(f) for f in mine if "/tls/" in f.template]
-    changed = [*dropin_ops, *tls_ops, put(acl, f"{check} {paths['conf']} --aclfile %s")]
+    acl_op = put(acl, f"{check} {paths['conf']} --aclfile %s")
+    changed = [*dropin_ops, *tls_ops]
     # Sentinel rewrites redis.conf at a failover in its own format: a file that says
     # what the template says stays as it is (the role's redis_config_file).
     if not same_directives(conf):
@@ -124,6 +175,7 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
         commands=[f"systemctl restart {paths['service']}"],
         _if=lambda: not started.did_change() and any(c.did_change() for c in changed),
     )
+    acl_load(paths, acl_op, started, changed)
     if this.v["redis_sentinel"]:
         ops = zip(dropins, dropin_ops, strict=True)
         sentinel(mine, paths, [op for f, op in ops if "sentinel" in f.dest])

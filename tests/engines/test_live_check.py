@@ -27,7 +27,10 @@ FACTS = {
     "in_container": True,
 }
 SECRET = "a/b c#d@e"
-PASSWORDS = {"redis_app_password": SECRET, "redis_admin_password": "b"}
+PASSWORDS = {
+    "redis_app_users": [{"name": "demo", "password": SECRET}],
+    "redis_admin_password": "b",
+}
 #: name: (roles, variables, what the message says). Each fails on the facts above but
 #: "sound", which passes with a warning. The role scenarios (roles/*/molecule) refuse
 #: two such cases each on real hosts, proving nothing changes; the other cases of a
@@ -80,8 +83,8 @@ CASES = {
     ),
     "redis-no-app-password": (
         ["redis"],
-        {**PASSWORDS, "redis_app_password": ""},
-        "redis_app_password= breaks a password while redis_auth is true",
+        {**PASSWORDS, "redis_app_users": [{"name": "demo", "password": ""}]},
+        "redis_app_users[0].password= breaks a password for demo while redis_auth is true",
     ),
     "redis-maxmemory-unreadable": (
         ["redis"],

@@ -70,7 +70,7 @@ GROUP_VARS = {
     # a store: the workers' broker keeps every queued task
     "redis": {
         "redis_tcp_backlog": 1024,
-        "redis_app_password": "x",
+        "redis_app_users": [{"name": "demo", "password": "x"}],
         "redis_admin_password": "y",
         "redis_profile": "store",
     },
@@ -747,13 +747,13 @@ MISTAKES = [
     ),
     (
         "Redis app password a list",
-        {"redis": {"redis_app_password": ["x", "y"]}},
-        "redis1: redis_app_password=<hidden> breaks the redis role's model: Input should be a valid string",
+        {"redis": {"redis_app_users": [{"name": "demo", "password": ["x", "y"]}]}},
+        "redis1: redis_app_users[0].password=<hidden> breaks the redis role's model: Input should be a valid string",
     ),
     (
         "Redis password on two lines",
-        {"redis": {"redis_app_password": "first\nuser evil on"}},
-        "redis1: redis_app_password=<hidden> breaks the redis role's model: a single line",
+        {"redis": {"redis_app_users": [{"name": "demo", "password": "first\nuser evil on"}]}},
+        "redis1: redis_app_users[0].password=<hidden> breaks the redis role's model: a single line",
     ),
     (
         "Redis memory in words",
@@ -803,8 +803,8 @@ MISTAKES = [
     ),
     (
         "Redis user name with a space",
-        {"redis": {"redis_app_user": "app user"}},
-        "redis1: redis_app_user=app user breaks the redis role's model: one word",
+        {"redis": {"redis_app_users": [{"name": "app user", "password": "x"}]}},
+        "redis1: redis_app_users[0].name=app user breaks the redis role's model: one word",
     ),
     (
         "snapshot schedule in words",
@@ -1361,8 +1361,8 @@ SECURITY_MISTAKES = [
     # Redis ACLs and users
     (
         "redis app user with a space",
-        {"redis": {"redis_app_user": "app evil"}},
-        "redis1: redis_app_user=app evil breaks the redis role's model: one word of letters, digits, '_', '.', '-'. Fi",
+        {"redis": {"redis_admin_user": "admin evil"}},
+        "redis1: redis_admin_user=admin evil breaks the redis role's model: one word of letters, digits, '_', '.', '-'. Fi",
     ),
     (
         "redis admin user named default",
@@ -1371,8 +1371,102 @@ SECURITY_MISTAKES = [
     ),
     (
         "redis app and admin the same user",
-        {"redis": {"redis_app_user": "admin", "redis_admin_user": "admin"}},
-        "redis1: redis_admin_user=admin breaks a user of its own, not admin as in redis_app_user (each has its own pa",
+        {"redis": {"redis_app_users": [{"name": "admin", "password": "x"}]}},
+        "redis1: redis_admin_user=admin breaks a user of its own, not admin as in redis_app_users[0].name (each has its",
+    ),
+    (
+        "redis app user reaching every key through a glob prefix",
+        {"redis": {"redis_app_users": [{"name": "demo", "password": "x", "prefix": "*"}]}},
+        "redis1: redis_app_users[0].prefix=* breaks the redis role's model: a key prefix of letters, digits",
+    ),
+    (
+        "redis app user with a key rule in its commands",
+        {"redis": {"redis_app_users": [{"name": "demo", "password": "x", "commands": "~* +@all"}]}},
+        "redis1: redis_app_users[0].commands=~* +@all breaks the redis role's model: ACL command rules only",
+    ),
+    (
+        "redis app commands giving every channel",
+        {"redis": {"redis_app_commands": "&* +@all -@admin"}},
+        "redis1: redis_app_commands=&* +@all -@admin breaks the redis role's model: ACL command rules only",
+    ),
+    (
+        "redis app commands switching the password off",
+        {"redis": {"redis_app_commands": "nopass +@all"}},
+        "redis1: redis_app_commands=nopass +@all breaks the redis role's model: ACL command rules only",
+    ),
+    (
+        "redis app prefix reaching Sentinel's channel",
+        {
+            "redis": {
+                "redis_app_users": [{"name": "demo", "password": "x", "prefix": "__sentinel__:"}]
+            }
+        },
+        "redis1: redis_app_users[0].prefix=__sentinel__: breaks a key prefix of the app's own, not '__sentinel__:'",
+    ),
+    (
+        "redis two apps, one prefix inside the other's",
+        {
+            "redis": {
+                "redis_app_users": [
+                    {"name": "demo", "password": "x"},
+                    {"name": "shop", "password": "y", "prefix": "demo:shop:"},
+                ]
+            }
+        },
+        "redis1: redis_app_users[1].prefix=demo:shop: breaks a key prefix apart from demo's",
+    ),
+    (
+        "redis two app users of one name",
+        {
+            "redis": {
+                "redis_app_users": [
+                    {"name": "demo", "password": "x"},
+                    {"name": "demo", "password": "y", "prefix": "b:"},
+                ]
+            }
+        },
+        "redis1: redis_app_users[0].name=demo breaks a user of its own, not demo as in redis_app_users[1].name",
+    ),
+    (
+        "redis app user named default",
+        {"redis": {"redis_app_users": [{"name": "default", "password": "x"}]}},
+        "redis1: redis_app_users[0].name=default breaks a user of its own, not default",
+    ),
+    (
+        "redis app user without a password",
+        {"redis": {"redis_app_users": [{"name": "demo"}]}},
+        "breaks a password for demo while redis_auth is true",
+    ),
+    (
+        "redis app user with a key list of its own",
+        {"redis": {"redis_app_users": [{"name": "demo", "password": "x", "keys": "~*"}]}},
+        "redis1: redis_app_users[0].keys=~* breaks the redis role's model: Extra inputs are not permitted",
+    ),
+    (
+        "redis app prefix with a space",
+        {"redis": {"redis_app_users": [{"name": "demo", "password": "x", "prefix": "a b"}]}},
+        "redis1: redis_app_users[0].prefix=a b breaks the redis role's model",
+    ),
+    (
+        "redis unrestricted reason that writes a second ACL line",
+        {
+            "redis": {
+                "redis_app_users": [
+                    {"name": "demo", "password": "x", "unrestricted": "a\nuser evil on"}
+                ]
+            }
+        },
+        "breaks the redis role's model: one line. Fix: say why",
+    ),
+    (
+        "app naming a Redis user its set lacks",
+        {"appservers": {"python_app_redis_group": "redis", "python_app_redis_user": "shop"}},
+        "app1: python_app_redis_user=shop breaks a user of its own among redis1's redis_app_users (demo)",
+    ),
+    (
+        "worker of an app without a Redis user",
+        {"workers": {"python_app_name": "jobs"}},
+        "worker1: python_app_name=jobs breaks a user of its own among redis1's redis_app_users (demo)",
     ),
     # nginx locations
     (

@@ -76,6 +76,17 @@ def test_the_verifier_is_stable_per_password_and_changes_with_it():
     assert "correct horse" not in one
 
 
+def test_a_guess_checked_against_the_salt_costs_more_than_against_the_verifier():
+    """The salt is no cheap hash of the password (one SHA-256 per guess): it is a PBKDF2
+    of 32 x 4096 rounds, more than the 4096 a guess against the verifier costs."""
+    verifier = postgresql.scram_verifier("shop", "correct horse")
+    salt = base64.b64decode(verifier.split("$")[1].split(":")[1])
+    cheap = hashlib.sha256(b"webtier-scram:shop:correct horse").digest()[:16]
+    assert salt != cheap
+    derived = hashlib.pbkdf2_hmac("sha256", b"correct horse", b"webtier-scram-salt:shop", 131072)
+    assert salt == derived[:16]
+
+
 @pytest.mark.parametrize(
     ("memtotal", "declared", "expected"),
     [

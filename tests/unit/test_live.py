@@ -13,7 +13,7 @@ from webtier.model import capacity
 ROOMY = live.HostFacts(capacity.Kernel(65535, 65535, 1048576, 4), "trixie", 1)
 #: A container that could not raise its limits: Debian's defaults.
 TIGHT = live.HostFacts(capacity.Kernel(4096, 4096, 16384, 2), "bookworm", 0, in_container=True)
-PASSWORDS = {"redis_app_password": "a", "redis_admin_password": "b"}
+PASSWORDS = {"redis_app_users": [{"name": "demo", "password": "a"}], "redis_admin_password": "b"}
 
 
 #: What an app server needs from python_app (the callable it serves).

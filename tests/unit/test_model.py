@@ -21,7 +21,7 @@ REQUIRED = {
         "python_app_src": "apps/demo_flask",
         "python_app_entrypoint": "m:app",
     },
-    "redis": {"redis_app_password": "a", "redis_admin_password": "b"},
+    "redis": {"redis_app_users": [{"name": "demo", "password": "a"}], "redis_admin_password": "b"},
     "celery_worker": {"celery_worker_app": "m:app"},
 }
 
@@ -135,7 +135,7 @@ def test_another_roles_variables_in_a_shared_inventory_are_left_alone():
         ),
         (
             "redis",
-            {"redis_admin_password": "", "redis_app_password": "x"},
+            {"redis_admin_password": "", "redis_app_users": [{"name": "demo", "password": "x"}]},
             "redis_admin_password",
             "vault",
         ),

@@ -87,13 +87,13 @@ def test_the_inventory_opens_the_vault_only_with_its_password(tmp_path, monkeypa
     host = "redis1.env1"
     monkeypatch.delenv(vault.PASSWORD_FILE, raising=False)
     closed = load(target).host_vars(host)
-    assert closed["redis_app_password"] == "<vault:vault_redis_app_password>"
-    assert sealed(closed) == ["redis_admin_password", "redis_app_password"]
+    assert closed["redis_app_users"][0]["password"] == "<vault:vault_redis_app_password>"
+    assert sealed(closed) == ["redis_admin_password", "redis_app_users"]
 
     monkeypatch.setenv(vault.PASSWORD_FILE, str(tmp_path / "pw"))
     opened = load(target).host_vars(host)
     plain = vault.decrypt(target / "group_vars/all/vault.yml", tmp_path / "pw")
-    assert f"vault_redis_app_password: {opened['redis_app_password']}\n" in plain
+    assert f"vault_redis_app_password: {opened['redis_app_users'][0]['password']}\n" in plain
     assert sealed(opened) == []
 
     (tmp_path / "wrong").write_text("not the password\n")

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from webtier import ROOT
+from webtier.files.redis import app_acls, redis_password_hashes
 from webtier.files.render import render
 from webtier.model import derive
 
@@ -26,7 +27,16 @@ def role_vars(**overrides):
     values.update(
         redis_announce_host="cache1",
         redis_admin_password="admin-pw",
-        redis_app_password="app-pw",
+        redis_app_users=[
+            {"name": "demo", "password": "app-pw"},  # pragma: allowlist secret
+            {"name": "notes", "password": "notes-pw", "prefix": "n/"},  # pragma: allowlist secret
+            {
+                "name": "exporter",
+                "password": "exp-pw",  # pragma: allowlist secret
+                "prefix": "",
+                "commands": "+info +ping",
+            },
+        ],
         __redis_paths=internal["__redis_engines"]["redis"],
         __redis_bind_addresses=["127.0.0.1"],
         __redis_replicaof="",
@@ -35,15 +45,14 @@ def role_vars(**overrides):
     values.update(overrides)
     values["__redis_nofile"] = derive.redis_nofile(values["redis_maxclients"])
     values["__redis_maxmemory"] = derive.redis_maxmemory(values["redis_maxmemory"], 1000)
-    values["__redis_password_hashes"] = {
-        key: hashlib.sha256(values[var].encode()).hexdigest()
-        for key, var in {
-            "admin": "redis_admin_password",
-            "app": "redis_app_password",
-            "replication": "redis_replication_password",
-            "sentinel": "redis_sentinel_auth_password",
-        }.items()
-    }
+    values["__redis_password_hashes"] = redis_password_hashes(
+        {
+            "admin": values["redis_admin_password"],
+            "replication": values["redis_replication_password"],
+            "sentinel": values["redis_sentinel_auth_password"],
+        }
+    )
+    values["__redis_app_acls"] = app_acls(values["redis_app_users"], values["redis_app_commands"])
     return values
 
 
@@ -108,11 +117,26 @@ def test_acl_file_disables_default_user_and_holds_no_plaintext():
     # Redis refuses an ACL file with anything but `user` lines (no comments).
     assert all(line.startswith("user ") for line in lines), lines
     assert lines[0].startswith("user default off")
-    for password in ("admin-pw", "app-pw", "s-pw"):
+    for password in ("admin-pw", "app-pw", "notes-pw", "exp-pw", "s-pw"):
         assert password not in acl
         assert "#" + hashlib.sha256(password.encode()).hexdigest() in acl
-    app = next(line for line in lines if line.startswith("user app "))
-    assert app.endswith("-@admin -@dangerous")
+    users = {line.split()[1]: line.split(" ", 4)[4] for line in lines}
+    # Each app its own keys and channels, never every key (~*) or channel (&*).
+    # (and Celery's patterns under the prefix, named literally for PSUBSCRIBE)
+    celery = "&demo:/0.celery.pidbox &demo:/0.celeryev/worker.* &demo:/0.celeryev/*"
+    rules = "-@all +@all -@admin -@dangerous"
+    assert users["demo"] == f"resetkeys resetchannels ~demo:* &demo:* {celery} {rules}"
+    assert users["notes"].startswith("resetkeys resetchannels ~n/* &n/* &n//0.celery.pidbox ")
+    # A tool that reads no key: no key, no channel, its own commands.
+    assert users["exporter"] == "resetkeys resetchannels -@all +info +ping"
+
+
+def test_an_unrestricted_app_user_reaches_every_key():
+    values = role_vars(
+        redis_app_users=[{"name": "legacy", "password": "p", "unrestricted": "old code"}]
+    )
+    acl = render("etc/redis/users.acl.j2", values)
+    assert "resetkeys resetchannels ~* &* -@all +@all -@admin -@dangerous" in acl
 
 
 def test_acl_file_without_auth_is_open_default_user():

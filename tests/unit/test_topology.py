@@ -21,7 +21,8 @@ APP_PW, SENTINEL_PW = "/".join(["a", "b#c@d e"]), "-".join(["sentinel", "pw"])
 
 
 def redis_hosts(**common) -> dict:
-    base = {"redis_app_password": APP_PW, "redis_sentinel_password": SENTINEL_PW} | common
+    users = [{"name": "demo", "password": APP_PW}, {"name": "notes", "password": "n"}]
+    base = {"redis_app_users": users, "redis_sentinel_password": SENTINEL_PW} | common
     return {
         "r1": {"inventory_hostname": "r1", "ansible_host": "10.0.0.11", **base},
         "r2": {"inventory_hostname": "r2", "redis_replication_role": "primary", **base},
@@ -30,22 +31,31 @@ def redis_hosts(**common) -> dict:
 
 
 def test_a_sentinel_set_gives_the_sentinels_and_both_passwords():
-    env, secret = app_redis_env("redis", GROUPS, redis_hosts(redis_sentinel=True))
+    env, secret = app_redis_env("redis", GROUPS, redis_hosts(redis_sentinel=True), "demo")
     assert env == {
         # By inventory name (not ansible_host: how the controller reaches them), or
         # the name the inventory says the host announces.
         "REDIS_SENTINELS": "r1:26379,r2:26379,r3.internal:26379",
         "REDIS_SENTINEL_SERVICE": "webtier",
         "REDIS_DB": "0",
-        "REDIS_USERNAME": "app",
+        "REDIS_USERNAME": "demo",
+        "REDIS_KEY_PREFIX": "demo:",
     }
     assert secret == {"REDIS_PASSWORD": APP_PW, "REDIS_SENTINEL_PASSWORD": SENTINEL_PW}
 
 
 def test_without_sentinel_the_url_names_the_primary_and_carries_no_password():
-    env, secret = app_redis_env("redis", GROUPS, redis_hosts(redis_port=6380))
-    assert env == {"REDIS_URL": "redis://app@r2:6380/0"}
+    env, secret = app_redis_env("redis", GROUPS, redis_hosts(redis_port=6380), "demo")
+    assert env == {"REDIS_URL": "redis://demo@r2:6380/0", "REDIS_KEY_PREFIX": "demo:"}
     assert secret == {"REDIS_PASSWORD": APP_PW}
+
+
+def test_each_app_gets_its_own_user_and_an_unknown_one_is_named():
+    env, secret = app_redis_env("redis", GROUPS, redis_hosts(), "notes")
+    assert env == {"REDIS_URL": "redis://notes@r2:6379/0", "REDIS_KEY_PREFIX": "notes:"}
+    assert secret == {"REDIS_PASSWORD": "n"}
+    with pytest.raises(ValueError, match=r"python_app_redis_user=shop: r1 .* \(demo, notes\)"):
+        app_redis_env("redis", GROUPS, redis_hosts(), "shop")
 
 
 def test_tls_and_no_auth_change_the_url():
@@ -58,6 +68,7 @@ def test_tls_and_no_auth_change_the_url():
 
 def test_the_inventory_wins_over_what_is_derived():
     v = {
+        "python_app_name": "demo",
         "python_app_redis_group": "redis",
         "python_app_env": {"REDIS_DB": "3", "OTHER": "x"},
         "python_app_secret_env": {},
@@ -84,6 +95,10 @@ def test_every_app_host_of_every_environment_reaches_its_redis_through_the_model
         sentinel = "REDIS_SENTINELS" in out["__python_app_env"]
         assert sentinel or "REDIS_URL" in out["__python_app_env"], (env, host)
         assert out["__python_app_secret_env"]["REDIS_PASSWORD"], (env, host)
+        # its own user, under its own prefix
+        name = out["__python_app_env"].get("REDIS_USERNAME") or v["python_app_name"]
+        assert name == v["python_app_name"], (env, host)
+        assert out["__python_app_env"]["REDIS_KEY_PREFIX"] == f"{name}:", (env, host)
         assert env == "staging" or sentinel, (env, host)  # replicated under Sentinel
 
 

@@ -131,7 +131,11 @@ def test_a_queue_is_served_at_its_cpus_over_the_task_time():
 def test_redis_must_take_the_workers_connections_too():
     hostvars = {
         "worker1": {**WORKER, "webtier_cpus": 8},
-        "redis1": {"redis_maxclients": 10, "redis_app_password": "a", "redis_admin_password": "b"},
+        "redis1": {
+            "redis_maxclients": 10,
+            "redis_app_users": [{"name": "demo", "password": "a"}],
+            "redis_admin_password": "b",
+        },
     }
     m = capacity.model(
         hostvars, {"all": list(hostvars), "workers": ["worker1"], "redis": ["redis1"]}

@@ -79,7 +79,9 @@ CACHES = {
     "default": {
         "BACKEND": "demo_django.redis_cache.EnvironmentRedisCache",
         "LOCATION": "",
-        "KEY_PREFIX": "demo_django",
+        # Django writes <KEY_PREFIX>:<version>:<key>: under the prefix of the app's Redis
+        # user (REDIS_KEY_PREFIX, "notes:"), the only keys it may reach.
+        "KEY_PREFIX": os.environ.get("REDIS_KEY_PREFIX", "demo_django:").rstrip(":"),
         "TIMEOUT": 300,
     }
 }

@@ -9,7 +9,8 @@
 Configuration from the environment, as the Flask demo's (see its docstring): with
 Sentinel ``REDIS_SENTINELS``, ``REDIS_SENTINEL_SERVICE``, ``REDIS_SENTINEL_PASSWORD``,
 ``REDIS_USERNAME``, ``REDIS_PASSWORD``, ``REDIS_DB``, ``REDIS_SSL``; else ``REDIS_URL``
-and ``REDIS_PASSWORD``; ``WEBTIER_SERVER``, ``WEBTIER_REDIS_TIMEOUT`` (seconds).
+and ``REDIS_PASSWORD``; ``REDIS_KEY_PREFIX`` (every key starts with it);
+``WEBTIER_SERVER``, ``WEBTIER_REDIS_TIMEOUT`` (seconds).
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ def create_app() -> FastAPI:
     timeout = float(os.environ.get("WEBTIER_REDIS_TIMEOUT", "0.5"))
     state = {"client": redis_client(timeout)}
     served_by = {"server": os.environ.get("WEBTIER_SERVER", "?"), "host": socket.gethostname()}
-    health_key = f"webtier:healthz:{served_by['host']}"
+    # Every key under the prefix of the app's Redis user: it may reach no other.
+    prefix = os.environ.get("REDIS_KEY_PREFIX", "")
+    health_key = f"{prefix}healthz:{served_by['host']}"
 
     async def unavailable(exc: Exception) -> JSONResponse:
         # Start over with a new client, so the next request connects anew whatever
@@ -97,7 +100,7 @@ def create_app() -> FastAPI:
     @app.get("/counter")
     async def counter():
         try:
-            value = await state["client"].incr("webtier:counter")
+            value = await state["client"].incr(f"{prefix}counter")
         except (RedisError, OSError) as exc:
             return await unavailable(exc)
         return {"counter": value, **served_by}

@@ -21,7 +21,8 @@ python_app role derives from the inventory's Redis hosts, python_app_redis_group
   the primary is, and asks again when it fails, so it follows a failover;
 - one Redis: ``REDIS_URL`` (``redis://user@host:port/db``) and ``REDIS_PASSWORD``;
 
-and ``WEBTIER_SERVER`` (a label for the server kind, e.g. ``gunicorn-gthread``),
+``REDIS_KEY_PREFIX``, the prefix of every key the app's Redis user may reach; and
+``WEBTIER_SERVER`` (a label for the server kind, e.g. ``gunicorn-gthread``),
 ``WEBTIER_REDIS_TIMEOUT`` (seconds).
 """
 
@@ -81,7 +82,9 @@ def create_app() -> Flask:
     app = Flask(__name__)
     client = redis_client(float(os.environ.get("WEBTIER_REDIS_TIMEOUT", "0.5")))
     served_by = {"server": os.environ.get("WEBTIER_SERVER", "?"), "host": socket.gethostname()}
-    health_key = f"webtier:healthz:{served_by['host']}"
+    # Every key under the prefix of the app's Redis user: it may reach no other.
+    prefix = os.environ.get("REDIS_KEY_PREFIX", "")
+    health_key = f"{prefix}healthz:{served_by['host']}"
 
     def unavailable(exc: Exception):
         return jsonify(status="redis unavailable", error=type(exc).__name__, **served_by), 503
@@ -101,7 +104,7 @@ def create_app() -> Flask:
     @app.get("/counter")
     def counter():
         try:
-            value = client.incr("webtier:counter")
+            value = client.incr(f"{prefix}counter")
         except redis.RedisError as exc:
             return unavailable(exc)
         return jsonify(counter=value, **served_by)

@@ -38,11 +38,21 @@ def _broker() -> dict:
         "redis_username": os.environ.get("REDIS_USERNAME") or None,
         "redis_password": os.environ.get("REDIS_PASSWORD") or None,
     }
+    # Every key and channel of the queue and its results under the prefix of the app's
+    # Redis user (REDIS_KEY_PREFIX): the only ones it may reach.
+    prefix = os.environ.get("REDIS_KEY_PREFIX", "")
+    options = {"global_keyprefix": prefix} if prefix else {}
     if not sentinels:
         url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-        return {"broker_url": url, "result_backend": url, **secret}
+        return {
+            "broker_url": url,
+            "result_backend": url,
+            "broker_transport_options": options,
+            "result_backend_transport_options": options,
+            **secret,
+        }
     urls = ";".join(f"sentinel://{address}/{db}" for address in sentinels)
-    options = {
+    options |= {
         "master_name": os.environ.get("REDIS_SENTINEL_SERVICE", "webtier"),
         "sentinel_kwargs": {"password": os.environ.get("REDIS_SENTINEL_PASSWORD") or None},
     }
@@ -58,6 +68,11 @@ def _broker() -> dict:
 celery = Celery("webtier_demo_flask")
 celery.conf.update(
     task_default_queue=QUEUE,
+    # JSON only: a message that another client planted is data, never code to unpickle.
+    accept_content=["json"],
+    task_serializer="json",
+    result_serializer="json",
+    result_accept_content=["json"],
     result_expires=3600,
     broker_connection_retry_on_startup=True,
     **_broker(),

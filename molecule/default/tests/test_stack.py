@@ -3,13 +3,21 @@ every host's limits agree with its kernel."""
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+import shutil
+import subprocess
 from collections import Counter
 
 import pytest
 import yaml
 from conftest import ROOT, get
 from scenario import flat_output, nofile_limits, run_playbook
+
+from webtier.files.postgresql import scram_verifier
+
+SECRETS = yaml.safe_load((ROOT / "inventory/sandbox/group_vars/all/secrets.yml").read_text())
 
 
 def flask_kinds(instances) -> set[str]:
@@ -50,10 +58,9 @@ def test_the_redis_counter_moves_through_every_app_kind(instances):
 
 
 def test_a_password_that_a_url_cannot_carry_reaches_redis(instances):
-    """The sandbox's app password holds '/', '#', '@' and a space. Every app reads it from
-    its secret env file (REDIS_PASSWORD, no URL-encoding) and writes to Redis with it."""
-    secrets = yaml.safe_load((ROOT / "inventory/sandbox/group_vars/all/secrets.yml").read_text())
-    password = secrets["redis_app_password"]
+    """The sandbox's demo password holds '/', '#', '@' and a space. Every app reads it
+    from its secret env file (REDIS_PASSWORD, no URL-encoding) and writes to Redis with it."""
+    password = SECRETS["sandbox_redis_demo_password"]
     assert set("/#@ ") <= set(password)
     for name in ("app1", "app2", "app3"):
         env = instances[name].run("cat /etc/webtier/apps/demo.secret.env").stdout
@@ -64,6 +71,156 @@ def test_a_password_that_a_url_cannot_carry_reaches_redis(instances):
         assert status == 200, body
         answered[body["server"]] += 1
     assert set(answered) == flask_kinds(instances) | {"gunicorn-asgi"}, answered
+
+
+#: What the demo app's own client (webtier_demo_flask.redis_client, built from the env
+#: files its unit reads) may do, one line per attempt: OK or the error's class.
+AS_THE_DEMO_APP = """
+import redis
+from webtier_demo_flask import redis_client
+client = redis_client(3)
+attempts = {
+    "own key": lambda: client.set("demo:isolation", "1"),
+    "read notes key": lambda: client.get("notes:planted"),
+    "write notes key": lambda: client.set("notes:planted", "pwned"),
+    "delete notes key": lambda: client.unlink("notes:planted"),
+    "unprefixed key": lambda: client.set("isolation", "1"),
+    "publish sentinel hello": lambda: client.publish("__sentinel__:hello", "x"),
+    "flush all": lambda: client.flushall(),
+}
+for name, attempt in attempts.items():
+    try:
+        attempt()
+        print(name, "OK")
+    except redis.RedisError as exc:
+        print(name, type(exc).__name__)
+"""
+
+
+def redis_primary(instances) -> str:
+    """The Redis host that is the primary now (the Sentinels may have moved it)."""
+    for name in ("redis1", "redis2", "redis3"):
+        if name in instances:
+            role = instances[name].check_output(
+                "REDISCLI_AUTH=%s redis-cli --user admin --no-auth-warning ROLE",
+                SECRETS["redis_admin_password"],
+            )
+            if role.split()[0] == "master":
+                return name
+    raise AssertionError("no Redis primary")
+
+
+def test_an_app_reaches_its_own_keys_only(instances):
+    """Each app logs in as its own Redis user (redis_app_users): the demo app, with the
+    credentials of its env files, cannot read, change or delete the notes app's key,
+    write outside its prefix, or publish on Sentinel's channel (where a PUBLISH can
+    move the Sentinels' primary); the notes user can reach its own key."""
+    primary = instances[redis_primary(instances)]
+    planted = primary.run(
+        "REDISCLI_AUTH=%s redis-cli --user notes --no-auth-warning SET notes:planted mine",
+        SECRETS["sandbox_redis_notes_password"],
+    )
+    assert planted.stdout.strip() == "OK", planted.stderr
+    out = instances["app1"].check_output(
+        "webtier-unit-run --unit gunicorn-demo -- /srv/demo/current/venv/bin/python -c %s",
+        AS_THE_DEMO_APP,
+    )
+    seen = dict(line.rsplit(" ", 1) for line in out.splitlines() if line.strip())
+    assert seen == {
+        "own key": "OK",
+        "read notes key": "NoPermissionError",
+        "write notes key": "NoPermissionError",
+        "delete notes key": "NoPermissionError",
+        "unprefixed key": "NoPermissionError",
+        "publish sentinel hello": "NoPermissionError",
+        "flush all": "NoPermissionError",
+    }, out
+    kept = primary.check_output(
+        "REDISCLI_AUTH=%s redis-cli --user notes --no-auth-warning GET notes:planted",
+        SECRETS["sandbox_redis_notes_password"],
+    )
+    assert kept.strip() == "mine"
+
+
+@pytest.mark.skipif(
+    os.environ.get("MOLECULE_SCENARIO_NAME") != "pyinfra",
+    reason="Ansible's ACL LOAD: the redis HA scenario's rotation (test_secrets.py)",
+)
+def test_pyinfra_puts_a_new_app_password_live_without_a_restart(instances, tmp_path):
+    """One app's new password (notes: no host of this scenario runs it) reaches Redis
+    with ACL LOAD: the server keeps its process and the demo app its connections."""
+    redis = instances["redis1"]
+    pid = redis.check_output("systemctl show -p MainPID --value redis-server")
+    inventory = tmp_path / "inventory"
+    shutil.copytree(ROOT / "molecule/pyinfra/inventory", inventory, symlinks=False)
+    new = "rotated-" + secrets.token_hex(8)
+    host_vars = inventory / "host_vars/redis1.yml"
+    host_vars.write_text(host_vars.read_text() + f"sandbox_redis_notes_password: {new}\n")
+    run = subprocess.run(
+        [
+            "pyinfra",
+            "-y",
+            "--limit",
+            "redis",
+            "pyinfra_deploy/inventory.py",
+            "pyinfra_deploy/deploy.py",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "WEBTIER_INVENTORY": str(inventory)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    assert "Load the new ACL file (ACL LOAD)" in out, out[-3000:]
+    assert new not in out
+    assert redis.check_output("systemctl show -p MainPID --value redis-server") == pid
+
+    def ping(password: str) -> str:
+        return redis.run(
+            "REDISCLI_AUTH=%s redis-cli --user notes --no-auth-warning PING", password
+        ).stdout.strip()
+
+    assert ping(new) == "PONG"
+    assert ping(SECRETS["sandbox_redis_notes_password"]) != "PONG"
+    assert not redis.file("/run/webtier/redis-admin").exists  # the admin's password: gone
+    status, body = get(instances["lb1"], "http://127.0.0.1/counter")
+    assert status == 200, body
+
+
+#: Where a secret must not be on a database host: logs, temporary files, root's home (its
+#: own files, /etc/pgbouncer/userlist.txt and the data directory, hold the verifier).
+HUNTED = "/tmp /var/tmp /run /var/log /root"
+
+
+def test_the_database_hosts_secrets_are_in_no_log_argv_or_temporary_file(instances):
+    """After the converge (pyinfra's in its scenario: it set the user's verifier), the
+    database user's password and its verifier are in no journal entry, no process's argv
+    or environment, and no log or temporary file of the database host."""
+    if "db1" not in instances:
+        pytest.skip("this scenario has no database host")
+    password = SECRETS["sandbox_postgresql_notes_password"]
+    patterns = f"{password}\n{scram_verifier('notes', password)}\n"
+    # The patterns reach the host on stdin, into a file the hunt does not search.
+    subprocess.run(
+        ["docker", "exec", "-i", "db1", "sh", "-c", "cat > /dev/shm/webtier-hunt"],
+        input=patterns,
+        text=True,
+        check=True,
+    )
+    db1 = instances["db1"]
+    files = db1.run(f"grep -rlsF -f /dev/shm/webtier-hunt {HUNTED}").stdout.split()
+    journal = db1.run("journalctl --no-pager -o cat | grep -cF -f /dev/shm/webtier-hunt").stdout
+    processes = db1.run(
+        "for p in /proc/[0-9]*; do cat $p/cmdline $p/environ 2>/dev/null; echo; done"
+        " | grep -caF -f /dev/shm/webtier-hunt"
+    ).stdout
+    db1.run("rm -f /dev/shm/webtier-hunt")
+    assert files == [], files
+    assert journal.strip() == "0"
+    assert processes.strip() == "0"
 
 
 @pytest.mark.parametrize("name", ["lb1", "app1", "app2", "app3", "redis1"])

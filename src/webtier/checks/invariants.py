@@ -10,6 +10,8 @@
   on the port that host's Redis listens on, with a password its URL can carry;
 - **a replicated Redis set**: its group holds the host and exactly one primary, and
   Sentinel's quorum can be reached by the set's Sentinels;
+- **the app's Redis user**: an app has a user of its own among its Redis hosts'
+  ``redis_app_users`` (``python_app_redis_user``, else the app's name);
 - **the app's database**: ``python_app_database_group`` names a group of database
   hosts, and ``python_app_database`` one of their databases;
 - **a queue's broker**: the Redis a worker tier uses as Celery's broker keeps every
@@ -27,7 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from webtier.files.app import chosen_database
+from webtier.files.app import chosen_database, chosen_redis_user
 from webtier.files.nginx import UPSTREAM_DEFAULTS, standin_port
 from webtier.model.inventory import with_defaults
 from webtier.model.schema import Finding
@@ -234,14 +236,34 @@ def _tier_group(  # noqa: PLR0913, PLR0917 (the variable, its value and how to n
 
 
 def redis_group(
-    host: str, v: Mapping[str, Any], groups: Mapping[str, Sequence[str]]
+    host: str, v: Mapping[str, Any], hostvars, groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
     """python_app_redis_group names a group of Redis hosts (the app's environment is
-    derived from theirs)."""
+    derived from theirs), and the app has a user of its own among their
+    redis_app_users (by the same rule: chosen_redis_user)."""
     group = v.get("python_app_redis_group", "")
-    return _tier_group(
+    found = _tier_group(
         host, "python_app_redis_group", group, "redis", groups, "Redis", "a redis group"
     )
+    if found or not group:
+        return found
+    first = groups[group][0]
+    redis = with_defaults(["redis"], hostvars[first])
+    name = v.get("python_app_redis_user") or v.get("python_app_name", "")
+    if not redis["redis_auth"] or chosen_redis_user(redis["redis_app_users"], name):
+        return []
+    names = ", ".join(str(u.get("name")) for u in redis["redis_app_users"]) or "none"
+    return [
+        Finding(
+            host,
+            "python_app_redis_user" if v.get("python_app_redis_user") else "python_app_name",
+            name,
+            f"a user of its own among {first}'s redis_app_users ({names}): each app logs "
+            "in to Redis as its own user, which reaches that app's keys only",
+            f"add {{name: {name}, password: ...}} to redis_app_users (the password in the "
+            "vault), or name one of them in python_app_redis_user",
+        )
+    ]
 
 
 def database_group(
@@ -440,7 +462,7 @@ def check(
             findings += keepalive(host, v, hostvars, groups)
         if "python_app" in roles:
             findings += redis_endpoint(host, v, hostvars, groups)
-            findings += redis_group(host, v, groups)
+            findings += redis_group(host, v, hostvars, groups)
             findings += database_group(host, v, hostvars, groups)
         if "redis" in roles:
             findings += replication(host, v, hostvars, groups)

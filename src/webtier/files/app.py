@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from webtier.files.render import environment
+from webtier.model.access import redis_key_prefix
 from webtier.model.inventory import Groups, HostVars, role_defaults
 from webtier.model.topology import roles_of
 
@@ -55,13 +56,37 @@ def app_redis_address(host: str, hv: Mapping[str, Any]) -> str:
     return str(hv.get("redis_announce_host", host))
 
 
-def app_redis_env(group: str, groups: Groups, hostvars: HostVars) -> tuple[dict, dict]:
-    """(environment, secret environment) an app needs to reach the Redis of ``group``,
-    from the Redis hosts' own variables: for a set Sentinel watches, the Sentinels'
-    addresses, the service name and both passwords (the app asks the Sentinels where the
-    primary is, so it follows a failover); else the primary's URL (the host marked
-    primary, or the only one). No password is ever in a URL: the env names it alone,
-    so it needs no encoding and the URL can be logged. Nothing when ``group`` is ''."""
+def chosen_redis_user(users: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
+    """The user of a Redis host's ``redis_app_users`` an app logs in as: the one of
+    ``name`` (python_app_redis_user, else the app's name); None when there is none."""
+    return next((u for u in users if u.get("name") == name), None)
+
+
+def app_redis_user(
+    group: str, name: str, users: Sequence[Mapping[str, Any]], first: str
+) -> Mapping[str, Any]:
+    """:func:`chosen_redis_user`, or the error that names what is missing."""
+    user = chosen_redis_user(users, name)
+    if user is None:
+        raise ValueError(
+            f"python_app_redis_user={name}: {first} (python_app_redis_group={group}) has no "
+            f"such user in redis_app_users ({', '.join(u['name'] for u in users) or 'none'}); "
+            "give the app a user of its own there"
+        )
+    return user
+
+
+def app_redis_env(
+    group: str, groups: Groups, hostvars: HostVars, name: str = ""
+) -> tuple[dict, dict]:
+    """(environment, secret environment) an app needs to reach the Redis of ``group``
+    as its user ``name`` (of the Redis hosts' ``redis_app_users``), from the Redis
+    hosts' own variables: for a set Sentinel watches, the Sentinels' addresses, the
+    service name and both passwords (the app asks the Sentinels where the primary is, so
+    it follows a failover); else the primary's URL (the host marked primary, or the only
+    one); and ``REDIS_KEY_PREFIX``, the prefix of the keys and channels the user
+    reaches. No password is ever in a URL: the env names it alone, so it needs no
+    encoding and the URL can be logged. Nothing when ``group`` is ''."""
     if not group:
         return {}, {}
     members = list(groups.get(group, []))
@@ -74,11 +99,14 @@ def app_redis_env(group: str, groups: Groups, hostvars: HostVars) -> tuple[dict,
 
     first = members[0]
     auth, tls = bool(var(first, "redis_auth")), bool(var(first, "redis_tls"))
-    user = str(var(first, "redis_app_user")) if auth else ""
     env: dict[str, str] = {}
     secret: dict[str, str] = {}
+    user = ""
     if auth:
-        secret["REDIS_PASSWORD"] = str(var(first, "redis_app_password"))
+        chosen = app_redis_user(group, name, var(first, "redis_app_users"), first)
+        user = str(chosen["name"])
+        secret["REDIS_PASSWORD"] = str(chosen["password"])
+        env["REDIS_KEY_PREFIX"] = redis_key_prefix(chosen)
     sentinels = [m for m in members if var(m, "redis_sentinel")]
     if sentinels:
         env["REDIS_SENTINELS"] = ",".join(
@@ -159,7 +187,12 @@ def release_command(  # noqa: PLR0913, PLR0917 (the app's names and paths, each 
 def app_env(v: Mapping[str, Any], groups: Groups, hostvars: HostVars) -> dict[str, Any]:
     """The app's two env files' contents: what :func:`app_redis_env` derives, under what
     the inventory gives (``python_app_env`` and ``python_app_secret_env`` win)."""
-    env, secret = app_redis_env(v["python_app_redis_group"], groups, hostvars)
+    env, secret = app_redis_env(
+        v["python_app_redis_group"],
+        groups,
+        hostvars,
+        v.get("python_app_redis_user") or v["python_app_name"],
+    )
     db_env, db_secret = app_database_env(
         v.get("python_app_database_group", ""), v.get("python_app_database", ""), groups, hostvars
     )

@@ -15,6 +15,9 @@ from webtier.model import derive
 
 #: PBKDF2 rounds of the SCRAM verifiers (PostgreSQL's own default, scram_iterations).
 SCRAM_ITERATIONS = 4096
+#: PBKDF2 rounds of the salt's own derivation: what a guess at the password costs an
+#: attacker who holds the verifier (32 times a verifier's own rounds).
+SALT_ITERATIONS = 32 * SCRAM_ITERATIONS
 
 
 def scram_verifier(user: str, password: str) -> str:
@@ -23,10 +26,18 @@ def scram_verifier(user: str, password: str) -> str:
     <ServerKey>``. The database and PgBouncer hold the same verifier, so PgBouncer logs
     in to the server with the keys of the client's own SCRAM exchange, and no plaintext
     password is on the host. The salt is derived from the user and the password, not
-    random: each run and both engines write the same verifier (no change to report), and
-    a password change still changes the salt. (hashlib, hmac: the standard library has
-    every primitive; no SCRAM package is needed for five lines.)"""
-    salt = hashlib.sha256(f"webtier-scram:{user}:{password}".encode()).digest()[:16]
+    random: each run and both engines write the same verifier (no change to report), a
+    password change changes the salt, and every host of a database holds the same one
+    (PgBouncer logs in with the keys of the salt the server keeps). The derivation is a
+    PBKDF2 of SALT_ITERATIONS rounds, so that a guess checked against the salt costs
+    more than one checked against the verifier itself (a plain hash would let a guess be
+    checked with one SHA-256). Still deterministic: the same user and password give the
+    same verifier in every environment (see the README, "Security"). (hashlib, hmac:
+    the standard library has every primitive; no SCRAM package is needed for a few
+    lines.)"""
+    salt = hashlib.pbkdf2_hmac(
+        "sha256", str(password).encode(), f"webtier-scram-salt:{user}".encode(), SALT_ITERATIONS
+    )[:16]
     salted = hashlib.pbkdf2_hmac("sha256", str(password).encode(), salt, SCRAM_ITERATIONS)
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
     server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()

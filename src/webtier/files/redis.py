@@ -1,5 +1,5 @@
 """What the redis role derives: its paths and units, bind addresses, whom it replicates
-(Sentinel's answer first), the ACL file's password hashes."""
+(Sentinel's answer first), the ACL file's password hashes and each app user's rules."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from webtier.files.facts import Facts, listen_addresses
 from webtier.model import derive
+from webtier.model.access import redis_app_rules
 from webtier.model.inventory import Groups, HostVars
 
 
@@ -20,6 +21,19 @@ def password_hash(password: str) -> str:
 def redis_password_hashes(passwords: Mapping[str, str]) -> dict[str, str]:
     """The ACL file's hash of each user's password, by user kind."""
     return {kind: password_hash(password) for kind, password in passwords.items()}
+
+
+def app_acls(users: list[Mapping[str, Any]], commands: str) -> list[dict[str, str]]:
+    """The ACL file's line of each app user: its name, its password's hash, its rules
+    (webtier.model.access.redis_app_rules)."""
+    return [
+        {
+            "name": str(user["name"]),
+            "hash": password_hash(user.get("password") or ""),
+            "rules": redis_app_rules(dict(user), commands),
+        }
+        for user in users
+    ]
 
 
 def redis_primary(  # noqa: PLR0913, PLR0917 (the host's three values, the inventory, Sentinel)
@@ -73,11 +87,11 @@ def redis_derived(
         "__redis_password_hashes": redis_password_hashes(
             {
                 "admin": v["redis_admin_password"],
-                "app": v["redis_app_password"],
                 "replication": v["redis_replication_password"],
                 "sentinel": v["redis_sentinel_auth_password"],
             }
         ),
+        "__redis_app_acls": app_acls(v["redis_app_users"], v["redis_app_commands"]),
     }
     if v["redis_replication_group"]:
         replicaof, seed = redis_primary(

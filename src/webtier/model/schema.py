@@ -37,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from webtier.model.access import SENTINEL_HELLO, redis_app_prefix
 from webtier.model.inventory import Unresolved
 
 #: Listen backlogs above this are cut by the kernel (somaxconn is at most 65535 on 5.4+
@@ -338,6 +339,28 @@ RedisWord = Annotated[
     str,
     _matches(r"[A-Za-z0-9_.-]+", "one word of letters, digits, '_', '.', '-'", "for example app"),
 ]
+#: An app's key prefix in Redis: its keys and channels are the ones that start with it
+#: (no glob character: the ACL adds the one '*'); empty: no key and no channel at all.
+RedisPrefix = Annotated[
+    str,
+    _matches(
+        r"|[A-Za-z0-9_.:/-]+",
+        "a key prefix of letters, digits, '_', '.', ':', '/', '-' (no glob character, no "
+        "space), or empty for a user that reads no key",
+        "for example demo:",
+    ),
+]
+#: ACL command rules only (+@read, -flushall, +config|get): which keys and channels a
+#: user reaches is its prefix's, never written here.
+RedisCommands = Annotated[
+    str,
+    _matches(
+        r"[+-]@?[a-z][a-z0-9_|-]*( [+-]@?[a-z][a-z0-9_|-]*)*",
+        "ACL command rules only, such as +@all -@admin -@dangerous (the keys and channels "
+        "a user reaches come from its prefix, not from ~ or & rules)",
+        "write +@all -@admin -@dangerous and give the user a prefix",
+    ),
+]
 Release = Annotated[
     str,
     _matches(
@@ -528,6 +551,9 @@ class PythonApp(Role):
     python_app_secret_env: dict[EnvName, EnvValue | int | float | bool]
     python_app_redis_group: Annotated[
         str, _matches(r"|[A-Za-z_][A-Za-z0-9_]*", "an inventory group name", "e.g. redis")
+    ]
+    python_app_redis_user: Annotated[
+        str, _matches(r"|[A-Za-z0-9_.-]+", "a user of redis_app_users (or empty)", "e.g. demo")
     ]
     python_app_user: Annotated[
         str,
@@ -935,12 +961,20 @@ class Redis(Role):
         Annotated[str, _matches(r"[a-z][a-z0-9-]*", "a redis.conf directive", "for example hz")],
         Annotated[str, _matches(r"[^\r\n]*", "a single line", "remove the line break")] | int,
     ]
+
+    class AppUser(BaseModel):
+        """One app's Redis user (the app's hosts and workers share it)."""
+
+        model_config = ConfigDict(extra="forbid")
+        name: RedisWord
+        password: Annotated[Secret, Field(repr=False)] = ""
+        prefix: RedisPrefix | None = None
+        commands: RedisCommands | None = None
+        unrestricted: Annotated[str, _matches(r"[^\r\n]*", "one line", "say why")] = ""
+
     redis_auth: StrictBool
-    redis_app_user: RedisWord
-    redis_app_password: Secret
-    redis_app_acl: Annotated[
-        str, _matches(r"[^\r\n]+", "ACL rules on one line", "~* &* +@all -@admin -@dangerous")
-    ]
+    redis_app_users: list[AppUser]
+    redis_app_commands: RedisCommands
     redis_admin_user: RedisWord
     redis_admin_password: Secret
     redis_replication_group: Annotated[
@@ -969,7 +1003,7 @@ class Redis(Role):
     def users(self):
         users = {
             "redis_admin_user": self.redis_admin_user,
-            "redis_app_user": self.redis_app_user,
+            **{f"redis_app_users[{i}].name": u.name for i, u in enumerate(self.redis_app_users)},
             "redis_replication_user": self.redis_replication_user,
             "redis_sentinel_auth_user": self.redis_sentinel_auth_user,
         }
@@ -989,7 +1023,52 @@ class Redis(Role):
                     "password and rights; one name would give the weaker one the other's)",
                     "give each a different name",
                 )
+        self._app_users_apart()
         return self
+
+    @model_validator(mode="after")
+    def passwords(self):
+        if not self.redis_auth:
+            return self
+        if not self.redis_admin_password:
+            raise _finding(
+                "redis_admin_password", "a password while redis_auth is true", _VAULT_FIX
+            )
+        for i, user in enumerate(self.redis_app_users):
+            if not user.password:
+                raise _finding(
+                    f"redis_app_users[{i}].password",
+                    f"a password for {user.name} while redis_auth is true",
+                    _VAULT_FIX,
+                )
+        return self
+
+    def _app_users_apart(self) -> None:
+        """Each app reaches its own keys and channels only (redis_key_patterns), never
+        Sentinel's; one that reaches every key says why."""
+        prefixes = {}
+        for i, user in enumerate(self.redis_app_users):
+            at = f"redis_app_users[{i}]"
+            if user.unrestricted:
+                continue
+            prefix = redis_app_prefix(user.name, user.prefix)
+            if prefix and SENTINEL_HELLO.startswith(prefix):
+                raise _finding(
+                    f"{at}.prefix",
+                    f"a key prefix of the app's own, not {prefix!r} (its channels would take "
+                    f"in Sentinel's {SENTINEL_HELLO}, where a PUBLISH can move the "
+                    "Sentinels' primary)",
+                    f"use the app's name, for example {user.name}:",
+                )
+            for other, theirs in prefixes.items():
+                if prefix and theirs and (prefix.startswith(theirs) or theirs.startswith(prefix)):
+                    raise _finding(
+                        f"{at}.prefix",
+                        f"a key prefix apart from {other}'s ({theirs!r} and {prefix!r}: one "
+                        "app could read and change the other's keys)",
+                        "give each app a prefix that does not start the other's",
+                    )
+            prefixes[user.name] = prefix
 
     @model_validator(mode="after")
     def relations(self):
@@ -1011,10 +1090,6 @@ class Redis(Role):
                 "anyone who reaches it could read, change or wipe the data",
                 "set redis_auth: true (passwords in the vault) or bind loopback only",
             )
-        if self.redis_auth:
-            for name in ("redis_app_password", "redis_admin_password"):
-                if not getattr(self, name):
-                    raise _finding(name, "a password while redis_auth is true", _VAULT_FIX)
         if self.redis_replication_group:
             if self.redis_auth and not self.redis_replication_password:
                 raise _finding(
