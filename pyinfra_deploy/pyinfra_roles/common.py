@@ -141,17 +141,31 @@ def packages(name: str, names: list[str]) -> None:
     apt.packages(name=name, packages=names)
 
 
+#: How many secret uploads are under way (the hosts run in parallel) and the run's own
+#: --diff setting, put back when the last one ends.
+_SECRET_UPLOADS = {"running": 0, "diff": False}
+
+
 @operation()
 def put_secret(**arguments):
     """files.put without a diff, whenever pyinfra runs it (it makes the diff as it
     prepares the operation and again as it executes it): a password, key or verifier is
-    never shown by ``--diff``, as Ansible's role_files action strips a secret file's."""
-    before = state.config.DIFF
+    never shown by ``--diff``, as Ansible's role_files action strips a secret file's.
+    pyinfra's diff switch is global and the hosts' operations run side by side
+    (greenlets switching at every command): the switch stays off while any host's secret
+    upload is under way, and only the last one to end puts the run's setting back (a
+    plain save-and-restore let one host's upload turn the diff back on in the middle of
+    another's, which then printed a secret env file: seen once in two runs)."""
+    if _SECRET_UPLOADS["running"] == 0:
+        _SECRET_UPLOADS["diff"] = state.config.DIFF
+    _SECRET_UPLOADS["running"] += 1
     state.config.DIFF = False
     try:
         yield from files.put._inner(**arguments)
     finally:
-        state.config.DIFF = before
+        _SECRET_UPLOADS["running"] -= 1
+        if _SECRET_UPLOADS["running"] == 0:
+            state.config.DIFF = _SECRET_UPLOADS["diff"]
 
 
 def private_staging() -> dict[str, str]:

@@ -7,14 +7,24 @@ from __future__ import annotations
 from io import StringIO
 
 from pyinfra.operations import files, server, systemd
-from pyinfra_roles.common import fact, packages, private_staging, put, put_secret, this
+from pyinfra_roles.common import (
+    CANDIDATES,
+    fact,
+    packages,
+    private_staging,
+    put,
+    put_secret,
+    this,
+)
 
 from webtier import ROOT
 from webtier.files import configs, postgresql
 from webtier.files.facts import Facts
 
-#: Where a user's verifier waits for the psql that sets it (and removes it).
-VERIFIER_SQL = "/run/webtier/postgresql-user.sql"
+#: Where a user's verifier waits for the psql that sets it (and removes it): a file only
+#: root reads (psql gets it on its standard input), beside the candidates (not /run: a
+#: container's /run is a tmpfs, which the container engine cannot copy a file into).
+VERIFIER_SQL = f"{CANDIDATES}/postgresql-user.sql"
 
 
 def superuser_sql(sql: str) -> str:
@@ -80,8 +90,8 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
         def differs(stored=stored, verifier=verifier) -> bool:
             return fact(f"{stored} || true") != verifier
 
-        # The verifier reaches psql as a file only root reads, in memory (/run), which the
-        # command removes: never in an argv (psql -c would show it in ps), and the session
+        # The verifier reaches psql as a file only root reads (on psql's standard input),
+        # which the command removes: never in an argv (psql -c would show it in ps), and the session
         # logs no statement, even a failed one.
         put_secret(
             name=f"Hand {name}'s verifier to psql",
@@ -94,8 +104,8 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
             ),
             dest=VERIFIER_SQL,
             create_remote_dir=True,
-            user="postgres",
-            group="postgres",
+            user="root",
+            group="root",
             mode="0600",
             _if=differs,
             **private_staging(),
@@ -103,7 +113,7 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
         server.shell(
             name=f"User {name} with its password's verifier",
             commands=[
-                f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -f {VERIFIER_SQL}; "
+                f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 < {VERIFIER_SQL}; "
                 f"status=$?; rm -f {VERIFIER_SQL}; exit $status"
             ],
             _if=differs,

@@ -9,6 +9,7 @@ from io import StringIO
 from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import server, systemd
 from pyinfra_roles.common import (
+    CANDIDATES,
     fact,
     helper,
     packages,
@@ -93,16 +94,17 @@ def sentinel(mine: list[configs.File], paths: dict, dropin_ops: list) -> None:
 
 
 #: Where the admin's password waits for the one command that reads it (and removes it
-#: first): /run is memory, the directory root's only.
-ADMIN_PASSWORD = "/run/webtier/redis-admin"
+#: first): a file only root reads, beside the candidates (not /run: a container's /run is
+#: a tmpfs, which the container engine cannot copy a file into).
+ADMIN_PASSWORD = f"{CANDIDATES}/redis-admin"
 
 
 def acl_load(paths: dict, acl_op, started, changed: list) -> None:
     """A new ACL file alone is applied live, as the role's redis_runtime_config does:
     ACL LOAD over the local socket as the admin, no restart (a new app user, or one
     app's new password, touches no other client). The admin's password reaches the
-    host as a file only root reads, which the command removes before it connects:
-    never in an argv, an environment, an output or a file left behind."""
+    host as a file only root reads (ADMIN_PASSWORD), which the command removes before
+    it connects: never in an argv, an environment, an output or a file left behind."""
     if not this.v["redis_auth"]:
         return
 

@@ -9,20 +9,23 @@ and still holds what the collection ships.
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import tarfile
 
 from webtier import ROOT
 
-KEY = "-----BEGIN " + "PRIVATE KEY-----\nplanted\n"  # (assembled: no key in the repository)
+#: What every planted file holds: a word no tracked file has by chance.
+MARK = f"planted-{secrets.token_hex(8)}"
+KEY = "-----BEGIN " + f"PRIVATE KEY-----\n{MARK}\n"  # (assembled: no key in the repository)
 PLANTED = {
-    ".env": "APP_SETTING=planted\n",
+    ".env": f"APP_SETTING={MARK}\n",
     "roles/nginx/files/site.key": KEY,
-    ".vault_pass": "planted\n",  # pragma: allowlist secret (a file name)
-    "inventory/production/.vault-password": "planted\n",  # pragma: allowlist secret (a file name)
-    "reports/render/sandbox/lb1/etc/nginx/nginx.conf": "planted\n",
-    "plugins/module_utils/rendered.conf": "planted\n",
-    "templates/etc/nginx/nginx.conf.j2.orig": "planted\n",
+    ".vault_pass": f"{MARK}\n",  # pragma: allowlist secret (a file name)
+    "inventory/production/.vault-password": f"{MARK}\n",  # pragma: allowlist secret (a file name)
+    "reports/render/sandbox/lb1/etc/nginx/nginx.conf": f"{MARK}\n",
+    "plugins/module_utils/rendered.conf": f"{MARK}\n",
+    "templates/etc/nginx/nginx.conf.j2.orig": f"{MARK}\n",
 }
 
 
@@ -43,7 +46,7 @@ def test_the_artifact_holds_tracked_files_only(tmp_path):
         names = set(tar.getnames())
         contents = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
     assert not {name for name in PLANTED if name in names}
-    assert b"planted" not in contents
+    assert MARK.encode() not in contents
     # and what the collection ships is there
     assert "roles/nginx/tasks/main.yml" in names
     assert "templates/etc/nginx/nginx.conf.j2" in names

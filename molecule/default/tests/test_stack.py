@@ -81,9 +81,9 @@ from webtier_demo_flask import redis_client
 client = redis_client(3)
 attempts = {
     "own key": lambda: client.set("demo:isolation", "1"),
-    "read notes key": lambda: client.get("notes:planted"),
-    "write notes key": lambda: client.set("notes:planted", "pwned"),
-    "delete notes key": lambda: client.unlink("notes:planted"),
+    "read notes key": lambda: client.get("notes:theirs"),
+    "write notes key": lambda: client.set("notes:theirs", "pwned"),
+    "delete notes key": lambda: client.unlink("notes:theirs"),
     "unprefixed key": lambda: client.set("isolation", "1"),
     "publish sentinel hello": lambda: client.publish("__sentinel__:hello", "x"),
     "flush all": lambda: client.flushall(),
@@ -116,11 +116,11 @@ def test_an_app_reaches_its_own_keys_only(instances):
     write outside its prefix, or publish on Sentinel's channel (where a PUBLISH can
     move the Sentinels' primary); the notes user can reach its own key."""
     primary = instances[redis_primary(instances)]
-    planted = primary.run(
-        "REDISCLI_AUTH=%s redis-cli --user notes --no-auth-warning SET notes:planted mine",
+    written = primary.run(
+        "REDISCLI_AUTH=%s redis-cli --user notes --no-auth-warning SET notes:theirs mine",
         SECRETS["sandbox_redis_notes_password"],
     )
-    assert planted.stdout.strip() == "OK", planted.stderr
+    assert written.stdout.strip() == "OK", written.stderr
     out = instances["app1"].check_output(
         "webtier-unit-run --unit gunicorn-demo -- /srv/demo/current/venv/bin/python -c %s",
         AS_THE_DEMO_APP,
@@ -136,7 +136,7 @@ def test_an_app_reaches_its_own_keys_only(instances):
         "flush all": "NoPermissionError",
     }, out
     kept = primary.check_output(
-        "REDISCLI_AUTH=%s redis-cli --user notes --no-auth-warning GET notes:planted",
+        "REDISCLI_AUTH=%s redis-cli --user notes --no-auth-warning GET notes:theirs",
         SECRETS["sandbox_redis_notes_password"],
     )
     assert kept.strip() == "mine"
@@ -185,14 +185,16 @@ def test_pyinfra_puts_a_new_app_password_live_without_a_restart(instances, tmp_p
 
     assert ping(new) == "PONG"
     assert ping(SECRETS["sandbox_redis_notes_password"]) != "PONG"
-    assert not redis.file("/run/webtier/redis-admin").exists  # the admin's password: gone
+    # the admin's password, handed to ACL LOAD: gone
+    assert not redis.file("/var/lib/webtier/pyinfra-candidates/redis-admin").exists
     status, body = get(instances["lb1"], "http://127.0.0.1/counter")
     assert status == 200, body
 
 
-#: Where a secret must not be on a database host: logs, temporary files, root's home (its
-#: own files, /etc/pgbouncer/userlist.txt and the data directory, hold the verifier).
-HUNTED = "/tmp /var/tmp /run /var/log /root"
+#: Where a secret must not be on a database host: logs, temporary files, root's home, what
+#: the engines stage (its own files, /etc/pgbouncer/userlist.txt and the data directory,
+#: hold the verifier).
+HUNTED = "/tmp /var/tmp /run /var/log /root /var/lib/webtier"
 
 
 def test_the_database_hosts_secrets_are_in_no_log_argv_or_temporary_file(instances):
