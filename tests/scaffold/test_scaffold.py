@@ -135,6 +135,11 @@ def env(tmp_path_factory):
         )
 
     edit_yaml(app, the_app)
+    # The app's own Redis user follows its name (docs/own-app.md).
+    edit_yaml(
+        inventory / "group_vars/redis/redis.yml",
+        lambda d: d["redis_app_users"][0].update(name="notes"),
+    )
     (inventory / "group_vars/databases").mkdir()
     (inventory / "group_vars/databases/postgresql.yml").write_text(
         "---\npostgresql_databases:\n"
