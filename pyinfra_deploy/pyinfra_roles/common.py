@@ -179,6 +179,26 @@ def private_staging() -> dict[str, str]:
     return {"_temp_dir": (staging or "").strip()}
 
 
+def hand_over(name: str, content: str, filename: str, when: Callable[[], bool]) -> str:
+    """A secret for one command that reads it and removes it (``when`` it runs): a file
+    only root reads, beside the candidates (not /run: a container's /run is a tmpfs,
+    which the container engine cannot copy a file into), staged privately and without
+    a diff; never in an argv, an environment or an output. Its path."""
+    path = f"{CANDIDATES}/{filename}"
+    put_secret(
+        name=name,
+        src=StringIO(content),
+        dest=path,
+        create_remote_dir=True,
+        user="root",
+        group="root",
+        mode="0600",
+        _if=when,
+        **private_staging(),
+    )
+    return path
+
+
 def upload(file: configs.File, dest: str, name: str):
     """``file``'s content to ``dest`` with its owner and mode: staged privately, and
     without a diff when it is a secret."""

@@ -4,27 +4,12 @@ only when they differ, PgBouncer restarted only for new listeners."""
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra.operations import files, server, systemd
-from pyinfra_roles.common import (
-    CANDIDATES,
-    fact,
-    packages,
-    private_staging,
-    put,
-    put_secret,
-    this,
-)
+from pyinfra_roles.common import fact, hand_over, packages, put, this
 
 from webtier import ROOT
 from webtier.files import configs, postgresql
 from webtier.files.facts import Facts
-
-#: Where a user's verifier waits for the psql that sets it (and removes it): a file only
-#: root reads (psql gets it on its standard input), beside the candidates (not /run: a
-#: container's /run is a tmpfs, which the container engine cannot copy a file into).
-VERIFIER_SQL = f"{CANDIDATES}/postgresql-user.sql"
 
 
 def superuser_sql(sql: str) -> str:
@@ -90,31 +75,24 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
         def differs(stored=stored, verifier=verifier) -> bool:
             return fact(f"{stored} || true") != verifier
 
-        # The verifier reaches psql as a file only root reads (on psql's standard input),
-        # which the command removes: never in an argv (psql -c would show it in ps), and the session
-        # logs no statement, even a failed one.
-        put_secret(
-            name=f"Hand {name}'s verifier to psql",
-            src=StringIO(
-                "SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\n"
-                f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') "
-                f'THEN CREATE ROLE "{name}"; END IF; END$$;\n'
-                f'ALTER ROLE "{name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
-                f"PASSWORD '{verifier}';\n"
-            ),
-            dest=VERIFIER_SQL,
-            create_remote_dir=True,
-            user="root",
-            group="root",
-            mode="0600",
-            _if=differs,
-            **private_staging(),
+        # The verifier reaches psql on its standard input from a file only root reads
+        # (common.hand_over), which the command removes: never in an argv (psql -c would
+        # show it in ps), and the session logs no statement, even a failed one.
+        sql = hand_over(
+            f"Hand {name}'s verifier to psql",
+            "SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\n"
+            f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') "
+            f'THEN CREATE ROLE "{name}"; END IF; END$$;\n'
+            f'ALTER ROLE "{name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
+            f"PASSWORD '{verifier}';\n",
+            "postgresql-user.sql",
+            differs,
         )
         server.shell(
             name=f"User {name} with its password's verifier",
             commands=[
-                f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 < {VERIFIER_SQL}; "
-                f"status=$?; rm -f {VERIFIER_SQL}; exit $status"
+                f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 < {sql}; "
+                f"status=$?; rm -f {sql}; exit $status"
             ],
             _if=differs,
         )

@@ -4,18 +4,14 @@ only when its directives differ (Sentinel reformats it at a failover)."""
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import server, systemd
 from pyinfra_roles.common import (
-    CANDIDATES,
     fact,
+    hand_over,
     helper,
     packages,
-    private_staging,
     put,
-    put_secret,
     python,
     python_fact,
     same_directives,
@@ -93,17 +89,11 @@ def sentinel(mine: list[configs.File], paths: dict, dropin_ops: list) -> None:
             )
 
 
-#: Where the admin's password waits for the one command that reads it (and removes it
-#: first): a file only root reads, beside the candidates (not /run: a container's /run is
-#: a tmpfs, which the container engine cannot copy a file into).
-ADMIN_PASSWORD = f"{CANDIDATES}/redis-admin"
-
-
 def acl_load(paths: dict, acl_op, started, changed: list) -> None:
     """A new ACL file alone is applied live, as the role's redis_runtime_config does:
     ACL LOAD over the local socket as the admin, no restart (a new app user, or one
     app's new password, touches no other client). The admin's password reaches the
-    host as a file only root reads (ADMIN_PASSWORD), which the command removes before
+    host as a file only root reads (common.hand_over), which the command removes before
     it connects: never in an argv, an environment, an output or a file left behind."""
     if not this.v["redis_auth"]:
         return
@@ -115,24 +105,19 @@ def acl_load(paths: dict, acl_op, started, changed: list) -> None:
             and not any(c.did_change() for c in changed)
         )
 
-    put_secret(
-        name="Hand the admin's password to ACL LOAD",
-        src=StringIO(this.v["redis_admin_password"]),
-        dest=ADMIN_PASSWORD,
-        create_remote_dir=True,
-        user="root",
-        group="root",
-        mode="0600",
-        _if=wanted,
-        **private_staging(),
+    path = hand_over(
+        "Hand the admin's password to ACL LOAD",
+        this.v["redis_admin_password"],
+        "redis-admin",
+        wanted,
     )
     script = f"""
 import os, redis
 try:
-    with open({ADMIN_PASSWORD!r}) as stream:
+    with open({path!r}) as stream:
         password = stream.read()
 finally:
-    os.unlink({ADMIN_PASSWORD!r})
+    os.unlink({path!r})
 client = redis.Redis(unix_socket_path={paths["socket"]!r}, username={this.v["redis_admin_user"]!r},
                      password=password, socket_timeout=5)
 client.execute_command("ACL", "LOAD")
