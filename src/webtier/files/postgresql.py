@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from webtier.files.facts import listen_addresses
@@ -20,6 +21,7 @@ SCRAM_ITERATIONS = 4096
 SALT_ITERATIONS = 32 * SCRAM_ITERATIONS
 
 
+@cache  # the salt's PBKDF2 takes 70 ms, and every render of the role asks again
 def scram_verifier(user: str, password: str) -> str:
     """The SCRAM-SHA-256 verifier of ``password`` (RFC 5802/7677) as PostgreSQL stores it
     and PgBouncer's auth_file takes it: ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:
@@ -53,7 +55,8 @@ def postgresql_users(databases: Sequence[Mapping[str, Any]]) -> list[dict[str, s
     """Each database's user and the verifier of its password (PgBouncer's auth_file and
     the role's password in the server)."""
     return [
-        {"name": d["user"], "verifier": scram_verifier(d["user"], d["password"])} for d in databases
+        {"name": d["user"], "verifier": scram_verifier(str(d["user"]), str(d["password"]))}
+        for d in databases
     ]
 
 
