@@ -45,7 +45,7 @@ from webtier.model.topology import roles_of
 
 # The role modules beside this file, wherever the collection is installed.
 sys.path.insert(0, str(ROOT / "pyinfra_deploy"))
-from pyinfra_roles import redis
+from pyinfra_roles import postgresql, redis
 from pyinfra_roles.common import Host, fact, host_facts, this
 
 _name = host.data.webtier_host
@@ -109,6 +109,7 @@ def read_facts() -> Facts:
         running_release=running.rsplit("/", 1)[-1] or None,
         release=fact(". /etc/os-release; echo $VERSION_CODENAME"),
         redis_sentinel_says=redis.sentinel_says(),
+        postgresql_verifiers=postgresql.verifiers(),
     )
 
 

@@ -1,6 +1,7 @@
 """Thin Ansible wrapper: which lines of a pgbouncer.ini only a restart applies
 (webtier.files.postgresql.pgbouncer_listeners, as the pyinfra engine reads them). What the role
-derives (version, memory, verifiers): the ``derived`` lookup and the role_files action."""
+derives (version, memory): the ``derived`` lookup and the role_files action; the verifier
+each database user is to have, from what the server stores (the role hands it to both)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ def webtier_pgbouncer_listeners(ini):
     return postgresql.pgbouncer_listeners(str(ini))
 
 
-def webtier_scram_verifier(database):
-    """The SCRAM verifier of a postgresql_databases entry's user (the scenarios' hunts
-    look for it in what the engines print)."""
-    return postgresql.scram_verifier(str(database["user"]), str(database["password"]))
+def webtier_postgresql_verifiers(stored, databases):
+    """The verifier each database user is to have (webtier.files.postgresql.kept_verifiers):
+    ``stored`` is what the server stores, the rows (rolname, rolpassword) of a query."""
+    return postgresql.kept_verifiers(
+        databases, {str(row["rolname"]): row["rolpassword"] for row in stored or []}
+    )
 
 
 class FilterModule:
     def filters(self):
         return {
             "webtier_pgbouncer_listeners": webtier_pgbouncer_listeners,
-            "webtier_scram_verifier": webtier_scram_verifier,
+            "webtier_postgresql_verifiers": webtier_postgresql_verifiers,
         }

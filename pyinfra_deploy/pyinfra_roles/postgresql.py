@@ -18,12 +18,28 @@ def superuser_sql(sql: str) -> str:
     return f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -c '{quoted}'"
 
 
+def verifiers() -> dict[str, str] | None:
+    """The verifier each database user is to have (postgresql.kept_verifiers of what the
+    server stores, as the role chooses), once per run before anything is rendered; None
+    on a host without the role."""
+    if "postgresql" not in this.roles:
+        return None
+    rows = fact(
+        superuser_sql("SELECT rolname, rolpassword FROM pg_authid WHERE rolpassword IS NOT NULL")
+        + " 2>/dev/null || true"
+    )
+    stored = dict(line.split("|", 1) for line in rows.splitlines() if "|" in line)
+    return postgresql.kept_verifiers(this.v["postgresql_databases"], stored)
+
+
 def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     """As the postgresql role: the candidates checked first, a reload for what changed
     and a restart only for what PostgreSQL reports pending, each user's verifier and
     each database created or changed only when it differs, PgBouncer reloaded (restarted
     when its listeners changed)."""
-    derived = postgresql.postgresql_derived(this.v, facts.release, facts.memtotal_mb, facts.ipv4)
+    derived = postgresql.postgresql_derived(
+        this.v, facts.release, facts.memtotal_mb, facts.ipv4, facts.postgresql_verifiers
+    )
     version = derived["__postgresql_version"]
     unit = f"postgresql@{version}-main"
     by_template = {f.template.rsplit("/", 1)[1]: f for f in mine}

@@ -55,10 +55,20 @@ def findings(**db):
     return [str(f) for f in capacity.check(hostvars(**db), GROUPS)]
 
 
+#: What PostgreSQL 15 stored for `CREATE ROLE shop PASSWORD 'correct horse'` (its own
+#: random salt): the role keeps such a verifier while it is one of the password.
+FROM_POSTGRESQL = (
+    "SCRAM-SHA-256$4096:0z2rMvXLgtpuSi8BnDPr9g==$A9vDv6jjntdTtLYEyUnpGdWdU4xFndFTKq6iEfSC7os="
+    ":gMnEZVTtSz6l84/BhmM7oszDM4SEDQz/dBYeHG15Qnw="
+)
+HORSE, STAPLE = "correct horse", "battery staple"
+SHOP = {"name": "shop", "user": "shop", "password": HORSE}
+
+
 def test_the_verifier_is_what_postgresql_checks_a_scram_proof_against():
     """RFC 5802: the server keeps StoredKey = H(HMAC(SaltedPassword, "Client Key")) and
     ServerKey; a client that knows the password derives the same from the salt."""
-    verifier = postgresql.scram_verifier("shop", "correct horse")
+    verifier = postgresql.scram_verifier("correct horse")
     match = re.fullmatch(r"SCRAM-SHA-256\$4096:([^$]+)\$([^:]+):(.+)", verifier)
     assert match
     salt, stored, server = (base64.b64decode(g) for g in match.groups())
@@ -68,23 +78,50 @@ def test_the_verifier_is_what_postgresql_checks_a_scram_proof_against():
     assert hmac.new(salted, b"Server Key", hashlib.sha256).digest() == server
 
 
-def test_the_verifier_is_stable_per_password_and_changes_with_it():
-    one = postgresql.scram_verifier("shop", "correct horse")
-    assert postgresql.scram_verifier("shop", "correct horse") == one  # no change to report
-    assert postgresql.scram_verifier("shop", "battery staple") != one
-    assert postgresql.scram_verifier("blog", "correct horse") != one  # salted per user
+def test_each_verifier_has_its_own_random_salt():
+    """No salt derived from the password: the same password gives another verifier each
+    time it is set (in each environment), and the verifier does not hold it."""
+    one, two = (
+        postgresql.scram_verifier("correct horse"),
+        postgresql.scram_verifier("correct horse"),
+    )
+    assert one != two
+    assert one.split("$")[1] != two.split("$")[1]
     assert "correct horse" not in one
 
 
-def test_a_guess_checked_against_the_salt_costs_more_than_against_the_verifier():
-    """The salt is no cheap hash of the password (one SHA-256 per guess): it is a PBKDF2
-    of 32 x 4096 rounds, more than the 4096 a guess against the verifier costs."""
-    verifier = postgresql.scram_verifier("shop", "correct horse")
-    salt = base64.b64decode(verifier.split("$")[1].split(":")[1])
-    cheap = hashlib.sha256(b"webtier-scram:shop:correct horse").digest()[:16]
-    assert salt != cheap
-    derived = hashlib.pbkdf2_hmac("sha256", b"correct horse", b"webtier-scram-salt:shop", 131072)
-    assert salt == derived[:16]
+@pytest.mark.parametrize(
+    ("verifier", "password", "matches"),
+    [
+        (FROM_POSTGRESQL, "correct horse", True),
+        (FROM_POSTGRESQL, "battery staple", False),
+        (FROM_POSTGRESQL.replace("4096:", "4097:"), "correct horse", False),
+        ("md5" + "0" * 32, "correct horse", False),
+        ("", "correct horse", False),
+        (None, "correct horse", False),
+    ],
+)
+def test_a_stored_verifier_is_checked_against_the_password(verifier, password, matches):
+    assert postgresql.scram_matches(verifier, password) is matches
+
+
+def test_the_stored_verifier_is_kept_while_its_password_matches():
+    """A re-run changes nothing (and a replica keeps the primary's verifier); a new
+    password, a user the server does not have or a verifier of another form get a new
+    one, made once for the run."""
+    assert postgresql.kept_verifiers([SHOP], {"shop": FROM_POSTGRESQL}) == {"shop": FROM_POSTGRESQL}
+    for stored in ({}, {"shop": "md5" + "0" * 32}, {"shop": None}):
+        made = postgresql.kept_verifiers([SHOP], stored)["shop"]
+        assert postgresql.scram_matches(made, "correct horse")
+    rotated = postgresql.kept_verifiers([{**SHOP, "password": STAPLE}], {"shop": FROM_POSTGRESQL})
+    assert rotated["shop"] != FROM_POSTGRESQL
+    assert postgresql.scram_matches(rotated["shop"], "battery staple")
+
+
+def test_the_server_and_pgbouncer_get_the_verifier_chosen_for_the_run():
+    """What the deploy chose (Facts.postgresql_verifiers) is what userlist.txt holds."""
+    users = postgresql.postgresql_users([SHOP], {"shop": FROM_POSTGRESQL})
+    assert users == [{"name": "shop", "verifier": FROM_POSTGRESQL}]
 
 
 @pytest.mark.parametrize(
@@ -227,3 +264,9 @@ def test_a_release_command_runs_in_the_apps_sandbox_and_expands_no_variable():
         assert f"--property={setting}" in argv
     assert "--property=ReadWritePaths=/srv/shop/releases/7" in argv
     assert argv[-1] == "print('$$SECRET_KEY$${DATABASE_PASSWORD}')"
+
+
+def test_a_render_which_read_no_server_writes_no_verifier():
+    """The render command (and both engines' parity test) reach no host: the verifier
+    is the deploy's choice, so the file says so instead of inventing one."""
+    assert postgresql.postgresql_users([SHOP]) == [{"name": "shop", "verifier": postgresql.UNREAD}]

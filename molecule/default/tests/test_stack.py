@@ -15,8 +15,6 @@ import yaml
 from conftest import ROOT, get
 from scenario import flat_output, nofile_limits, run_playbook
 
-from webtier.files.postgresql import scram_verifier
-
 SECRETS = yaml.safe_load((ROOT / "inventory/sandbox/group_vars/all/secrets.yml").read_text())
 
 
@@ -204,7 +202,8 @@ def test_the_database_hosts_secrets_are_in_no_log_argv_or_temporary_file(instanc
     if "db1" not in instances:
         pytest.skip("this scenario has no database host")
     password = SECRETS["sandbox_postgresql_notes_password"]
-    patterns = f"{password}\n{scram_verifier('notes', password)}\n"
+    # Every verifier by its form: the users' have random salts.
+    patterns = f"{password}\nSCRAM-SHA-256$\n"
     # The patterns reach the host on stdin, into a file the hunt does not search.
     subprocess.run(
         ["docker", "exec", "-i", "db1", "sh", "-c", "cat > /dev/shm/webtier-hunt"],

@@ -249,7 +249,9 @@ def derived(
             {k: v[k] for k in NGINX_PLAN_INPUTS}, groups, hostvars, facts.release
         ),
         "redis": lambda: redis_derived(v, facts, groups, hostvars),
-        "postgresql": lambda: postgresql_derived(v, facts.release, facts.memtotal_mb, facts.ipv4),
+        "postgresql": lambda: postgresql_derived(
+            v, facts.release, facts.memtotal_mb, facts.ipv4, facts.postgresql_verifiers
+        ),
     }
     return each[role]() if role in each else {}
 

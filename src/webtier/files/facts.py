@@ -41,6 +41,9 @@ class Facts:
     #: Addresses of the names the firewall admits, resolved on the host (None: keep
     #: the names, as the render command does: it reaches no host).
     resolved: Mapping[str, Sequence[str]] | None = None
+    #: The verifier each database user is to have (postgresql.kept_verifiers of what the
+    #: server stores), chosen once per run; None: not read (a render makes new ones).
+    postgresql_verifiers: Mapping[str, str] | None = None
 
     def variables(self) -> dict[str, Any]:
         """The facts the roles' variables read (Ansible: set by a task, above role vars)."""
@@ -86,6 +89,7 @@ class Facts:
         (kernel_tuning_effective: cpus, nofile_hard, in_container, memory_mb, release)
         and ``extra`` (what the role read itself, by field name: pid1_nofile_hard,
         ipv4, uwsgi_max_requests_delta, running_release, redis_sentinel_says, resolved,
+        postgresql_verifiers,
         or ``getent``: name -> what ``getent ahostsv4 NAME`` printed, read into
         resolved); what neither gives is assumed from the inventory, as in a render."""
         given: dict[str, Any] = {}

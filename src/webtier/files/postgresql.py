@@ -7,8 +7,8 @@ import base64
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Any
 
 from webtier.files.facts import listen_addresses
@@ -16,34 +16,29 @@ from webtier.model import derive
 
 #: PBKDF2 rounds of the SCRAM verifiers (PostgreSQL's own default, scram_iterations).
 SCRAM_ITERATIONS = 4096
-#: PBKDF2 rounds of the salt's own derivation: what a guess at the password costs an
-#: attacker who holds the verifier (32 times a verifier's own rounds).
-SALT_ITERATIONS = 32 * SCRAM_ITERATIONS
+#: A verifier as PostgreSQL stores it: SCRAM-SHA-256$<rounds>:<salt>$<StoredKey>:<ServerKey>.
+VERIFIER = re.compile(
+    r"SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)"
+)
 
 
-@cache  # the salt's PBKDF2 takes 70 ms, and every render of the role asks again
-def scram_verifier(user: str, password: str) -> str:
-    """The SCRAM-SHA-256 verifier of ``password`` (RFC 5802/7677) as PostgreSQL stores it
-    and PgBouncer's auth_file takes it: ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:
-    <ServerKey>``. The database and PgBouncer hold the same verifier, so PgBouncer logs
-    in to the server with the keys of the client's own SCRAM exchange, and no plaintext
-    password is on the host. The salt is derived from the user and the password, not
-    random: each run and both engines write the same verifier (no change to report), a
-    password change changes the salt, and every host of a database holds the same one
-    (PgBouncer logs in with the keys of the salt the server keeps). The derivation is a
-    PBKDF2 of SALT_ITERATIONS rounds, so that a guess checked against the salt costs
-    more than one checked against the verifier itself (a plain hash would let a guess be
-    checked with one SHA-256). Still deterministic: the same user and password give the
-    same verifier in every environment (see the README, "Security"). (hashlib, hmac:
-    the standard library has every primitive; no SCRAM package is needed for a few
-    lines.)"""
-    salt = hashlib.pbkdf2_hmac(
-        "sha256", str(password).encode(), f"webtier-scram-salt:{user}".encode(), SALT_ITERATIONS
-    )[:16]
-    salted = hashlib.pbkdf2_hmac("sha256", str(password).encode(), salt, SCRAM_ITERATIONS)
+def _keys(password: str, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
+    """StoredKey and ServerKey of ``password`` under ``salt`` (RFC 5802, section 3)."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
     server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
+    return hashlib.sha256(client_key).digest(), server_key
+
+
+def scram_verifier(password: str, salt: bytes | None = None) -> str:
+    """The SCRAM-SHA-256 verifier of ``password`` (RFC 5802/7677) as PostgreSQL stores it
+    and PgBouncer's auth_file takes it, with a random salt unless one is given. The
+    database and PgBouncer hold the same verifier, so PgBouncer logs in to the server
+    with the keys of the client's own SCRAM exchange, and the password never reaches
+    the host. (hashlib, hmac, secrets: the standard library has every primitive; no
+    SCRAM package is needed for a few lines.)"""
+    salt = secrets.token_bytes(16) if salt is None else salt
+    stored_key, server_key = _keys(password, salt, SCRAM_ITERATIONS)
 
     def b64(raw: bytes) -> str:
         return base64.b64encode(raw).decode()
@@ -51,21 +46,68 @@ def scram_verifier(user: str, password: str) -> str:
     return f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
-def postgresql_users(databases: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Each database's user and the verifier of its password (PgBouncer's auth_file and
-    the role's password in the server)."""
+def scram_matches(verifier: str | None, password: str) -> bool:
+    """Whether ``verifier`` (as the server stores it; None or any other form: no) is one
+    of ``password``: its keys derived again under its own salt and rounds."""
+    match = VERIFIER.fullmatch(verifier or "")
+    if not match:
+        return False
+    rounds, salt, stored_key, server_key = match.groups()
+    keys = _keys(password, base64.b64decode(salt), int(rounds))
+    wanted = base64.b64decode(stored_key) + base64.b64decode(server_key)
+    return hmac.compare_digest(keys[0] + keys[1], wanted)
+
+
+def kept_verifiers(
+    databases: Sequence[Mapping[str, Any]], stored: Mapping[str, str | None]
+) -> dict[str, str]:
+    """The verifier each database's user is to have: the one the server stores (``stored``,
+    user: verifier) while it is still one of the user's password, else a new one with a
+    random salt. Both engines ask once per run, before any file is rendered, so the
+    server and PgBouncer get the same new verifier; a re-run keeps it (no change), and a
+    replica, which stores the primary's, keeps that one. The salt is never derived from
+    the password: a stolen verifier costs a PBKDF2 of 4096 rounds per guess, and the
+    same password gives a different verifier in every environment."""
+    kept: dict[str, str] = {}
+    for database in databases:
+        user, password = str(database["user"]), str(database["password"])
+        if user not in kept:
+            verifier = stored.get(user)
+            kept[user] = (
+                verifier
+                if verifier and scram_matches(verifier, password)
+                else scram_verifier(password)
+            )
+    return kept
+
+
+#: What a render (which reaches no host) writes for a verifier: a deploy chooses it.
+UNREAD = "SCRAM-SHA-256$chosen-at-deploy:the-server's-own-while-the-password-matches"
+
+
+def postgresql_users(
+    databases: Sequence[Mapping[str, Any]], verifiers: Mapping[str, str] | None = None
+) -> list[dict[str, str]]:
+    """Each database's user and its verifier (PgBouncer's auth_file and the role's
+    password in the server): ``verifiers`` as the deploy chose them (kept_verifiers);
+    a render, which has not read the server, writes UNREAD (both engines alike)."""
+    users = dict.fromkeys(str(d["user"]) for d in databases)
     return [
-        {"name": d["user"], "verifier": scram_verifier(str(d["user"]), str(d["password"]))}
-        for d in databases
+        {"name": name, "verifier": UNREAD if verifiers is None else verifiers[name]}
+        for name in users
     ]
 
 
 def postgresql_derived(
-    v: Mapping[str, Any], release: str, memtotal_mb: int, ipv4: str | None = None
+    v: Mapping[str, Any],
+    release: str,
+    memtotal_mb: int,
+    ipv4: str | None = None,
+    verifiers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The PostgreSQL role's version (by Debian release), memory settings, users'
-    verifiers, PgBouncer's listen addresses (``private``: ``ipv4``), server connections
-    and descriptor limit."""
+    verifiers (``verifiers``: kept_verifiers), PgBouncer's listen addresses (``private``:
+    ``ipv4``), server connections and descriptor limit."""
     databases = v["postgresql_databases"]
     servers = derive.pgbouncer_server_connections(
         len(databases),
@@ -81,7 +123,7 @@ def postgresql_derived(
             memtotal_mb,
             v.get("webtier_memory_mb"),
         ),
-        "__postgresql_users": postgresql_users(databases),
+        "__postgresql_users": postgresql_users(databases, verifiers),
         "__postgresql_pgbouncer_listen": listen_addresses(v["postgresql_pgbouncer_listen"], ipv4),
         "__postgresql_pgbouncer_nofile": derive.pgbouncer_nofile(
             v["postgresql_pgbouncer_max_client_conn"], servers
