@@ -121,12 +121,29 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
             _if=lambda exists=exists: fact(f"{exists} || true") != "1",
         )
     userlist = put(by_template["userlist.txt.j2"])
+    # The certificate and key before the settings, whose check loads them; new material
+    # alone is checked by starting a PgBouncer on the live settings before the reload.
+    tls = [f for f in mine if f.dest.startswith("/etc/pgbouncer/tls/")]
+    if tls:
+        files.directory(
+            name="PgBouncer's TLS directory",
+            path="/etc/pgbouncer/tls",
+            user="postgres",
+            group="postgres",
+            mode="0750",
+        )
+    tls_ops = [put(f) for f in tls]
     ini = by_template["pgbouncer.ini.j2"]
     live_ini = fact("cat /etc/pgbouncer/pgbouncer.ini 2>/dev/null || true")
     listeners_change = postgresql.pgbouncer_listeners(live_ini) != postgresql.pgbouncer_listeners(
         ini.content
     )
     ini_op = put(ini, "/usr/local/sbin/webtier-pgbouncer-check %s")
+    server.shell(
+        name="Check PgBouncer on its new TLS material",
+        commands=["/usr/local/sbin/webtier-pgbouncer-check /etc/pgbouncer/pgbouncer.ini"],
+        _if=lambda: any(o.did_change() for o in tls_ops) and not ini_op.did_change(),
+    )
     bouncer = systemd.service(
         name="Keep pgbouncer enabled and running", service="pgbouncer", running=True, enabled=True
     )
@@ -145,6 +162,8 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
             not bouncer.did_change()
             and not dropin.did_change()
             and not (ini_op.did_change() and listeners_change)
-            and (ini_op.did_change() or userlist.did_change())
+            and (
+                ini_op.did_change() or userlist.did_change() or any(o.did_change() for o in tls_ops)
+            )
         ),
     )

@@ -192,7 +192,11 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
         ),
     )
     files.directory(name="Env file directory", path="/etc/webtier/apps", mode="0755")
-    env_ops = [put(f) for f in mine]
+    # The env files (a change restarts the app); the database tier's CA, which libpq
+    # reads at each connection, restarts nothing (as in the role).
+    env_ops = [put(f) for f in mine if f.dest.endswith(".env")]
+    for other in (f for f in mine if not f.dest.endswith(".env")):
+        put(other)
     release_commands(release, venv, running)
     link = files.link(
         name="Switch the current link to this release", path=f"{root}/current", target=release

@@ -1316,6 +1316,34 @@ SECURITY_MISTAKES = [
         "redis1: redis_tls_ca_cert=$(id) breaks the redis role's model: PEM text. Fix: paste the PEM text as it is",
     ),
     (
+        "pgbouncer TLS without the CA the apps verify against",
+        {
+            "databases": {
+                "postgresql_pgbouncer_tls": True,
+                "postgresql_pgbouncer_tls_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                "postgresql_pgbouncer_tls_key": "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n",  # pragma: allowlist secret (a test's own)
+            }
+        },
+        "db1: postgresql_pgbouncer_tls_ca_cert= breaks a PEM certificate while postgresql_pgbouncer_tls is true.",
+    ),
+    (
+        "pgbouncer TLS key not a key",
+        {
+            "databases": {
+                "postgresql_pgbouncer_tls": True,
+                "postgresql_pgbouncer_tls_ca_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                "postgresql_pgbouncer_tls_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                "postgresql_pgbouncer_tls_key": "secret",
+            }
+        },
+        "db1: postgresql_pgbouncer_tls_key=<hidden> breaks a PEM private key while postgresql_pgbouncer_tls is true.",
+    ),
+    (
+        "pgbouncer TLS switch as a word",
+        {"databases": {"postgresql_pgbouncer_tls": "yes please"}},
+        "db1: postgresql_pgbouncer_tls=yes please breaks the postgresql role's model",
+    ),
+    (
         "nginx TLS key path relative",
         {
             "loadbalancers": {

@@ -153,10 +153,24 @@ def test_the_memory_a_host_grants_is_its_cgroup_limit_when_lower(memtotal_kb, li
 
 
 def test_the_app_reaches_the_first_database_host_through_pgbouncer():
-    env, secret = app_database_env("databases", "", GROUPS, hostvars())
+    env, secret, ca = app_database_env("databases", "", GROUPS, hostvars(), "shop")
     assert env == {"DATABASE_URL": "postgresql://shop@db1:6432/shop"}
     assert secret == {"DATABASE_PASSWORD": PASSWORD}
-    assert app_database_env("", "", GROUPS, hostvars()) == ({}, {})
+    assert ca == ""
+    assert app_database_env("", "", GROUPS, hostvars()) == ({}, {}, "")
+
+
+def test_with_tls_the_app_verifies_pgbouncer_against_the_tiers_ca():
+    """postgresql_pgbouncer_tls: libpq checks the certificate and the host's name
+    (verify-full) against the CA python_app writes beside the app's env files."""
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    tls = hostvars(postgresql_pgbouncer_tls=True, postgresql_pgbouncer_tls_ca_cert=pem)
+    env, _, ca = app_database_env("databases", "", GROUPS, tls, "shop")
+    assert env["DATABASE_URL"] == (
+        "postgresql://shop@db1:6432/shop"
+        "?sslmode=verify-full&sslrootcert=/etc/webtier/apps/shop.database-ca.crt"
+    )
+    assert ca == pem
 
 
 def test_pgbouncer_is_admitted_from_the_client_tiers_only():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # A release's commands may write <release>/static (python_app_release_commands):
@@ -70,7 +70,9 @@ def _database() -> dict:
         "CONN_HEALTH_CHECKS": True,
         # Transaction pooling: a server-side cursor would outlive its transaction.
         "DISABLE_SERVER_SIDE_CURSORS": True,
-        "OPTIONS": {"connect_timeout": 5},
+        # The URL's query (sslmode=verify-full&sslrootcert=... with the tier's TLS) as
+        # libpq's own connection parameters.
+        "OPTIONS": {"connect_timeout": 5, **dict(parse_qsl(url.query))},
     }
 
 

@@ -20,15 +20,22 @@ def chosen_database(databases: Sequence[Mapping[str, Any]], name: str) -> Mappin
     return next((d for d in databases if d["name"] == wanted), None)
 
 
+def database_ca_path(name: str) -> str:
+    """Where python_app writes the CA of the database tier's PgBouncer certificates."""
+    return f"/etc/webtier/apps/{name}.database-ca.crt"
+
+
 def app_database_env(
-    group: str, name: str, groups: Groups, hostvars: HostVars
-) -> tuple[dict[str, str], dict[str, str]]:
+    group: str, name: str, groups: Groups, hostvars: HostVars, app: str = ""
+) -> tuple[dict[str, str], dict[str, str], str]:
     """How an app reaches its database (python_app_database_group and
     python_app_database): ``DATABASE_URL`` (postgresql://user@host:port/name, through
-    the group's first host's PgBouncer, no password in it) and, secret,
-    ``DATABASE_PASSWORD``; both empty without a group."""
+    the group's first host's PgBouncer, no password in it; with
+    postgresql_pgbouncer_tls, ``sslmode=verify-full`` against the CA python_app writes
+    for ``app``), the secret ``DATABASE_PASSWORD``, and that CA's PEM text ("" without
+    TLS); all empty without a group."""
     if not group:
-        return {}, {}
+        return {}, {}, ""
     hosts = list(groups.get(group, ()))
     if not hosts:
         raise ValueError(f"python_app_database_group={group}: the inventory has no such group")
@@ -40,12 +47,15 @@ def app_database_env(
             f"python_app_database={name!r}: {host} (python_app_database_group={group}) "
             "has no such database in postgresql_databases"
         )
-    # Its inventory name, as the firewall names hosts (see app_redis_address).
+    # Its inventory name, as the firewall names hosts (see app_redis_address); the name
+    # its certificate holds, which verify-full checks.
     address = f"{host}:{hv['postgresql_pgbouncer_port']}"
-    return (
-        {"DATABASE_URL": f"postgresql://{database['user']}@{address}/{database['name']}"},
-        {"DATABASE_PASSWORD": database["password"]},
-    )
+    url = f"postgresql://{database['user']}@{address}/{database['name']}"
+    ca = ""
+    if hv["postgresql_pgbouncer_tls"]:
+        url += f"?sslmode=verify-full&sslrootcert={database_ca_path(app)}"
+        ca = str(hv["postgresql_pgbouncer_tls_ca_cert"])
+    return {"DATABASE_URL": url}, {"DATABASE_PASSWORD": database["password"]}, ca
 
 
 def app_redis_address(host: str, hv: Mapping[str, Any]) -> str:
@@ -185,18 +195,24 @@ def release_command(  # noqa: PLR0913, PLR0917 (the app's names and paths, each 
 
 
 def app_env(v: Mapping[str, Any], groups: Groups, hostvars: HostVars) -> dict[str, Any]:
-    """The app's two env files' contents: what :func:`app_redis_env` derives, under what
-    the inventory gives (``python_app_env`` and ``python_app_secret_env`` win)."""
+    """The app's two env files' contents: what :func:`app_redis_env` and
+    :func:`app_database_env` derive, under what the inventory gives (``python_app_env``
+    and ``python_app_secret_env`` win); and the database tier's CA, if it has TLS."""
     env, secret = app_redis_env(
         v["python_app_redis_group"],
         groups,
         hostvars,
         v.get("python_app_redis_user") or v["python_app_name"],
     )
-    db_env, db_secret = app_database_env(
-        v.get("python_app_database_group", ""), v.get("python_app_database", ""), groups, hostvars
+    db_env, db_secret, db_ca = app_database_env(
+        v.get("python_app_database_group", ""),
+        v.get("python_app_database", ""),
+        groups,
+        hostvars,
+        v["python_app_name"],
     )
     return {
         "__python_app_env": {**env, **db_env, **v["python_app_env"]},
         "__python_app_secret_env": {**secret, **db_secret, **v["python_app_secret_env"]},
+        "__python_app_database_ca": db_ca,
     }

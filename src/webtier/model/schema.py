@@ -930,6 +930,23 @@ class Nginx(Role):
         return self
 
 
+def tls_material(model: BaseModel, switch: str):
+    """A TLS switch's material (``<switch>_ca_cert``, ``_cert``, ``_key``): PEM
+    certificates and a PEM private key while the switch is on (Redis, PgBouncer)."""
+    if not getattr(model, switch):
+        return model
+    for name in (f"{switch}_ca_cert", f"{switch}_cert"):
+        if "-----BEGIN CERTIFICATE-----" not in getattr(model, name):
+            raise _finding(
+                name,
+                f"a PEM certificate while {switch} is true",
+                "paste the PEM text (-----BEGIN CERTIFICATE----- ...)",
+            )
+    if not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", getattr(model, f"{switch}_key")):
+        raise _finding(f"{switch}_key", f"a PEM private key while {switch} is true", _VAULT_FIX)
+    return model
+
+
 class Redis(Role):
     redis_engine: Literal["redis", "valkey"]
     redis_profile: Literal["cache", "store"]
@@ -1116,21 +1133,7 @@ class Redis(Role):
                     "redis_sentinel_password and redis_sentinel_auth_password",
                     _VAULT_FIX,
                 )
-        return self._tls()
-
-    def _tls(self):
-        if not self.redis_tls:
-            return self
-        for name in ("redis_tls_ca_cert", "redis_tls_cert"):
-            if "-----BEGIN CERTIFICATE-----" not in getattr(self, name):
-                raise _finding(
-                    name,
-                    "a PEM certificate while redis_tls is true",
-                    "paste the PEM text (-----BEGIN CERTIFICATE----- ...)",
-                )
-        if not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", self.redis_tls_key):
-            raise _finding("redis_tls_key", "a PEM private key while redis_tls is true", _VAULT_FIX)
-        return self
+        return tls_material(self, "redis_tls")
 
 
 class CeleryWorker(Role):
@@ -1258,6 +1261,14 @@ class Postgresql(Role):
     postgresql_pgbouncer_reserve_pool_timeout: Annotated[int, Field(ge=0, le=3600)]
     postgresql_pgbouncer_max_client_conn: Annotated[int, Field(ge=1, le=1000000)]
     postgresql_pgbouncer_listen_backlog: Backlog
+    postgresql_pgbouncer_tls: StrictBool
+    postgresql_pgbouncer_tls_ca_cert: Pem
+    postgresql_pgbouncer_tls_cert: Pem
+    postgresql_pgbouncer_tls_key: Annotated[str, Field(repr=False)]
+
+    @model_validator(mode="after")
+    def tls(self):
+        return tls_material(self, "postgresql_pgbouncer_tls")
 
     @model_validator(mode="after")
     def databases(self):

@@ -26,11 +26,25 @@ def password() -> str:
     )
 
 
-def psql(host, server: str, sql: str, secret: str | None = None, timeout: int = 5):
-    """``sql`` through ``server``'s PgBouncer from ``host``, as the app's user."""
+#: Where the tests put the scenario's CA on each host (the clients verify PgBouncer).
+CA = "/root/webtier-test-ca.crt"
+
+
+def psql(  # noqa: PLR0913 (the connection's parts, each one)
+    host,
+    server: str,
+    sql: str,
+    *,
+    secret: str | None = None,
+    timeout: int = 5,
+    sslmode: str = "verify-full",
+):
+    """``sql`` through ``server``'s PgBouncer from ``host``, as the app's user, over TLS
+    with the server's certificate and name verified, as the apps connect."""
     dsn = (
         f"host={server} port={VARS.get('postgresql_pgbouncer_port', 6432)} "
-        f"user={DATABASE['user']} dbname={DATABASE['name']} connect_timeout={timeout}"
+        f"user={DATABASE['user']} dbname={DATABASE['name']} connect_timeout={timeout} "
+        f"sslmode={sslmode} sslrootcert={CA}"
     )
     return host.run(
         f"PGPASSWORD='{secret or password()}' timeout {timeout + 2} psql '{dsn}' -XAtc \"{sql}\""
@@ -44,7 +58,11 @@ def superuser(host, sql: str) -> str:
 
 @pytest.fixture(scope="session")
 def instances() -> dict:
-    return molecule_hosts()
+    hosts = molecule_hosts()
+    pem = (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "pki" / "ca.crt").read_text()
+    for host in hosts.values():
+        host.check_output(f"cat > {CA} <<'EOF'\n{pem.strip()}\nEOF")
+    return hosts
 
 
 @pytest.fixture(scope="session")

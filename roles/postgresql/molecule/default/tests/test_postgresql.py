@@ -4,7 +4,7 @@ client tier only, never more server connections than the pool, no password on di
 from __future__ import annotations
 
 import pytest
-from conftest import DATABASE, VARS, VERSIONS, password, psql, superuser
+from conftest import CA, DATABASE, VARS, VERSIONS, password, psql, superuser
 
 pytestmark = pytest.mark.parametrize("server", sorted(VERSIONS))
 
@@ -66,7 +66,10 @@ def test_the_server_connections_never_exceed_the_pool(client, instances, server)
         + VARS["postgresql_pgbouncer_reserve_pool_size"]
     )
     host = instances[server]
-    dsn = f"host={server} port=6432 user={DATABASE['user']} dbname={DATABASE['name']}"
+    dsn = (
+        f"host={server} port=6432 user={DATABASE['user']} dbname={DATABASE['name']} "
+        f"sslmode=verify-full sslrootcert={CA}"
+    )
     client.check_output(
         "rm -f /tmp/pool-*.out; for i in $(seq 40); do "
         f"(PGPASSWORD='{password()}' psql '{dsn}' -XAtc 'SELECT pg_sleep(1), 1' "
