@@ -26,6 +26,7 @@ python_app_switch_only rollback).
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import shlex
 import sys
@@ -49,7 +50,7 @@ from pyinfra_roles import postgresql, redis
 from pyinfra_roles.common import Host, fact, host_facts, this
 
 _name = host.data.webtier_host
-_inventory = load(ROOT / host.data.webtier_inventory)
+_inventory = load(*(ROOT / p for p in host.data.webtier_inventory.split(os.pathsep)))
 _roles = roles_of(_name, _inventory.members)
 this.begin(Host(_name, _inventory, _roles, dict(configs.variables(_inventory, _name, _roles))))
 if _inventory.sealed_files:  # its variables would be missing, not only the vault_* ones

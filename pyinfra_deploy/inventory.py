@@ -18,7 +18,9 @@ from webtier.checks import preflight
 from webtier.model.inventory import load
 
 WEBTIER_INVENTORY = os.environ.get("WEBTIER_INVENTORY", "inventory/sandbox")
-_inventory = load(WEBTIER_INVENTORY)
+# Several sources, separated by ':' (as a later -i source in Ansible): each one read after
+# the one before it, its host variables winning (a scenario's generated TLS material).
+_inventory = load(*WEBTIER_INVENTORY.split(os.pathsep))
 
 
 def _preflight() -> None:

@@ -9,6 +9,7 @@ import secrets
 import shutil
 import subprocess
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import yaml
@@ -222,6 +223,37 @@ def test_the_database_hosts_secrets_are_in_no_log_argv_or_temporary_file(instanc
     assert files == [], files
     assert journal.strip() == "0"
     assert processes.strip() == "0"
+
+
+def test_pgbouncer_takes_only_clients_that_speak_tls(instances):
+    """db1 (pyinfra's, with the TLS material its converge writes as a second inventory):
+    a client without TLS is refused, one that verifies the certificate against the CA
+    logs in by the host's name, and by the host's address (not in the certificate) it
+    is refused."""
+    if "db1" not in instances:
+        pytest.skip("this scenario has no database host")
+    db1 = instances["db1"]
+    ca = (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "pki/ca.crt").read_text()
+    db1.check_output(f"cat > /root/webtier-test-ca.crt <<'EOF'\n{ca.strip()}\nEOF")
+    address = db1.check_output("getent ahostsv4 db1 | head -1 | cut -d' ' -f1")
+
+    def psql(host: str, sslmode: str):
+        dsn = (
+            f"host={host} port=6432 user=notes dbname=notes connect_timeout=5 "
+            f"sslmode={sslmode} sslrootcert=/root/webtier-test-ca.crt"
+        )
+        return db1.run(
+            f"PGPASSWORD=%s psql '{dsn}' -XAtc 'SELECT current_user'",
+            SECRETS["sandbox_postgresql_notes_password"],
+        )
+
+    plain = psql("db1", "disable")
+    assert plain.rc != 0
+    assert "SSL required" in plain.stderr, plain.stderr
+    verified = psql("db1", "verify-full")
+    assert verified.rc == 0, verified.stderr
+    assert verified.stdout.strip() == "notes"
+    assert "does not match host name" in psql(address, "verify-full").stderr
 
 
 @pytest.mark.parametrize("name", ["lb1", "app1", "app2", "app3", "redis1"])
