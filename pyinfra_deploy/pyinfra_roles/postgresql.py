@@ -18,18 +18,22 @@ def superuser_sql(sql: str) -> str:
     return f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -c '{quoted}'"
 
 
+def stored_verifiers() -> dict[str, str]:
+    """Each role's verifier as the server stores it now (none before the server runs)."""
+    rows = fact(
+        superuser_sql("SELECT rolname, rolpassword FROM pg_authid WHERE rolpassword IS NOT NULL")
+        + " 2>/dev/null || true"
+    )
+    return dict(line.split("|", 1) for line in rows.splitlines() if "|" in line)
+
+
 def verifiers() -> dict[str, str] | None:
     """The verifier each database user is to have (postgresql.kept_verifiers of what the
     server stores, as the role chooses), once per run before anything is rendered; None
     on a host without the role."""
     if "postgresql" not in this.roles:
         return None
-    rows = fact(
-        superuser_sql("SELECT rolname, rolpassword FROM pg_authid WHERE rolpassword IS NOT NULL")
-        + " 2>/dev/null || true"
-    )
-    stored = dict(line.split("|", 1) for line in rows.splitlines() if "|" in line)
-    return postgresql.kept_verifiers(this.v["postgresql_databases"], stored)
+    return postgresql.kept_verifiers(this.v["postgresql_databases"], stored_verifiers())
 
 
 def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
@@ -86,10 +90,9 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
     )
     for user in derived["__postgresql_users"]:
         name, verifier = user["name"], user["verifier"]
-        stored = superuser_sql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{name}'")
 
-        def differs(stored=stored, verifier=verifier) -> bool:
-            return fact(f"{stored} || true") != verifier
+        def differs(name=name, verifier=verifier) -> bool:
+            return stored_verifiers().get(name) != verifier
 
         # The verifier reaches psql on its standard input from a file only root reads
         # (common.hand_over), which the command removes: never in an argv (psql -c would

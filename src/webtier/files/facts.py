@@ -42,7 +42,7 @@ class Facts:
     #: the names, as the render command does: it reaches no host).
     resolved: Mapping[str, Sequence[str]] | None = None
     #: The verifier each database user is to have (postgresql.kept_verifiers of what the
-    #: server stores), chosen once per run; None: not read (a render makes new ones).
+    #: server stores), chosen once per run; None: not read (a render writes a placeholder).
     postgresql_verifiers: Mapping[str, str] | None = None
 
     def variables(self) -> dict[str, Any]:

@@ -281,6 +281,8 @@ Pem = Annotated[
     str,
     _matches(r"[A-Za-z0-9+/=\s:-]*", "PEM text", "paste the PEM text as it is"),
 ]
+#: A PEM private key (the vault's): never shown in a finding.
+PemKey = Annotated[str, Field(repr=False)]
 #: An environment variable's name and value in a systemd EnvironmentFile.
 EnvName = Annotated[
     str,
@@ -1014,7 +1016,7 @@ class Redis(Role):
     redis_tls: StrictBool
     redis_tls_ca_cert: Pem
     redis_tls_cert: Pem
-    redis_tls_key: Annotated[str, Field(repr=False)]
+    redis_tls_key: PemKey
 
     @model_validator(mode="after")
     def users(self):
@@ -1264,7 +1266,7 @@ class Postgresql(Role):
     postgresql_pgbouncer_tls: StrictBool
     postgresql_pgbouncer_tls_ca_cert: Pem
     postgresql_pgbouncer_tls_cert: Pem
-    postgresql_pgbouncer_tls_key: Annotated[str, Field(repr=False)]
+    postgresql_pgbouncer_tls_key: PemKey
 
     @model_validator(mode="after")
     def tls(self):
