@@ -46,7 +46,10 @@ sed -e "s|@LISTEN@|$gateway:$port|" -e "s|@CACHE@|$cache/apt|" -e "s|@PID@|$pid|
 nginx -q -t -c "$conf.new" || die "the apt cache's nginx config does not pass nginx -t"
 
 answers() { curl -fsS -o /dev/null --max-time 2 "http://$gateway:$port/webtier-apt-cache"; }
-running() { [ -s "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; }
+# The pid file can outlive its nginx (a machine restored from a snapshot keeps /run):
+# only a live process whose command line is this nginx counts, so that a reload never
+# signals whatever process took the number since.
+running() { [ -s "$pid" ] && tr '\0' ' ' <"/proc/$(cat "$pid")/cmdline" 2>/dev/null | grep -q "nginx.*$conf"; }
 
 if running && cmp -s "$conf" "$conf.new" && answers; then
   rm -f "$conf.new"
