@@ -160,6 +160,18 @@ def test_the_app_reaches_the_first_database_host_through_pgbouncer():
     assert app_database_env("", "", GROUPS, hostvars()) == ({}, {}, "")
 
 
+def test_with_replicas_the_app_names_every_host_and_asks_for_the_writable_one():
+    """libpq's multi-host URL: a new connection after a failover reaches the new
+    primary (the one whose server takes writes) with no inventory change."""
+    groups = {**GROUPS, "all": [*GROUPS["all"], "db2"], "databases": ["db1", "db2"]}
+    two = {**hostvars(), "db2": {"postgresql_databases": DATABASES}}
+    env, secret, _ = app_database_env("databases", "", groups, two, "shop")
+    assert env == {
+        "DATABASE_URL": "postgresql://shop@db1:6432,db2:6432/shop?target_session_attrs=read-write"
+    }
+    assert secret == {"DATABASE_PASSWORD": PASSWORD}
+
+
 def test_with_tls_the_app_verifies_pgbouncer_against_the_tiers_ca():
     """postgresql_pgbouncer_tls: libpq checks the certificate and the host's name
     (verify-full) against the CA python_app writes beside the app's env files."""
@@ -284,3 +296,22 @@ def test_a_render_which_read_no_server_writes_no_verifier():
     """The render command (and both engines' parity test) reach no host: the verifier
     is the deploy's choice, so the file says so instead of inventing one."""
     assert postgresql.postgresql_users([SHOP]) == [{"name": "shop", "verifier": postgresql.UNREAD}]
+
+
+def test_every_host_of_a_database_tier_serves_the_first_ones_databases():
+    """The app's URL names every host of the tier: a replica with other databases, or
+    another password or TLS switch, is refused, naming no password."""
+    groups = {**GROUPS, "all": [*GROUPS["all"], "db2"], "databases": ["db1", "db2"]}
+    same = {**hostvars(), "db2": {"postgresql_databases": DATABASES}}
+    assert [f for f in invariants.check(same, groups) if f.host == "db2"] == []
+    other = [{**DATABASES[0], "password": STAPLE}]
+    differ = {
+        **hostvars(),
+        "db2": {"postgresql_databases": other, "postgresql_pgbouncer_tls": True},
+    }
+    found = [str(f) for f in invariants.check(differ, groups) if f.host == "db2"]
+    assert len(found) == 2, found
+    assert "db2: postgresql_databases=['shop/shop'] breaks db1's (['shop/shop']" in found[0]
+    assert STAPLE not in " ".join(found)
+    assert PASSWORD not in " ".join(found)
+    assert "db2: postgresql_pgbouncer_tls=true breaks db1's (False): every host" in found[1]

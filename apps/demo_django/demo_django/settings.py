@@ -54,24 +54,35 @@ STORAGES = {
 }
 
 
+def _hosts(netloc: str) -> tuple[str, str, str]:
+    """The user, hosts and ports of a URL's netloc, libpq's multi-host form included
+    (demo@db1:6432,db2:6432: Django hands both comma-separated lists to libpq)."""
+    user, _, hosts = netloc.rpartition("@")
+    names, ports = [], []
+    for entry in hosts.split(","):
+        name, colon, port = entry.rpartition(":")
+        names.append(name if colon else port)
+        ports.append(port if colon else "5432")
+    return unquote(user), ",".join(names), ",".join(ports)
+
+
 def _database() -> dict:
     url = urlsplit(os.environ.get("DATABASE_URL", "postgresql://demo@127.0.0.1:5432/demo"))
+    user, hosts, ports = _hosts(url.netloc)
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": url.path.lstrip("/"),
-        "USER": unquote(url.username or ""),
+        "USER": user,
         "PASSWORD": os.environ.get("DATABASE_PASSWORD", ""),
-        "HOST": url.hostname,
-        "PORT": str(url.port or 5432),
-        # One connection per thread, kept between requests (PgBouncer's max_client_conn
-        # holds them all: the capacity model counts one per thread); PgBouncer's
-        # transaction pooling shares few server connections among them.
+        "HOST": hosts,
+        "PORT": ports,
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
         # Transaction pooling: a server-side cursor would outlive its transaction.
         "DISABLE_SERVER_SIDE_CURSORS": True,
-        # The URL's query (sslmode=verify-full&sslrootcert=... with the tier's TLS) as
-        # libpq's own connection parameters.
+        # The URL's query (target_session_attrs=read-write with replicas,
+        # sslmode=verify-full&sslrootcert=... with the tier's TLS) as libpq's own
+        # connection parameters.
         "OPTIONS": {"connect_timeout": 5, **dict(parse_qsl(url.query))},
     }
 

@@ -301,6 +301,47 @@ def database_group(
     ]
 
 
+#: What every host of a database tier holds as its first host does: the app's URL names
+#: them all and takes the rest from the first (a replica serves the primary's databases).
+DATABASE_PEERS = ("postgresql_databases", "postgresql_pgbouncer_tls", "postgresql_pgbouncer_port")
+
+
+def database_peers(
+    host: str, v: Mapping[str, Any], hostvars, groups: Mapping[str, Sequence[str]]
+) -> list[Finding]:
+    """In each group of database hosts (every member runs postgresql) this host shares
+    with others: its databases (names, users, passwords), TLS switch and PgBouncer port
+    are its first host's."""
+    found = []
+    for name, members in groups.items():
+        if name == "all" or host not in members or members[0] == host:
+            continue
+        if not all("postgresql" in roles_of(m, groups) for m in members):
+            continue
+        first = with_defaults(["postgresql"], hostvars[members[0]])
+        for variable in DATABASE_PEERS:
+            if v[variable] == first[variable]:
+                continue
+            mine, theirs, also = v[variable], first[variable], ""
+            if variable == "postgresql_databases":  # names and users, never a password
+                also = ", with the same passwords"
+                mine, theirs = (
+                    [f"{d.get('name')}/{d.get('user')}" for d in x] for x in (mine, theirs)
+                )
+            found.append(
+                Finding(
+                    host,
+                    variable,
+                    mine,
+                    f"{members[0]}'s ({theirs}{also}): every host of the "
+                    f"{name} tier serves the same databases, as the apps' DATABASE_URL names "
+                    "them all",
+                    f"set {variable} once for the group (group_vars/{name})",
+                )
+            )
+    return found
+
+
 def interface(host: str, roles: Sequence[str], values: Mapping[str, Any]) -> list[Finding]:
     """The app server has an entry point, and speaks the app's interface (WSGI or ASGI)."""
     server = next((r for r in ("gunicorn", "uwsgi") if r in roles), None)
@@ -466,6 +507,8 @@ def check(
             findings += database_group(host, v, hostvars, groups)
         if "redis" in roles:
             findings += replication(host, v, hostvars, groups)
+        if "postgresql" in roles:
+            findings += database_peers(host, v, hostvars, groups)
         if "celery_worker" in roles:
             findings += broker(host, v, hostvars, groups)
     return findings

@@ -29,32 +29,41 @@ def app_database_env(
     group: str, name: str, groups: Groups, hostvars: HostVars, app: str = ""
 ) -> tuple[dict[str, str], dict[str, str], str]:
     """How an app reaches its database (python_app_database_group and
-    python_app_database): ``DATABASE_URL`` (postgresql://user@host:port/name, through
-    the group's first host's PgBouncer, no password in it; with
-    postgresql_pgbouncer_tls, ``sslmode=verify-full`` against the CA python_app writes
-    for ``app``), the secret ``DATABASE_PASSWORD``, and that CA's PEM text ("" without
-    TLS); all empty without a group."""
+    python_app_database): ``DATABASE_URL``, the secret ``DATABASE_PASSWORD``, and the
+    CA's PEM text of the tier's TLS ("" without it); all empty without a group.
+
+    The URL names every host of the group, each through its own PgBouncer
+    (postgresql://user@db1:6432,db2:6432/name, libpq's multi-host form, no password in
+    it). With more than one host it asks for ``target_session_attrs=read-write``: libpq
+    tries the hosts in turn and keeps the one whose server takes writes, so a new
+    connection after a failover reaches the new primary with no inventory change and
+    no restart. With postgresql_pgbouncer_tls, ``sslmode=verify-full`` against the CA
+    python_app writes for ``app``. The database's settings are the group's first
+    host's (every host of the tier holds the same databases: invariants.database_group)."""
     if not group:
         return {}, {}, ""
     hosts = list(groups.get(group, ()))
     if not hosts:
         raise ValueError(f"python_app_database_group={group}: the inventory has no such group")
-    host = hosts[0]
-    hv = {**role_defaults("postgresql"), **hostvars[host]}
-    database = chosen_database(hv["postgresql_databases"], name)
+    first = {**role_defaults("postgresql"), **hostvars[hosts[0]]}
+    database = chosen_database(first["postgresql_databases"], name)
     if database is None:
         raise ValueError(
-            f"python_app_database={name!r}: {host} (python_app_database_group={group}) "
+            f"python_app_database={name!r}: {hosts[0]} (python_app_database_group={group}) "
             "has no such database in postgresql_databases"
         )
-    # Its inventory name, as the firewall names hosts (see app_redis_address); the name
-    # its certificate holds, which verify-full checks.
-    address = f"{host}:{hv['postgresql_pgbouncer_port']}"
-    url = f"postgresql://{database['user']}@{address}/{database['name']}"
+    # Their inventory names, as the firewall names hosts (see app_redis_address); the
+    # names their certificates hold, which verify-full checks.
+    port = role_defaults("postgresql")["postgresql_pgbouncer_port"]
+    addresses = ",".join(f"{h}:{hostvars[h].get('postgresql_pgbouncer_port', port)}" for h in hosts)
+    query = ["target_session_attrs=read-write"] if len(hosts) > 1 else []
     ca = ""
-    if hv["postgresql_pgbouncer_tls"]:
-        url += f"?sslmode=verify-full&sslrootcert={database_ca_path(app)}"
-        ca = str(hv["postgresql_pgbouncer_tls_ca_cert"])
+    if first["postgresql_pgbouncer_tls"]:
+        query += ["sslmode=verify-full", f"sslrootcert={database_ca_path(app)}"]
+        ca = str(first["postgresql_pgbouncer_tls_ca_cert"])
+    url = f"postgresql://{database['user']}@{addresses}/{database['name']}"
+    if query:
+        url += "?" + "&".join(query)
     return {"DATABASE_URL": url}, {"DATABASE_PASSWORD": database["password"]}, ca
 
 
