@@ -270,8 +270,9 @@ def database_group(
     host: str, v: Mapping[str, Any], hostvars, groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
     """python_app_database_group names a group of database hosts, and
-    python_app_database one of their databases (the app's DATABASE_URL is derived from
-    the group's first host, by the same rule: chosen_database)."""
+    python_app_database one of their databases (the app's DATABASE_URL takes the
+    database from the group's first host, by the same rule: chosen_database; the other
+    hosts serve the same, database_peers)."""
     group = v.get("python_app_database_group", "")
     found = _tier_group(
         host,

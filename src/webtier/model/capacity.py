@@ -474,7 +474,8 @@ def _database_clients(
     """Every thread, greenlet or worker process of the hosts whose apps name a database
     tier (python_app_database_group) may hold a connection to its PgBouncer at once
     (Django keeps one per thread): each PgBouncer of the tier must accept them all
-    (they reach its first host; the others stand by with the same settings)."""
+    (the app's URL names every host and its connections go to whichever takes writes,
+    so after a failover all of them reach one host)."""
     clients: dict[str, list[tuple[str, int]]] = {}
     for h in result.tier("app") + result.tier("worker"):
         group = with_defaults(["python_app"], hostvars[h.host])["python_app_database_group"]
