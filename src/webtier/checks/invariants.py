@@ -14,6 +14,8 @@
   ``redis_app_users`` (``python_app_redis_user``, else the app's name);
 - **the app's database**: ``python_app_database_group`` names a group of database
   hosts, and ``python_app_database`` one of their databases;
+- **a database tier's hosts**: each serves its group's first host's databases, TLS
+  switch and PgBouncer port (the app's URL names them all);
 - **a queue's broker**: the Redis a worker tier uses as Celery's broker keeps every
   queued task (no evicting maxmemory policy, persistence on), and worker hosts are not
   app servers too.
