@@ -41,7 +41,7 @@ from webtier.files import firewall, nginx
 from webtier.files.app import app_env
 from webtier.files.facts import Facts
 from webtier.files.kernel import nofile_effective
-from webtier.files.postgresql import postgresql_derived
+from webtier.files.postgresql import monitor_derived, postgresql_derived
 from webtier.files.redis import redis_derived
 from webtier.files.render import environment
 from webtier.model import derive
@@ -114,6 +114,17 @@ DERIVED_INPUTS = {
         "postgresql_pgbouncer_max_client_conn",
         "postgresql_pgbouncer_listen",
         "webtier_memory_mb",
+        "inventory_hostname",
+        "postgresql_replication_group",
+        "postgresql_monitor_group",
+    ),
+    "postgresql_monitor": (
+        "__postgresql_versions",
+        "inventory_hostname",
+        "postgresql_monitor_databases_group",
+        "postgresql_monitor_health_check_period",
+        "postgresql_monitor_unhealthy_timeout",
+        "postgresql_monitor_demote_timeout",
     ),
     "redis": (
         "redis_maxclients",
@@ -250,7 +261,17 @@ def derived(
         ),
         "redis": lambda: redis_derived(v, facts, groups, hostvars),
         "postgresql": lambda: postgresql_derived(
-            v, facts.release, facts.memtotal_mb, facts.ipv4, facts.postgresql_verifiers
+            v,
+            facts.release,
+            facts.memtotal_mb,
+            facts.ipv4,
+            facts.postgresql_verifiers,
+            groups,
+            hostvars,
+            facts.resolved,
+        ),
+        "postgresql_monitor": lambda: monitor_derived(
+            v["inventory_hostname"], v, facts.release, groups, facts.resolved
         ),
     }
     return each[role]() if role in each else {}

@@ -13,6 +13,7 @@ from typing import Any
 
 from webtier.files.facts import listen_addresses
 from webtier.model import derive
+from webtier.model.inventory import Groups, HostVars, role_defaults
 
 #: PBKDF2 rounds of the SCRAM verifiers (PostgreSQL's own default, scram_iterations).
 SCRAM_ITERATIONS = 4096
@@ -98,17 +99,137 @@ def postgresql_users(
     ]
 
 
-def postgresql_derived(
+#: The failover manager's own users: the standbys' replication and pg_rewind (on the
+#: database hosts), the monitor's health checks (on the database hosts), the keepers'
+#: login to the monitor (on the monitor), each by SCRAM with a password of the vault.
+REPLICATOR = "pgautofailover_replicator"
+HEALTH_CHECKER = "pgautofailover_monitor"
+KEEPER = "autoctl_node"
+
+
+def pg_autoctl_config(pgdata: str) -> str:
+    """Where pg_autoctl keeps a node's settings (its XDG path under postgres's home): it
+    exists once the node is registered with the monitor."""
+    return f"/var/lib/postgresql/.config/pg_autoctl{pgdata}/pg_autoctl.cfg"
+
+
+def _addresses(name: str, resolved: Mapping[str, Sequence[str]] | None) -> list[str]:
+    """The IPv4 addresses of ``name`` as the host resolved it (pg_hba.conf takes
+    addresses: a host name there needs reverse DNS to match), its name in a render."""
+    if resolved is None:
+        return [name]
+    found = list(resolved.get(name) or ())
+    if not found:
+        raise ValueError(
+            f"{name} cannot be resolved on this host: pg_hba.conf would not admit it. "
+            "Fix the host's name resolution (or /etc/hosts) and run again"
+        )
+    return found
+
+
+def failover_names(host: str, v: Mapping[str, Any], groups: Groups) -> list[str]:
+    """The hosts a replicated database host's rules name: its peers and the monitor."""
+    group = v.get("postgresql_replication_group") or ""
+    if not group:
+        return []
+    peers = [h for h in groups.get(group, ()) if h != host]
+    return peers + list(groups.get(v["postgresql_monitor_group"], ()))[:1]
+
+
+def failover(
+    host: str,
+    v: Mapping[str, Any],
+    groups: Groups,
+    hostvars: HostVars,
+    resolved: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any] | None:
+    """A replicated database host's part in its set (postgresql_replication_group,
+    watched by pg_auto_failover's monitor, the first host of postgresql_monitor_group):
+    its peers and the monitor with their addresses, the monitor's port and the keeper's
+    network_partition_timeout (derive.failover_timeouts, from the monitor's settings).
+    None for a host that does not replicate."""
+    group = v.get("postgresql_replication_group") or ""
+    if not group:
+        return None
+    monitors = list(groups.get(v["postgresql_monitor_group"], ()))
+    if not monitors:
+        raise ValueError(
+            f"postgresql_monitor_group={v['postgresql_monitor_group']}: the inventory has "
+            "no such group (a replicated set needs pg_auto_failover's monitor)"
+        )
+    monitor = monitors[0]
+    mv = {**role_defaults("postgresql_monitor"), **hostvars.get(monitor, {})}
+    timing = derive.failover_timeouts(
+        mv["postgresql_monitor_health_check_period"],
+        mv["postgresql_monitor_unhealthy_timeout"],
+        mv["postgresql_monitor_demote_timeout"],
+    )
+    return {
+        "node": host,
+        "peers": [
+            {"name": p, "addresses": _addresses(p, resolved)}
+            for p in groups.get(group, ())
+            if p != host
+        ],
+        "monitor": {
+            "name": monitor,
+            "addresses": _addresses(monitor, resolved),
+            "port": int(mv["postgresql_monitor_port"]),
+            "password": str(mv["postgresql_monitor_password"]),
+        },
+        "network_partition_timeout": timing["network_partition_timeout"],
+    }
+
+
+def pgpass(entries: Sequence[tuple[str, str, Any]]) -> list[dict[str, str]]:
+    """~/.pgpass entries of the postgres system user: (database, user, password) each."""
+    return [{"database": d, "user": u, "password": str(p)} for d, u, p in entries]
+
+
+def monitor_derived(
+    host: str,
+    v: Mapping[str, Any],
+    release: str,
+    groups: Groups,
+    resolved: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """The monitor's version, its health-check timing (derive.failover_timeouts) and the
+    database hosts its keepers log in from (every host whose monitor group holds it)."""
+    nodes = [h for h in groups.get(v["postgresql_monitor_databases_group"], ()) if h != host]
+    return {
+        "__pg_autoctl_pgdata": f"/var/lib/postgresql/{v['__postgresql_versions'][release]}/monitor",
+        # the monitor's health checks log in to the database hosts
+        "__pgpass": pgpass([("*", HEALTH_CHECKER, v["postgresql_monitor_password"])]),
+        "__postgresql_monitor_version": v["__postgresql_versions"][release],
+        "__postgresql_monitor_timing": derive.failover_timeouts(
+            v["postgresql_monitor_health_check_period"],
+            v["postgresql_monitor_unhealthy_timeout"],
+            v["postgresql_monitor_demote_timeout"],
+        ),
+        "__postgresql_monitor_nodes": [
+            {"name": n, "addresses": _addresses(n, resolved)} for n in nodes
+        ],
+    }
+
+
+def postgresql_derived(  # noqa: PLR0913, PLR0917 (the role's inputs, as configs.derived has them)
     v: Mapping[str, Any],
     release: str,
     memtotal_mb: int,
     ipv4: str | None = None,
     verifiers: Mapping[str, str] | None = None,
+    groups: Groups | None = None,
+    hostvars: HostVars | None = None,
+    resolved: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The PostgreSQL role's version (by Debian release), memory settings, users'
     verifiers (``verifiers``: kept_verifiers), PgBouncer's listen addresses (``private``:
-    ``ipv4``), server connections and descriptor limit."""
+    ``ipv4``), server connections and descriptor limit, and the host's part in a
+    replicated set (:func:`failover`, None when it does not replicate)."""
     databases = v["postgresql_databases"]
+    plan = failover(str(v.get("inventory_hostname", "")), v, groups or {}, hostvars or {}, resolved)
+    if plan:
+        plan["listen"] = ",".join(listen_addresses(["localhost", "private"], ipv4))
     servers = derive.pgbouncer_server_connections(
         len(databases),
         v["postgresql_pgbouncer_default_pool_size"],
@@ -128,6 +249,17 @@ def postgresql_derived(
         "__postgresql_pgbouncer_nofile": derive.pgbouncer_nofile(
             v["postgresql_pgbouncer_max_client_conn"], servers
         ),
+        "__postgresql_failover": plan,
+        "__pg_autoctl_pgdata": f"/var/lib/postgresql/{v['__postgresql_versions'][release]}/main",
+        # the standbys log in to the primary, the keeper to the monitor
+        "__pgpass": pgpass(
+            [
+                ("*", REPLICATOR, v["postgresql_replication_password"]),
+                ("pg_auto_failover", KEEPER, plan["monitor"]["password"]),
+            ]
+        )
+        if plan
+        else [],
     }
 
 

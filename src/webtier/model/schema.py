@@ -1267,10 +1267,30 @@ class Postgresql(Role):
     postgresql_pgbouncer_tls_ca_cert: Pem
     postgresql_pgbouncer_tls_cert: Pem
     postgresql_pgbouncer_tls_key: PemKey
+    postgresql_replication_group: Annotated[
+        str, _matches(r"|[A-Za-z0-9_-]+", "an inventory group (or empty)", "name the set's group")
+    ]
+    postgresql_monitor_group: Annotated[
+        str, _matches(r"[A-Za-z0-9_-]+", "an inventory group", "name the monitor's group")
+    ]
+    postgresql_replication_password: Secret
 
     @model_validator(mode="after")
     def tls(self):
         return tls_material(self, "postgresql_pgbouncer_tls")
+
+    @model_validator(mode="after")
+    def failover_secrets(self):
+        if not self.postgresql_replication_group:
+            return self
+        if not self.postgresql_replication_password:
+            raise _finding(
+                "postgresql_replication_password",
+                "a password when the host replicates (postgresql_replication_group): "
+                "the standbys log in to the primary by SCRAM only",
+                "set it in the environment's vault",
+            )
+        return self
 
     @model_validator(mode="after")
     def databases(self):
@@ -1308,6 +1328,36 @@ class Postgresql(Role):
         return self
 
 
+class PostgresqlMonitor(Role):
+    """pg_auto_failover's monitor: which database hosts it watches, and how fast it
+    declares a primary gone (derive.failover_timeouts turns the three into its settings
+    and the keepers' fencing timeout)."""
+
+    postgresql_monitor_port: Port
+    postgresql_monitor_databases_group: Group
+    postgresql_monitor_password: Secret
+    postgresql_monitor_health_check_period: Annotated[int, Field(ge=1, le=60)]
+    postgresql_monitor_unhealthy_timeout: Annotated[int, Field(ge=2, le=600)]
+    postgresql_monitor_demote_timeout: Annotated[int, Field(ge=4, le=600)]
+
+    @model_validator(mode="after")
+    def timing(self):
+        if self.postgresql_monitor_unhealthy_timeout < 2 * self.postgresql_monitor_health_check_period:
+            raise _finding(
+                "postgresql_monitor_unhealthy_timeout",
+                "at least two health-check periods (postgresql_monitor_health_check_period): "
+                "one lost check would otherwise fail the primary over",
+                f"raise it to {2 * self.postgresql_monitor_health_check_period}",
+            )
+        if not self.postgresql_monitor_password:
+            raise _finding(
+                "postgresql_monitor_password",
+                "a password: the database hosts' keepers log in to the monitor by SCRAM only",
+                "set it in the environment's vault",
+            )
+        return self
+
+
 # Forward references of the nested classes (declared inside Nginx).
 for _cls in (Nginx.Upstream, Nginx.Location, Nginx.Site):
     _cls.model_rebuild()
@@ -1325,6 +1375,7 @@ MODELS: dict[str, type[Role]] = {
     "redis": Redis,
     "celery_worker": CeleryWorker,
     "postgresql": Postgresql,
+    "postgresql_monitor": PostgresqlMonitor,
 }
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 HOST_ROLES = {
     "all": ["kernel_tuning", "firewall"],
     "redis": ["redis"],
+    "database_monitors": ["postgresql_monitor"],
     "databases": ["postgresql"],
     "app_gunicorn": ["python_app", "gunicorn"],
     "app_uwsgi": ["python_app", "uwsgi"],
