@@ -21,9 +21,15 @@ def webtier_postgresql_verifiers(stored, databases):
     )
 
 
+def webtier_postgresql_failover_names(host, variables, groups):
+    """The hosts a replicated database host's rules name (webtier.files.postgresql.failover_names)."""
+    return postgresql.failover_names(host, variables, groups)
+
+
 class FilterModule:
     def filters(self):
         return {
             "webtier_pgbouncer_listeners": webtier_pgbouncer_listeners,
             "webtier_postgresql_verifiers": webtier_postgresql_verifiers,
+            "webtier_postgresql_failover_names": webtier_postgresql_failover_names,
         }

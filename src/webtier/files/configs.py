@@ -117,6 +117,7 @@ DERIVED_INPUTS = {
         "inventory_hostname",
         "postgresql_replication_group",
         "postgresql_monitor_group",
+        "postgresql_replication_password",
     ),
     "postgresql_monitor": (
         "__postgresql_versions",
@@ -125,6 +126,7 @@ DERIVED_INPUTS = {
         "postgresql_monitor_health_check_period",
         "postgresql_monitor_unhealthy_timeout",
         "postgresql_monitor_demote_timeout",
+        "postgresql_monitor_password",
     ),
     "redis": (
         "redis_maxclients",

@@ -159,6 +159,11 @@ def failover(
         )
     monitor = monitors[0]
     mv = {**role_defaults("postgresql_monitor"), **hostvars.get(monitor, {})}
+    if not mv["postgresql_monitor_password"]:
+        raise ValueError(
+            f"postgresql_monitor_password of {monitor} is empty: the keepers log in to the "
+            "monitor by SCRAM only (set it in the environment's vault)"
+        )
     timing = derive.failover_timeouts(
         mv["postgresql_monitor_health_check_period"],
         mv["postgresql_monitor_unhealthy_timeout"],
@@ -198,8 +203,16 @@ def monitor_derived(
     nodes = [h for h in groups.get(v["postgresql_monitor_databases_group"], ()) if h != host]
     return {
         "__pg_autoctl_pgdata": f"/var/lib/postgresql/{v['__postgresql_versions'][release]}/monitor",
-        # the monitor's health checks log in to the database hosts
-        "__pgpass": pgpass([("*", HEALTH_CHECKER, v["postgresql_monitor_password"])]),
+        "__postgresql_monitor_users": [
+            {"user": KEEPER, "password": str(v["postgresql_monitor_password"])}
+        ],
+        # the monitor's health checks log in to the database hosts, its pg_autoctl to itself
+        "__pgpass": pgpass(
+            [
+                ("*", HEALTH_CHECKER, v["postgresql_monitor_password"]),
+                ("pg_auto_failover", KEEPER, v["postgresql_monitor_password"]),
+            ]
+        ),
         "__postgresql_monitor_version": v["__postgresql_versions"][release],
         "__postgresql_monitor_timing": derive.failover_timeouts(
             v["postgresql_monitor_health_check_period"],
@@ -250,6 +263,13 @@ def postgresql_derived(  # noqa: PLR0913, PLR0917 (the role's inputs, as configs
             v["postgresql_pgbouncer_max_client_conn"], servers
         ),
         "__postgresql_failover": plan,
+        # pg_auto_failover's users on the primary, given passwords as the apps' are
+        "__postgresql_failover_users": [
+            {"user": REPLICATOR, "password": str(v["postgresql_replication_password"])},
+            {"user": HEALTH_CHECKER, "password": plan["monitor"]["password"]},
+        ]
+        if plan
+        else [],
         "__pg_autoctl_pgdata": f"/var/lib/postgresql/{v['__postgresql_versions'][release]}/main",
         # the standbys log in to the primary, the keeper to the monitor
         "__pgpass": pgpass(

@@ -1349,12 +1349,6 @@ class PostgresqlMonitor(Role):
                 "one lost check would otherwise fail the primary over",
                 f"raise it to {2 * self.postgresql_monitor_health_check_period}",
             )
-        if not self.postgresql_monitor_password:
-            raise _finding(
-                "postgresql_monitor_password",
-                "a password: the database hosts' keepers log in to the monitor by SCRAM only",
-                "set it in the environment's vault",
-            )
         return self
 
 
