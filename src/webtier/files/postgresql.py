@@ -100,10 +100,11 @@ def postgresql_users(
 
 
 #: The failover manager's own users: the standbys' replication and pg_rewind (on the
-#: database hosts), the monitor's health checks (on the database hosts), the keepers'
-#: login to the monitor (on the monitor), each by SCRAM with a password of the vault.
+#: database hosts) and the keepers' login to the monitor (on the monitor), each by SCRAM
+#: with a password of the vault. (The monitor's health checks log in as
+#: pgautofailover_monitor with a password pg_auto_failover builds in: pg_hba.conf admits
+#: that user without one, from the monitor's address only.)
 REPLICATOR = "pgautofailover_replicator"
-HEALTH_CHECKER = "pgautofailover_monitor"
 KEEPER = "autoctl_node"
 
 
@@ -206,13 +207,8 @@ def monitor_derived(
         "__postgresql_monitor_users": [
             {"user": KEEPER, "password": str(v["postgresql_monitor_password"])}
         ],
-        # the monitor's health checks log in to the database hosts, its pg_autoctl to itself
-        "__pgpass": pgpass(
-            [
-                ("*", HEALTH_CHECKER, v["postgresql_monitor_password"]),
-                ("pg_auto_failover", KEEPER, v["postgresql_monitor_password"]),
-            ]
-        ),
+        # the monitor's own pg_autoctl logs in to it
+        "__pgpass": pgpass([("pg_auto_failover", KEEPER, v["postgresql_monitor_password"])]),
         "__postgresql_monitor_version": v["__postgresql_versions"][release],
         "__postgresql_monitor_timing": derive.failover_timeouts(
             v["postgresql_monitor_health_check_period"],
@@ -265,8 +261,7 @@ def postgresql_derived(  # noqa: PLR0913, PLR0917 (the role's inputs, as configs
         "__postgresql_failover": plan,
         # pg_auto_failover's users on the primary, given passwords as the apps' are
         "__postgresql_failover_users": [
-            {"user": REPLICATOR, "password": str(v["postgresql_replication_password"])},
-            {"user": HEALTH_CHECKER, "password": plan["monitor"]["password"]},
+            {"user": REPLICATOR, "password": str(v["postgresql_replication_password"])}
         ]
         if plan
         else [],
