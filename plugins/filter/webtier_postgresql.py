@@ -22,7 +22,7 @@ def webtier_postgresql_verifiers(stored, databases):
 
 
 def webtier_postgresql_failover_names(host, variables, groups):
-    """The hosts a replicated database host's rules name (webtier.files.postgresql.failover_names)."""
+    """The hosts a replicated database host's rules name (postgresql.failover_names)."""
     return postgresql.failover_names(host, variables, groups)
 
 

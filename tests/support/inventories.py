@@ -23,6 +23,8 @@ CASES = [(env, [f"inventory/{env}"]) for env in ENVIRONMENTS] + [
     ("sandbox+distro-defaults", ["inventory/sandbox", "profiles/distro-defaults"]),
     # every role on its documented defaults (only what each role requires)
     ("defaults", ["tests/inventories/defaults"]),
+    # a replicated database set under pg_auto_failover's monitor
+    ("database-set", ["tests/inventories/database-set"]),
 ]
 VAULT_REFERENCE = re.compile(r"\bvault_\w+")
 

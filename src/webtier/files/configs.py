@@ -120,7 +120,7 @@ DERIVED_INPUTS = {
         "postgresql_replication_password",
     ),
     "postgresql_monitor": (
-        "__postgresql_versions",
+        "__postgresql_monitor_versions",
         "inventory_hostname",
         "postgresql_monitor_databases_group",
         "postgresql_monitor_health_check_period",

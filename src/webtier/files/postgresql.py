@@ -202,14 +202,15 @@ def monitor_derived(
     """The monitor's version, its health-check timing (derive.failover_timeouts) and the
     database hosts its keepers log in from (every host whose monitor group holds it)."""
     nodes = [h for h in groups.get(v["postgresql_monitor_databases_group"], ()) if h != host]
+    version = v["__postgresql_monitor_versions"][release]
     return {
-        "__pg_autoctl_pgdata": f"/var/lib/postgresql/{v['__postgresql_versions'][release]}/monitor",
+        "__pg_autoctl_pgdata": f"/var/lib/postgresql/{version}/monitor",
         "__postgresql_monitor_users": [
             {"user": KEEPER, "password": str(v["postgresql_monitor_password"])}
         ],
         # the monitor's own pg_autoctl logs in to it
         "__pgpass": pgpass([("pg_auto_failover", KEEPER, v["postgresql_monitor_password"])]),
-        "__postgresql_monitor_version": v["__postgresql_versions"][release],
+        "__postgresql_monitor_version": version,
         "__postgresql_monitor_timing": derive.failover_timeouts(
             v["postgresql_monitor_health_check_period"],
             v["postgresql_monitor_unhealthy_timeout"],

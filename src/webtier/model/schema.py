@@ -1342,7 +1342,10 @@ class PostgresqlMonitor(Role):
 
     @model_validator(mode="after")
     def timing(self):
-        if self.postgresql_monitor_unhealthy_timeout < 2 * self.postgresql_monitor_health_check_period:
+        if (
+            self.postgresql_monitor_unhealthy_timeout
+            < 2 * self.postgresql_monitor_health_check_period
+        ):
             raise _finding(
                 "postgresql_monitor_unhealthy_timeout",
                 "at least two health-check periods (postgresql_monitor_health_check_period): "

@@ -1,0 +1,134 @@
+"""A replicated database set under pg_auto_failover (issue 36): the timing rule that
+fences an old primary, each host's part in its set, the files both engines write from it,
+and what the model refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from webtier.files import postgresql
+from webtier.files.render import render
+from webtier.model import derive, schema
+from webtier.model.inventory import role_defaults
+
+GROUPS = {"databases": ["db1", "db2"], "dbset": ["db1", "db2"], "database_monitors": ["mon1"]}
+KEEPERS = "keepers' secret"  # pragma: allowlist secret (a test's own)
+STANDBYS = "standby:secret\\"  # pragma: allowlist secret (a colon and a backslash)
+RESOLVED = {"db1": ["10.0.0.1"], "db2": ["10.0.0.2"], "mon1": ["10.0.0.9"]}
+
+
+def node(host="db1", **over):
+    return {
+        **role_defaults("postgresql"),
+        "inventory_hostname": host,
+        "__postgresql_versions": {"trixie": 17},
+        "postgresql_databases": [{"name": "shop", "user": "shop", "password": "x"}],
+        "postgresql_replication_group": "dbset",
+        "postgresql_replication_password": STANDBYS,
+        **over,
+    }
+
+
+HOSTVARS = {"mon1": {"postgresql_monitor_password": KEEPERS}, "db1": {}, "db2": {}}
+
+
+@pytest.mark.parametrize("period", [1, 2, 5])
+@pytest.mark.parametrize("demote", [4, 6, 30])
+def test_a_cut_off_primary_stops_before_the_monitor_promotes_another(period, demote):
+    timing = derive.failover_timeouts(period, 2 * period, demote)
+    assert timing["network_partition_timeout"] * 1000 < timing["primary_demote_timeout"]
+    assert timing["node_considered_unhealthy_timeout"] == 2 * period * 1000
+    assert timing["health_check_period"] == period * 1000
+
+
+def test_a_host_without_a_set_has_no_failover_part():
+    assert postgresql.failover("db1", node(postgresql_replication_group=""), GROUPS, {}) is None
+    assert postgresql.failover_names("db1", node(postgresql_replication_group=""), GROUPS) == []
+
+
+def test_a_host_of_a_set_names_its_peers_and_the_monitor_by_address():
+    plan = postgresql.failover("db1", node(), GROUPS, HOSTVARS, RESOLVED)
+    assert plan["peers"] == [{"name": "db2", "addresses": ["10.0.0.2"]}]
+    assert plan["monitor"]["name"] == "mon1"
+    assert plan["monitor"]["addresses"] == ["10.0.0.9"]
+    assert plan["network_partition_timeout"] == 4  # the monitor's defaults: 1/3/6 s
+    assert postgresql.failover_names("db1", node(), GROUPS) == ["db2", "mon1"]
+
+
+def test_a_set_without_its_monitor_or_its_password_is_refused():
+    with pytest.raises(ValueError, match="no such group"):
+        postgresql.failover("db1", node(), {"dbset": ["db1", "db2"]}, HOSTVARS)
+    with pytest.raises(ValueError, match="postgresql_monitor_password of mon1 is empty"):
+        postgresql.failover("db1", node(), GROUPS, {"mon1": {}})
+
+
+def test_a_peer_the_host_cannot_resolve_is_refused_not_left_out():
+    with pytest.raises(ValueError, match="db2 cannot be resolved"):
+        postgresql.failover("db1", node(), GROUPS, HOSTVARS, {"mon1": ["10.0.0.9"]})
+
+
+def derived(host="db1", **over):
+    return postgresql.postgresql_derived(
+        node(host, **over), "trixie", 4096, "10.0.0.1", None, GROUPS, HOSTVARS, RESOLVED
+    )
+
+
+def test_the_access_rules_admit_the_peers_for_replication_and_the_monitor_for_its_check():
+    values = {**node(), **derived()}
+    hba = render("etc/postgresql/pg_hba.conf.j2", values)
+    rules = [line.split("#")[0].split() for line in hba.splitlines() if line[:1] not in "#"]
+    rules = [r for r in rules if r]
+    assert [
+        "hostssl",
+        "replication",
+        "pgautofailover_replicator",
+        "10.0.0.2/32",
+        "scram-sha-256",
+    ] in rules
+    assert ["hostssl", "postgres", "pgautofailover_monitor", "10.0.0.9/32", "trust"] in rules
+    # nobody else is trusted, and the set's own host is not admitted as a peer
+    assert [r for r in rules if r[-1] == "trust"] == [
+        ["hostssl", "postgres", "pgautofailover_monitor", "10.0.0.9/32", "trust"]
+    ]
+    assert not [r for r in rules if "10.0.0.1/32" in r]
+
+
+def test_a_single_server_keeps_listening_on_loopback_only():
+    single = {**node(postgresql_replication_group=""), **derived(postgresql_replication_group="")}
+    conf = render("etc/postgresql/webtier.conf.j2", single)
+    assert "listen_addresses = 'localhost'" in conf
+    assert "hba_file" not in conf
+    replicated = render("etc/postgresql/webtier.conf.j2", {**node(), **derived()})
+    assert "listen_addresses = 'localhost,10.0.0.1'" in replicated
+
+
+def test_the_passwords_file_escapes_what_libpq_would_split_on():
+    text = render("var/lib/postgresql/pgpass.j2", {**node(), **derived()})
+    lines = text.splitlines()
+    assert lines[0] == "*:*:*:pgautofailover_replicator:standby\\:secret\\\\"
+    assert lines[1] == f"*:*:pg_auto_failover:autoctl_node:{KEEPERS}"
+    assert len(lines) == 2  # no comment: libpq would read it as an entry
+
+
+def test_the_monitor_health_checks_at_its_settings_and_admits_only_the_keepers():
+    values = {
+        **role_defaults("postgresql_monitor"),
+        "__postgresql_monitor_versions": {"trixie": 17},
+        "postgresql_monitor_password": KEEPERS,
+    }
+    values |= postgresql.monitor_derived("mon1", values, "trixie", GROUPS, RESOLVED)
+    conf = render("etc/postgresql/monitor/webtier.conf.j2", values)
+    assert "pgautofailover.primary_demote_timeout = 6000" in conf
+    assert "pgautofailover.node_considered_unhealthy_timeout = 3000" in conf
+    hba = render("etc/postgresql/monitor/pg_hba.conf.j2", values)
+    assert "hostssl pg_auto_failover  autoctl_node  10.0.0.2/32  scram-sha-256" in hba
+    assert "trust" not in hba
+
+
+def test_the_model_refuses_a_set_without_the_standbys_password_and_a_hasty_monitor():
+    found = schema.findings("db1", "postgresql", node(postgresql_replication_password=""))
+    assert [f.variable for f in found] == ["postgresql_replication_password"]
+    monitor = {**role_defaults("postgresql_monitor"), "postgresql_monitor_unhealthy_timeout": 1}
+    monitor["postgresql_monitor_health_check_period"] = 1
+    found = schema.findings("mon1", "postgresql_monitor", monitor)
+    assert [f.variable for f in found] == ["postgresql_monitor_unhealthy_timeout"]
