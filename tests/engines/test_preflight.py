@@ -916,6 +916,23 @@ MISTAKES = [
         {"appservers": {"python_app_entrypoint": ""}},
         "app1: python_app_entrypoint=(empty) breaks the callable gunicorn serves",
     ),
+    # Issue 36: a replicated database set (pg_auto_failover)
+    (
+        "a replicated database set of one host",
+        {
+            "databases": {
+                "postgresql_replication_group": "databases",
+                "postgresql_replication_password": "standbys-own",  # pragma: allowlist secret
+            }
+        },
+        "db1: postgresql_replication_group=databases breaks an inventory group of two or "
+        "more database hosts",
+    ),
+    (
+        "a replicated database set without the standbys' password",
+        {"databases": {"postgresql_replication_group": "databases"}},
+        "db1: postgresql_replication_password= breaks a password when the host replicates",
+    ),
 ]
 
 

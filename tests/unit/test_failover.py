@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from webtier.files import postgresql
+from webtier.checks import invariants
+from webtier.files import firewall, postgresql
 from webtier.files.render import render
 from webtier.model import derive, schema
 from webtier.model.inventory import role_defaults
@@ -132,3 +133,46 @@ def test_the_model_refuses_a_set_without_the_standbys_password_and_a_hasty_monit
     monitor["postgresql_monitor_health_check_period"] = 1
     found = schema.findings("mon1", "postgresql_monitor", monitor)
     assert [f.variable for f in found] == ["postgresql_monitor_unhealthy_timeout"]
+
+
+def test_the_firewall_admits_the_set_and_its_monitor_to_each_other_only():
+    hostvars = {
+        "db1": {"postgresql_replication_group": "dbset"},
+        "db2": {"postgresql_replication_group": "dbset"},
+        "mon1": {},
+        "app1": {},
+    }
+    groups = {**GROUPS, "appservers": ["app1"]}
+    rules = {h: firewall.plan(h, groups, hostvars) for h in ("db1", "mon1")}
+    by_port = {h: {tuple(r["ports"]): r["sources"] for r in rs} for h, rs in rules.items()}
+    assert by_port["db1"][(5432,)] == ["db2", "mon1"]  # the app servers reach PgBouncer only
+    assert by_port["db1"][(6432,)] == ["app1"]
+    assert by_port["mon1"] == {(5432,): ["db1", "db2"]}
+    single = firewall.plan("db1", groups, {**hostvars, "db1": {}})
+    assert [r["ports"] for r in single] == [[6432]]
+
+
+def set_findings(groups, **db2):
+    hostvars = {
+        "db1": node("db1"),
+        "db2": {**node("db2"), **db2},
+        "mon1": {"postgresql_monitor_password": KEEPERS},
+    }
+    return [(f.host, f.variable) for f in invariants.database_set("db1", node(), hostvars, groups)]
+
+
+def test_preflight_refuses_a_set_of_one_or_with_a_host_of_another_set():
+    assert set_findings(GROUPS) == []
+    alone = {**GROUPS, "dbset": ["db1"]}
+    assert set_findings(alone) == [("db1", "postgresql_replication_group")]
+    assert set_findings(GROUPS, postgresql_replication_group="other") == [
+        ("db1", "postgresql_replication_group")
+    ]
+
+
+def test_preflight_refuses_a_set_without_one_monitor_of_its_own():
+    none = {**GROUPS, "database_monitors": []}
+    two = {**GROUPS, "database_monitors": ["mon1", "mon2"]}
+    inside = {**GROUPS, "database_monitors": ["db2"]}
+    for groups in (none, two, inside):
+        assert set_findings(groups) == [("db1", "postgresql_monitor_group")]

@@ -493,6 +493,67 @@ def broker(
     return found
 
 
+def database_set(
+    host: str, v: Mapping[str, Any], hostvars: Mapping[str, Mapping[str, Any]], groups
+) -> list[Finding]:
+    """A replicated database set (``postgresql_replication_group``): two or more database
+    hosts, each naming this group, watched by exactly one monitor host that is not one
+    of them and whose keepers' group holds them all."""
+    group = v["postgresql_replication_group"]
+    if not group:
+        return []
+    members = list(groups.get(group, ()))
+    strays = [m for m in members if m not in groups.get("databases", ())]
+    others = [
+        m
+        for m in members
+        if m in hostvars
+        and with_defaults(["postgresql"], hostvars[m])["postgresql_replication_group"] != group
+    ]
+    if host not in members or len(members) < 2 or strays or others:
+        return [
+            Finding(
+                host,
+                "postgresql_replication_group",
+                group,
+                f"an inventory group of two or more database hosts, {host} among them, each "
+                f"with postgresql_replication_group: {group} (its hosts: "
+                f"{', '.join(members) or 'none'}"
+                + (f"; not database hosts: {', '.join(strays)}" if strays else "")
+                + (f"; naming another set: {', '.join(others)}" if others else "")
+                + ")",
+                "put the set's hosts in the group and in databases, and give them all this "
+                "postgresql_replication_group",
+            )
+        ]
+    monitor_group = v["postgresql_monitor_group"]
+    monitors = list(groups.get(monitor_group, ()))
+    problem = ""
+    if len(monitors) != 1:
+        problem = f"it has {len(monitors)} hosts (pg_auto_failover has one monitor)"
+    elif monitors[0] in members or monitors[0] in groups.get("databases", ()):
+        problem = f"{monitors[0]} is a database host (the monitor must outlive them)"
+    else:
+        watched = with_defaults(["postgresql_monitor"], hostvars.get(monitors[0], {}))
+        if host not in groups.get(watched["postgresql_monitor_databases_group"], ()):
+            problem = (
+                f"its postgresql_monitor_databases_group "
+                f"({watched['postgresql_monitor_databases_group']}) does not hold {host}"
+            )
+    if problem:
+        return [
+            Finding(
+                host,
+                "postgresql_monitor_group",
+                monitor_group,
+                f"a group of exactly one monitor host, not a database host, that admits "
+                f"this set's keepers: {problem}",
+                "give the set one monitor host of its own in this group",
+            )
+        ]
+    return []
+
+
 def check(
     hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
@@ -512,6 +573,7 @@ def check(
             findings += replication(host, v, hostvars, groups)
         if "postgresql" in roles:
             findings += database_peers(host, v, hostvars, groups)
+            findings += database_set(host, v, hostvars, groups)
         if "celery_worker" in roles:
             findings += broker(host, v, hostvars, groups)
     return findings

@@ -147,6 +147,29 @@ def plan(
                 "why": f"PgBouncer, from {', '.join(clients)}",
             }
         )
+    if host in groups.get("databases", ()) and var("postgresql_replication_group", "postgresql"):
+        # a replicated set (pg_auto_failover): the peers stream from and rewind against
+        # this server, the monitor checks its health; PgBouncer stays the apps' door
+        group = var("postgresql_replication_group", "postgresql")
+        monitors = groups.get(var("postgresql_monitor_group", "postgresql"), ())[:1]
+        rules.append(
+            {
+                "ports": [5432],
+                "sources": hosts_of(group) + [m for m in monitors if m != host],
+                "why": f"PostgreSQL, from the other hosts of {group} (replication) and the "
+                "monitor (health checks)",
+            }
+        )
+    if host in groups.get("database_monitors", ()):
+        rules.append(
+            {
+                "ports": [int(var("postgresql_monitor_port", "postgresql_monitor"))],
+                "sources": hosts_of(
+                    var("postgresql_monitor_databases_group", "postgresql_monitor")
+                ),
+                "why": "pg_auto_failover's monitor, from the database hosts' keepers",
+            }
+        )
     # A tier with no caller in the inventory admits nobody (an empty source list would
     # read as "from anywhere" in the table).
     rules = [r for r in rules if r["ports"] and (r["sources"] or r.get("anywhere"))]
