@@ -38,6 +38,7 @@ from webtier import ROOT
 from webtier.checks import live
 from webtier.files import configs
 from webtier.files import firewall as firewall_plan
+from webtier.files import postgresql as pg_files
 from webtier.files.facts import Facts
 from webtier.files.kernel import HOST_KIND_PROBE, MEMORY_PROBE, kernel_host
 from webtier.model import derive, vault
@@ -93,6 +94,15 @@ def read_facts() -> Facts:
         )
     if "gunicorn" in this.roles:
         names += this.inventory.members.get(firewall_plan.LOAD_BALANCERS, [])
+    # As the postgresql roles resolve them (pg_hba.conf takes addresses).
+    if "postgresql" in this.roles:
+        names += pg_files.failover_names(this.name, this.v, this.inventory.members)
+    if "postgresql_monitor" in this.roles:
+        names += [
+            h
+            for h in this.inventory.members.get(this.v["postgresql_monitor_databases_group"], [])
+            if h != this.name
+        ]
     resolved = {
         name: firewall_plan.addresses(name, fact(f"getent ahostsv4 {shlex.quote(name)} || true"))
         for name in dict.fromkeys(names)
@@ -130,7 +140,13 @@ def main() -> None:
     for role in this.roles:
         mine = [f for f in rendered if f.role == role]
         module = importlib.import_module(f"pyinfra_roles.{role}")
-        app = module.deploy(mine, facts, app) or app
+        if role == "postgresql_monitor":
+            # pyinfra runs the operations of different hosts in the order of the lines
+            # they are called from: the monitor's from this line, before any database
+            # host registers with it (site.yml's play order)
+            app = module.deploy(mine, facts, app) or app
+        else:
+            app = module.deploy(mine, facts, app) or app
 
 
 main()

@@ -4,6 +4,8 @@ only when they differ, PgBouncer restarted only for new listeners."""
 
 from __future__ import annotations
 
+from pyinfra import state
+from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 from pyinfra_roles.common import fact, hand_over, packages, put, this
 
@@ -18,42 +20,183 @@ def superuser_sql(sql: str) -> str:
     return f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -c '{quoted}'"
 
 
+STORED = superuser_sql("SELECT rolname, rolpassword FROM pg_authid WHERE rolpassword IS NOT NULL")
+
+
 def stored_verifiers() -> dict[str, str]:
     """Each role's verifier as the server stores it now (none before the server runs)."""
-    rows = fact(
-        superuser_sql("SELECT rolname, rolpassword FROM pg_authid WHERE rolpassword IS NOT NULL")
-        + " 2>/dev/null || true"
-    )
+    rows = fact(STORED + " 2>/dev/null || true")
+    return dict(line.split("|", 1) for line in rows.splitlines() if "|" in line)
+
+
+def failover_users() -> list[dict[str, str]]:
+    """pg_auto_failover's users this host gives passwords to on its set's primary."""
+    if not this.v.get("postgresql_replication_group"):
+        return []
+    return [
+        {"user": postgresql.REPLICATOR, "password": str(this.v["postgresql_replication_password"])}
+    ]
+
+
+#: A replicated set's verifiers, chosen once per run for all its hosts (pyinfra loads
+#: them side by side, each in its own greenlet): a new standby, which stores nothing yet,
+#: gets what the primary it is about to copy has, and PgBouncer's userlist.txt agrees
+#: with the server it will follow.
+_SET_CHOICE: dict[str, dict[str, str]] = {}
+
+
+def _stored_on(pyinfra_host) -> dict[str, str]:
+    rows = pyinfra_host.get_fact(Command, command=STORED + " 2>/dev/null || true") or ""
     return dict(line.split("|", 1) for line in rows.splitlines() if "|" in line)
 
 
 def verifiers() -> dict[str, str] | None:
     """The verifier each database user is to have (postgresql.kept_verifiers of what the
     server stores, as the role chooses), once per run before anything is rendered; None
-    on a host without the role."""
+    on a host without the role. A host of a replicated set takes its set's choice, made
+    once from what every reachable host of the set stores (the same, by replication)."""
     if "postgresql" not in this.roles:
         return None
-    return postgresql.kept_verifiers(this.v["postgresql_databases"], stored_verifiers())
+    users = this.v["postgresql_databases"] + failover_users()
+    group = this.v.get("postgresql_replication_group") or ""
+    if not group:
+        return postgresql.kept_verifiers(users, stored_verifiers())
+    members = set(this.inventory.members.get(group, ()))
+    stored: dict[str, str] = {}
+    for other in state.inventory.get_active_hosts():  # each read yields to the others
+        if other.data.get("webtier_host") in members:
+            stored.update(_stored_on(other))
+    # no yield from here to the return: the first host to get here chooses for the set
+    if group not in _SET_CHOICE:
+        _SET_CHOICE[group] = postgresql.kept_verifiers(users, stored)
+    return _SET_CHOICE[group]
 
 
 def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     """As the postgresql role: the candidates checked first, a reload for what changed
     and a restart only for what PostgreSQL reports pending, each user's verifier and
     each database created or changed only when it differs, PgBouncer reloaded (restarted
-    when its listeners changed)."""
+    when its listeners changed). A host of a replicated set registers with the monitor
+    once (pg_auto_failover), the set's first host first."""
     derived = postgresql.postgresql_derived(
-        this.v, facts.release, facts.memtotal_mb, facts.ipv4, facts.postgresql_verifiers
+        this.v,
+        facts.release,
+        facts.memtotal_mb,
+        facts.ipv4,
+        facts.postgresql_verifiers,
+        this.inventory.members,
+        this.inventory.all_host_vars(),
+        facts.resolved,
     )
+    plan = derived["__postgresql_failover"]
+    set_hosts = this.inventory.members.get(this.v["postgresql_replication_group"], [])
+    # pyinfra runs the operations of different hosts in the order of the lines they are
+    # called from: a replicated set's first host's from the first line, the others' from
+    # the second, so a new set's primary runs, with its users, before a standby copies it
+    # (as the role's two includes of tasks/failover.yml). Two calls, not one: the line is
+    # the point.
+    if plan is None or this.name == set_hosts[0]:
+        _deploy(mine, derived, facts)
+    else:
+        _deploy(mine, derived, facts)
+    return None
+
+
+def _register(version: str, pgdata: str, plan: dict) -> None:
+    """tasks/failover.yml: this host registered with the monitor once (pg_autoctl adopts
+    a server the set's first host already holds, or copies the primary), the keeper's
+    fencing timeout, the role's settings included last."""
+    config = postgresql.pg_autoctl_config(pgdata)
+
+    def registered() -> bool:
+        return fact(f"test -e {config} && echo yes || true") == "yes"
+
+    first = this.name == this.inventory.members[this.v["postgresql_replication_group"]][0]
+    if not first:
+        server.shell(
+            name="Refuse to replace a server this host already holds",
+            commands=[
+                f"echo '{this.name} holds a PostgreSQL server of its own ({pgdata}) and is not "
+                "registered with the monitor: as a standby it would be replaced by a copy of "
+                f"the primary. Keep its data elsewhere if it matters, then remove the cluster "
+                f"(pg_dropcluster --stop {version} main) and run again' >&2; exit 1"
+            ],
+            _if=lambda: (
+                not registered()
+                and fact(f"test -e {pgdata}/PG_VERSION && echo yes || true") == "yes"
+            ),
+        )
+    monitor = plan["monitor"]
+    server.shell(
+        name="Register this host with the monitor",
+        commands=[
+            f"runuser -u postgres -- pg_autoctl create postgres --pgdata {pgdata} "
+            f"--pgctl /usr/lib/postgresql/{version}/bin/pg_ctl --pgport 5432 "
+            f"--hostname {this.name} --name {this.name} --ssl-self-signed --skip-pg-hba "
+            f"--monitor 'postgres://{postgresql.KEEPER}@{monitor['name']}:{monitor['port']}"
+            "/pg_auto_failover?sslmode=require'"
+        ],
+        _if=lambda: not registered(),
+    )
+    timeout = str(plan["network_partition_timeout"])
+    get = (
+        f"runuser -u postgres -- pg_autoctl config get --pgdata {pgdata} "
+        "timeout.network_partition_timeout"
+    )
+    server.shell(
+        name="Set the keeper's fencing timeout (derived from the monitor's timing)",
+        commands=[
+            f"runuser -u postgres -- pg_autoctl config set --pgdata {pgdata} "
+            f"timeout.network_partition_timeout {timeout}",
+            "systemctl reload pgautofailover 2>/dev/null || true",
+        ],
+        _if=lambda: fact(f"{get} 2>/dev/null || true") != timeout,
+    )
+    files.directory(
+        name="The directory of the role's server settings",
+        path=f"/etc/postgresql/{version}/main/conf.d",
+        user="postgres",
+        group="postgres",
+        mode="0755",
+    )
+    return files.line(
+        name="Include the role's settings in the server's postgresql.conf",
+        path=f"{pgdata}/postgresql.conf",
+        line=f"include_if_exists = '/etc/postgresql/{version}/main/conf.d/webtier.conf'",
+    )
+
+
+def _deploy(mine: list[configs.File], derived: dict, facts: Facts) -> None:  # noqa: PLR0915 (the role's one sequence)
+    plan = derived["__postgresql_failover"]
     version = derived["__postgresql_version"]
-    unit = f"postgresql@{version}-main"
+    pgdata = f"/var/lib/postgresql/{version}/main"
+    unit = "pgautofailover" if plan else f"postgresql@{version}-main"
     by_template = {f.template.rsplit("/", 1)[1]: f for f in mine}
     dropin = put(next(f for f in mine if "pgbouncer.service.d" in f.dest))
     server_dropin = put(next(f for f in mine if "postgresql@.service.d" in f.dest))
+    # A replicated host: no "main" cluster from the packages, pg_auto_failover's unit.
+    failover_units = (
+        [
+            put(next(f for f in mine if f.dest.startswith("/etc/postgresql-common/"))),
+            put(next(f for f in mine if f.dest.endswith("/pgautofailover.service"))),
+        ]
+        if plan
+        else []
+    )
     systemd.daemon_reload(
         name="Reload systemd units",
-        _if=lambda: dropin.did_change() or server_dropin.did_change(),
+        _if=lambda: (
+            dropin.did_change()
+            or server_dropin.did_change()
+            or any(o.did_change() for o in failover_units)
+        ),
     )
-    packages("Install PostgreSQL and PgBouncer", this.v["__postgresql_packages"])
+    extra = [f"postgresql-{version}-auto-failover", "pg-auto-failover-cli"] if plan else []
+    packages("Install PostgreSQL and PgBouncer", [*this.v["__postgresql_packages"], *extra])
+    include = None
+    if plan:
+        put(next(f for f in mine if f.dest == "/var/lib/postgresql/.pgpass"))
+        include = _register(version, pgdata, plan)
     for name in ("webtier-postgresql-check", "webtier-pgbouncer-check"):
         files.put(
             name=f"Install {name}",
@@ -72,27 +215,55 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
     started = systemd.service(
         name=f"Keep {unit} enabled and running", service=unit, running=True, enabled=True
     )
+    # pg_auto_failover's unit is up before the server it starts: wait for the server.
+    ready = "runuser -u postgres -- pg_isready -q -h /var/run/postgresql"
+    wait = f"for i in $(seq 60); do {ready} && break; sleep 1; done; {ready}" if plan else ":"
     server.shell(
-        name=f"Restart {unit} (its sandbox changed)",
-        commands=[f"systemctl restart {unit}"],
-        _if=lambda: not started.did_change() and server_dropin.did_change(),
+        name=f"Restart {unit} (its sandbox, unit or included settings changed)",
+        commands=[f"systemctl restart {unit}", wait],
+        _if=lambda: (
+            not started.did_change()
+            and (
+                server_dropin.did_change()
+                or any(o.did_change() for o in failover_units)
+                or bool(include and include.did_change())
+            )
+        ),
     )
     pending = superuser_sql("SELECT count(*) FROM pg_settings WHERE pending_restart")
     hba_errors = superuser_sql("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL")
+    reload = superuser_sql("SELECT pg_reload_conf()") if plan else f"systemctl reload {unit}"
     server.shell(
         name=f"Reload {unit} (a restart only for what it reports pending)",
         commands=[
-            f"systemctl reload {unit}",
+            wait,
+            reload,
             f'test "$({hba_errors})" = 0 || {{ echo "pg_hba.conf has errors" >&2; exit 1; }}',
-            f'test "$({pending})" = 0 || systemctl restart {unit}',
+            f'test "$({pending})" = 0 || {{ systemctl restart {unit}; {wait}; }}',
         ],
         _if=lambda: not started.did_change() and any(o.did_change() for o in server_files),
     )
-    for user in derived["__postgresql_users"]:
+    server.shell(
+        name="Wait for the server",
+        commands=[wait],
+        _if=lambda: bool(plan) and fact(f"{ready} && echo up || true") != "up",
+    )
+
+    def standby() -> bool:
+        """Roles and databases are written on the primary only (a standby refuses writes)."""
+        return fact(superuser_sql("SELECT pg_is_in_recovery()") + " 2>/dev/null || true") == "t"
+
+    chosen = facts.postgresql_verifiers or {}
+    failover_users = [
+        {"name": u["user"], "verifier": chosen[u["user"]]}
+        for u in derived["__postgresql_failover_users"]
+        if u["user"] in chosen
+    ]
+    for user in derived["__postgresql_users"] + failover_users:
         name, verifier = user["name"], user["verifier"]
 
         def differs(name=name, verifier=verifier) -> bool:
-            return stored_verifiers().get(name) != verifier
+            return stored_verifiers().get(name) != verifier and not standby()
 
         # The verifier reaches psql on its standard input from a file only root reads
         # (common.hand_over), which the command removes: never in an argv (psql -c would
@@ -121,7 +292,7 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
         server.shell(
             name=f"Database {name}, owned by {owner}",
             commands=[f"runuser -u postgres -- createdb -O {owner} {name}"],
-            _if=lambda exists=exists: fact(f"{exists} || true") != "1",
+            _if=lambda exists=exists: fact(f"{exists} || true") != "1" and not standby(),
         )
     userlist = put(by_template["userlist.txt.j2"])
     # The certificate and key before the settings, whose check loads them; new material
@@ -170,3 +341,30 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
             )
         ),
     )
+    if plan:
+        # PgBouncer follows its server's role (roles/postgresql/files/webtier-pgbouncer-follow).
+        follower = files.put(
+            name="Install webtier-pgbouncer-follow",
+            src=str(ROOT / "roles/postgresql/files/webtier-pgbouncer-follow"),
+            dest="/usr/local/sbin/webtier-pgbouncer-follow",
+            mode="0755",
+        )
+        follower_unit = put(
+            next(f for f in mine if f.dest.endswith("webtier-pgbouncer-follow.service"))
+        )
+        systemd.daemon_reload(
+            name="Reload systemd units (the follower's)", _if=follower_unit.did_change
+        )
+        following = systemd.service(
+            name="Keep webtier-pgbouncer-follow enabled and running",
+            service="webtier-pgbouncer-follow",
+            running=True,
+            enabled=True,
+        )
+        server.shell(
+            name="Restart webtier-pgbouncer-follow (it or its unit changed)",
+            commands=["systemctl restart webtier-pgbouncer-follow"],
+            _if=lambda: (
+                not following.did_change() and (follower.did_change() or follower_unit.did_change())
+            ),
+        )

@@ -1,0 +1,129 @@
+"""postgresql_monitor as the role does it: pg_auto_failover's monitor created once, its
+settings checked (postgres -C) before they go live and reloaded (restarted only for what
+the server reports pending), the keepers' verifier kept while the password matches."""
+
+from __future__ import annotations
+
+from pyinfra.operations import files, server, systemd
+from pyinfra_roles.common import fact, hand_over, packages, put, this
+
+from webtier import ROOT
+from webtier.files import configs, postgresql
+from webtier.files.facts import Facts
+
+
+def monitor_sql(sql: str, port: int) -> str:
+    """A command running ``sql`` as the superuser on the monitor's database."""
+    quoted = sql.replace("'", "'\\''")
+    return (
+        f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -p {port} "
+        f"-d pg_auto_failover -c '{quoted}'"
+    )
+
+
+def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
+    derived = postgresql.monitor_derived(
+        this.name, this.v, facts.release, this.inventory.members, facts.resolved
+    )
+    version = derived["__postgresql_monitor_version"]
+    port = int(this.v["postgresql_monitor_port"])
+    pgdata = derived["__pg_autoctl_pgdata"]
+    by_dest = {f.dest: f for f in mine}
+    conf_dir = f"/etc/postgresql/{version}/monitor"
+    # Before the packages: Debian's would otherwise make a "main" cluster nobody uses.
+    unit_ops = [
+        put(by_dest["/etc/postgresql-common/createcluster.d/webtier.conf"]),
+        put(by_dest["/etc/systemd/system/pgautofailover.service"]),
+    ]
+    packages(
+        "Install PostgreSQL and pg_auto_failover",
+        ["postgresql", f"postgresql-{version}-auto-failover", "pg-auto-failover-cli"],
+    )
+    files.put(
+        name="Install webtier-postgresql-check",
+        src=str(ROOT / "roles/postgresql/files/webtier-postgresql-check"),
+        dest="/usr/local/sbin/webtier-postgresql-check",
+        mode="0755",
+    )
+    server.shell(
+        name="Create the monitor",
+        commands=[
+            f"test -e {pgdata}/PG_VERSION || runuser -u postgres -- pg_autoctl create monitor "
+            f"--pgdata {pgdata} --pgctl /usr/lib/postgresql/{version}/bin/pg_ctl "
+            f"--pgport {port} --hostname {this.name} --ssl-self-signed --skip-pg-hba"
+        ],
+        _if=lambda: fact(f"test -e {pgdata}/PG_VERSION && echo yes || true") != "yes",
+    )
+    include = files.line(
+        name="Include the role's settings in the monitor's postgresql.conf",
+        path=f"{pgdata}/postgresql.conf",
+        line=f"include_if_exists = '{conf_dir}/webtier.conf'",
+    )
+    settings = put(
+        by_dest[f"{conf_dir}/webtier.conf"],
+        f"/usr/local/sbin/webtier-postgresql-check {version} %s monitor",
+    )
+    rules = [put(by_dest[f"{conf_dir}/{name}"]) for name in ("pg_hba.conf", "pg_ident.conf")]
+    pgpass = put(by_dest["/var/lib/postgresql/.pgpass"])
+    systemd.daemon_reload(
+        name="Reload systemd units", _if=lambda: any(o.did_change() for o in unit_ops)
+    )
+    started = systemd.service(
+        name="Keep pgautofailover enabled and running",
+        service="pgautofailover",
+        running=True,
+        enabled=True,
+    )
+    ready = f"runuser -u postgres -- pg_isready -q -h /var/run/postgresql -p {port}"
+    wait = f"for i in $(seq 60); do {ready} && break; sleep 1; done; {ready}"
+    server.shell(
+        name="Restart the monitor (its unit or its include changed)",
+        commands=["systemctl restart pgautofailover", wait],
+        _if=lambda: (
+            not started.did_change()
+            and (any(o.did_change() for o in unit_ops) or include.did_change())
+        ),
+    )
+    pending = monitor_sql("SELECT count(*) FROM pg_settings WHERE pending_restart", port)
+    server.shell(
+        name="Reload the monitor (a restart only for what it reports pending)",
+        commands=[
+            wait,
+            monitor_sql("SELECT pg_reload_conf()", port),
+            f'test "$({pending})" = 0 || {{ systemctl restart pgautofailover; {wait}; }}',
+        ],
+        _if=lambda: any(o.did_change() for o in [settings, *rules, pgpass]),
+    )
+    stored = lambda: dict(  # noqa: E731 (read when the operation runs, after the create)
+        line.split("|", 1)
+        for line in fact(
+            monitor_sql(
+                f"SELECT rolname, rolpassword FROM pg_authid WHERE rolname = '{postgresql.KEEPER}'",
+                port,
+            )
+            + " 2>/dev/null || true"
+        ).splitlines()
+        if "|" in line
+    )
+    chosen = postgresql.kept_verifiers(derived["__postgresql_monitor_users"], stored())
+    verifier = chosen[postgresql.KEEPER]
+
+    def differs() -> bool:
+        return stored().get(postgresql.KEEPER) != verifier
+
+    sql = hand_over(
+        "Hand the keepers' verifier to psql",
+        "SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\n"
+        f"ALTER ROLE {postgresql.KEEPER} PASSWORD '{verifier}';\n",
+        "postgresql-monitor-user.sql",
+        differs,
+    )
+    server.shell(
+        name="The keepers' password (its SCRAM verifier)",
+        commands=[
+            f"{wait}; runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -p {port} "
+            f"-d pg_auto_failover < {sql}; status=$?; rm -f {sql}; exit $status"
+        ],
+        _if=differs,
+    )
+    return app
