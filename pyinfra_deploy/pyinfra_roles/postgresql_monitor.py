@@ -30,6 +30,10 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
     pgdata = derived["__pg_autoctl_pgdata"]
     by_dest = {f.dest: f for f in mine}
     conf_dir = f"/etc/postgresql/{version}/monitor"
+    for path in ("/etc/postgresql-common/createcluster.d", conf_dir):
+        files.directory(
+            name=f"The directory {path}", path=path, user="root", group="root", mode="0755"
+        )
     # Before the packages: Debian's would otherwise make a "main" cluster nobody uses.
     unit_ops = [
         put(by_dest["/etc/postgresql-common/createcluster.d/webtier.conf"]),
@@ -37,7 +41,12 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
     ]
     packages(
         "Install PostgreSQL and pg_auto_failover",
-        ["postgresql", f"postgresql-{version}-auto-failover", "pg-auto-failover-cli"],
+        [
+            "postgresql",
+            f"postgresql-{version}-auto-failover",
+            "pg-auto-failover-cli",
+            "python3-psycopg2",
+        ],
     )
     files.put(
         name="Install webtier-postgresql-check",
