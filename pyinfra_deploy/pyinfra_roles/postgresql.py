@@ -127,14 +127,32 @@ def _register(version: str, pgdata: str, plan: dict) -> None:
             ),
         )
     monitor = plan["monitor"]
+    uri = (
+        f"postgres://{postgresql.KEEPER}@{monitor['name']}:{monitor['port']}"
+        "/pg_auto_failover?sslmode=require"
+    )
+    if not first:
+        # as the role: a standby registers only under a primary the monitor knows
+        primaries = (
+            f"runuser -u postgres -- psql -XAt '{uri}' -c \"SELECT count(*) FROM "
+            "pgautofailover.node WHERE reportedstate IN ('single', 'wait_primary', 'primary')\""
+        )
+        server.shell(
+            name="Refuse to start a set from a host that is not its first",
+            commands=[
+                "echo 'The monitor knows no primary of the set yet: its first host has not "
+                f"registered. Fix that host and run again; {this.name} then registers as its "
+                "standby' >&2; exit 1"
+            ],
+            _if=lambda: not registered() and fact(f"{primaries} 2>/dev/null || true") == "0",
+        )
     server.shell(
         name="Register this host with the monitor",
         commands=[
             f"runuser -u postgres -- pg_autoctl create postgres --pgdata {pgdata} "
             f"--pgctl /usr/lib/postgresql/{version}/bin/pg_ctl --pgport 5432 "
             f"--hostname {this.name} --name {this.name} --ssl-self-signed --skip-pg-hba "
-            f"--monitor 'postgres://{postgresql.KEEPER}@{monitor['name']}:{monitor['port']}"
-            "/pg_auto_failover?sslmode=require'"
+            f"--monitor '{uri}'"
         ],
         _if=lambda: not registered(),
     )
