@@ -4,7 +4,7 @@ only when they differ, PgBouncer restarted only for new listeners."""
 
 from __future__ import annotations
 
-from pyinfra import state
+from pyinfra import host, state
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
 from pyinfra_roles.common import fact, hand_over, packages, put, this
@@ -14,28 +14,31 @@ from webtier.files import configs, postgresql
 from webtier.files.facts import Facts
 
 
-def superuser_sql(sql: str) -> str:
-    """A command running ``sql`` as PostgreSQL's superuser over the local socket."""
+def superuser_sql(sql: str, port: int = 5432, database: str = "postgres") -> str:
+    """A command running ``sql`` as PostgreSQL's superuser over the local socket (the
+    database host's server, or the monitor's on its port and database)."""
     quoted = sql.replace("'", "'\\''")
-    return f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -c '{quoted}'"
+    return (
+        f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -p {port} -d {database} "
+        f"-c '{quoted}'"
+    )
 
 
-STORED = superuser_sql("SELECT rolname, rolpassword FROM pg_authid WHERE rolpassword IS NOT NULL")
+def wait_for_server(port: int = 5432) -> str:
+    """A command that waits up to a minute for the local server to take connections:
+    pg_auto_failover's unit is up before the server it starts."""
+    ready = f"runuser -u postgres -- pg_isready -q -h /var/run/postgresql -p {port}"
+    return f"for i in $(seq 60); do {ready} && break; sleep 1; done; {ready}"
 
 
-def stored_verifiers() -> dict[str, str]:
-    """Each role's verifier as the server stores it now (none before the server runs)."""
-    rows = fact(STORED + " 2>/dev/null || true")
-    return dict(line.split("|", 1) for line in rows.splitlines() if "|" in line)
-
-
-def failover_users() -> list[dict[str, str]]:
-    """pg_auto_failover's users this host gives passwords to on its set's primary."""
-    if not this.v.get("postgresql_replication_group"):
-        return []
-    return [
-        {"user": postgresql.REPLICATOR, "password": str(this.v["postgresql_replication_password"])}
-    ]
+def stored_verifiers(on=None, port: int = 5432) -> dict[str, str]:
+    """Each role's verifier as the server of ``on`` (a pyinfra host; this one by
+    default) on ``port`` stores it now (none before the server runs)."""
+    stored = superuser_sql(
+        "SELECT rolname, rolpassword FROM pg_authid WHERE rolpassword IS NOT NULL", port
+    )
+    rows = (on or host).get_fact(Command, command=stored + " 2>/dev/null || true") or ""
+    return dict(line.split("|", 1) for line in rows.strip().splitlines() if "|" in line)
 
 
 #: A replicated set's verifiers, chosen once per run for all its hosts (pyinfra loads
@@ -45,11 +48,6 @@ def failover_users() -> list[dict[str, str]]:
 _SET_CHOICE: dict[str, dict[str, str]] = {}
 
 
-def _stored_on(pyinfra_host) -> dict[str, str]:
-    rows = pyinfra_host.get_fact(Command, command=STORED + " 2>/dev/null || true") or ""
-    return dict(line.split("|", 1) for line in rows.splitlines() if "|" in line)
-
-
 def verifiers() -> dict[str, str] | None:
     """The verifier each database user is to have (postgresql.kept_verifiers of what the
     server stores, as the role chooses), once per run before anything is rendered; None
@@ -57,7 +55,7 @@ def verifiers() -> dict[str, str] | None:
     once from what every reachable host of the set stores (the same, by replication)."""
     if "postgresql" not in this.roles:
         return None
-    users = this.v["postgresql_databases"] + failover_users()
+    users = this.v["postgresql_databases"] + postgresql.failover_users(this.v)
     group = this.v.get("postgresql_replication_group") or ""
     if not group:
         return postgresql.kept_verifiers(users, stored_verifiers())
@@ -65,7 +63,7 @@ def verifiers() -> dict[str, str] | None:
     stored: dict[str, str] = {}
     for other in state.inventory.get_active_hosts():  # each read yields to the others
         if other.data.get("webtier_host") in members:
-            stored.update(_stored_on(other))
+            stored.update(stored_verifiers(other))
     # no yield from here to the return: the first host to get here chooses for the set
     if group not in _SET_CHOICE:
         _SET_CHOICE[group] = postgresql.kept_verifiers(users, stored)
@@ -102,11 +100,11 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
     return None
 
 
-def _register(version: str, pgdata: str, plan: dict) -> None:
+def _register(version: str, plan: dict) -> None:
     """tasks/failover.yml: this host registered with the monitor once (pg_autoctl adopts
     a server the set's first host already holds, or copies the primary), the keeper's
     fencing timeout, the role's settings included last."""
-    config = postgresql.pg_autoctl_config(pgdata)
+    pgdata, config = plan["pgdata"], plan["config"]
 
     def registered() -> bool:
         return fact(f"test -e {config} && echo yes || true") == "yes"
@@ -187,7 +185,6 @@ def _register(version: str, pgdata: str, plan: dict) -> None:
 def _deploy(mine: list[configs.File], derived: dict, facts: Facts) -> None:  # noqa: PLR0915 (the role's one sequence)
     plan = derived["__postgresql_failover"]
     version = derived["__postgresql_version"]
-    pgdata = f"/var/lib/postgresql/{version}/main"
     unit = "pgautofailover" if plan else f"postgresql@{version}-main"
     by_template = {f.template.rsplit("/", 1)[1]: f for f in mine}
     dropin = put(next(f for f in mine if "pgbouncer.service.d" in f.dest))
@@ -214,7 +211,7 @@ def _deploy(mine: list[configs.File], derived: dict, facts: Facts) -> None:  # n
     include = None
     if plan:
         put(next(f for f in mine if f.dest == "/var/lib/postgresql/.pgpass"))
-        include = _register(version, pgdata, plan)
+        include = _register(version, plan)
     for name in ("webtier-postgresql-check", "webtier-pgbouncer-check"):
         files.put(
             name=f"Install {name}",
@@ -234,8 +231,8 @@ def _deploy(mine: list[configs.File], derived: dict, facts: Facts) -> None:  # n
         name=f"Keep {unit} enabled and running", service=unit, running=True, enabled=True
     )
     # pg_auto_failover's unit is up before the server it starts: wait for the server.
+    wait = wait_for_server() if plan else ":"
     ready = "runuser -u postgres -- pg_isready -q -h /var/run/postgresql"
-    wait = f"for i in $(seq 60); do {ready} && break; sleep 1; done; {ready}" if plan else ":"
     server.shell(
         name=f"Restart {unit} (its sandbox, unit or included settings changed)",
         commands=[f"systemctl restart {unit}", wait],
@@ -272,12 +269,12 @@ def _deploy(mine: list[configs.File], derived: dict, facts: Facts) -> None:  # n
         return fact(superuser_sql("SELECT pg_is_in_recovery()") + " 2>/dev/null || true") == "t"
 
     chosen = facts.postgresql_verifiers or {}
-    failover_users = [
+    failover_logins = [
         {"name": u["user"], "verifier": chosen[u["user"]]}
         for u in derived["__postgresql_failover_users"]
         if u["user"] in chosen
     ]
-    for user in derived["__postgresql_users"] + failover_users:
+    for user in derived["__postgresql_users"] + failover_logins:
         name, verifier = user["name"], user["verifier"]
 
         def differs(name=name, verifier=verifier) -> bool:

@@ -6,19 +6,11 @@ from __future__ import annotations
 
 from pyinfra.operations import files, server, systemd
 from pyinfra_roles.common import fact, hand_over, packages, put, this
+from pyinfra_roles.postgresql import stored_verifiers, superuser_sql, wait_for_server
 
 from webtier import ROOT
 from webtier.files import configs, postgresql
 from webtier.files.facts import Facts
-
-
-def monitor_sql(sql: str, port: int) -> str:
-    """A command running ``sql`` as the superuser on the monitor's database."""
-    quoted = sql.replace("'", "'\\''")
-    return (
-        f"runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -p {port} "
-        f"-d pg_auto_failover -c '{quoted}'"
-    )
 
 
 def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
@@ -83,8 +75,7 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
         running=True,
         enabled=True,
     )
-    ready = f"runuser -u postgres -- pg_isready -q -h /var/run/postgresql -p {port}"
-    wait = f"for i in $(seq 60); do {ready} && break; sleep 1; done; {ready}"
+    wait = wait_for_server(port)
     server.shell(
         name="Restart the monitor (its unit or its include changed)",
         commands=["systemctl restart pgautofailover", wait],
@@ -93,32 +84,23 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
             and (any(o.did_change() for o in unit_ops) or include.did_change())
         ),
     )
-    pending = monitor_sql("SELECT count(*) FROM pg_settings WHERE pending_restart", port)
+    pending = superuser_sql("SELECT count(*) FROM pg_settings WHERE pending_restart", port)
     server.shell(
         name="Reload the monitor (a restart only for what it reports pending)",
         commands=[
             wait,
-            monitor_sql("SELECT pg_reload_conf()", port),
+            superuser_sql("SELECT pg_reload_conf()", port),
             f'test "$({pending})" = 0 || {{ systemctl restart pgautofailover; {wait}; }}',
         ],
         _if=lambda: any(o.did_change() for o in [settings, *rules, pgpass]),
     )
-    stored = lambda: dict(  # noqa: E731 (read when the operation runs, after the create)
-        line.split("|", 1)
-        for line in fact(
-            monitor_sql(
-                f"SELECT rolname, rolpassword FROM pg_authid WHERE rolname = '{postgresql.KEEPER}'",
-                port,
-            )
-            + " 2>/dev/null || true"
-        ).splitlines()
-        if "|" in line
+    chosen = postgresql.kept_verifiers(
+        derived["__postgresql_monitor_users"], stored_verifiers(port=port)
     )
-    chosen = postgresql.kept_verifiers(derived["__postgresql_monitor_users"], stored())
     verifier = chosen[postgresql.KEEPER]
 
     def differs() -> bool:
-        return stored().get(postgresql.KEEPER) != verifier
+        return stored_verifiers(port=port).get(postgresql.KEEPER) != verifier
 
     sql = hand_over(
         "Hand the keepers' verifier to psql",

@@ -149,13 +149,19 @@ def plan(
         )
     if host in groups.get("databases", ()) and var("postgresql_replication_group", "postgresql"):
         # a replicated set (pg_auto_failover): the peers stream from and rewind against
-        # this server, the monitor checks its health; PgBouncer stays the apps' door
+        # this server, the monitor checks its health; PgBouncer stays the apps' door.
+        # The hosts are the ones its pg_hba.conf names (postgresql.failover_names).
+        from webtier.files.postgresql import failover_names  # noqa: PLC0415 (postgresql reads facts, which reads this module)
+
         group = var("postgresql_replication_group", "postgresql")
-        monitors = groups.get(var("postgresql_monitor_group", "postgresql"), ())[:1]
+        failover = {
+            "postgresql_replication_group": group,
+            "postgresql_monitor_group": var("postgresql_monitor_group", "postgresql"),
+        }
         rules.append(
             {
                 "ports": [5432],
-                "sources": hosts_of(group) + [m for m in monitors if m != host],
+                "sources": failover_names(host, failover, groups),
                 "why": f"PostgreSQL, from the other hosts of {group} (replication) and the "
                 "monitor (health checks)",
             }

@@ -137,6 +137,14 @@ def failover_names(host: str, v: Mapping[str, Any], groups: Groups) -> list[str]
     return peers + list(groups.get(v["postgresql_monitor_group"], ()))[:1]
 
 
+def failover_users(v: Mapping[str, Any]) -> list[dict[str, str]]:
+    """pg_auto_failover's users a replicated host gives passwords to on its set's primary
+    (verifiers kept as the apps' users' are); none for a host that does not replicate."""
+    if not v.get("postgresql_replication_group"):
+        return []
+    return [{"user": REPLICATOR, "password": str(v["postgresql_replication_password"])}]
+
+
 def failover(
     host: str,
     v: Mapping[str, Any],
@@ -238,8 +246,11 @@ def postgresql_derived(  # noqa: PLR0913, PLR0917 (the role's inputs, as configs
     replicated set (:func:`failover`, None when it does not replicate)."""
     databases = v["postgresql_databases"]
     plan = failover(str(v.get("inventory_hostname", "")), v, groups or {}, hostvars or {}, resolved)
+    pgdata = f"/var/lib/postgresql/{v['__postgresql_versions'][release]}/main"
     if plan:
         plan["listen"] = ",".join(listen_addresses(["localhost", "private"], ipv4))
+        plan["pgdata"] = pgdata
+        plan["config"] = pg_autoctl_config(pgdata)
     servers = derive.pgbouncer_server_connections(
         len(databases),
         v["postgresql_pgbouncer_default_pool_size"],
@@ -261,12 +272,8 @@ def postgresql_derived(  # noqa: PLR0913, PLR0917 (the role's inputs, as configs
         ),
         "__postgresql_failover": plan,
         # pg_auto_failover's users on the primary, given passwords as the apps' are
-        "__postgresql_failover_users": [
-            {"user": REPLICATOR, "password": str(v["postgresql_replication_password"])}
-        ]
-        if plan
-        else [],
-        "__pg_autoctl_pgdata": f"/var/lib/postgresql/{v['__postgresql_versions'][release]}/main",
+        "__postgresql_failover_users": failover_users(v),
+        "__pg_autoctl_pgdata": pgdata,
         # the standbys log in to the primary, the keeper to the monitor
         "__pgpass": pgpass(
             [
