@@ -49,7 +49,7 @@ answers() { curl -fsS -o /dev/null --max-time 2 "http://$gateway:$port/webtier-a
 # The pid file can outlive its nginx (a machine restored from a snapshot keeps /run):
 # only a live process whose command line is this nginx counts, so that a reload never
 # signals whatever process took the number since.
-running() { [ -s "$pid" ] && tr '\0' ' ' <"/proc/$(cat "$pid")/cmdline" 2>/dev/null | grep -q "nginx.*$conf"; }
+running() { [ -s "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$(cat "$pid")/cmdline" | grep -q "nginx.*$conf"; }
 
 if running && cmp -s "$conf" "$conf.new" && answers; then
   rm -f "$conf.new"

@@ -114,8 +114,23 @@ def run_all(worker, concurrency: int) -> None:
             thread.join(0.2)
 
 
+def exchange(conn: http.client.HTTPConnection, mode: str, path: str) -> tuple[int, bytes]:
+    """One request on ``conn`` (a GET, or in mode post a POST): its status and body."""
+    if mode == "post":
+        conn.request("POST", path, body=b"drill", headers={"Content-Type": "text/plain"})
+    else:
+        conn.request("GET", path)
+    response = conn.getresponse()
+    body = response.read()
+    if response.will_close:
+        conn.close()
+    return response.status, body
+
+
 def load(mode: str, address: tuple[str, int], path: str, concurrency: int, duration: float) -> dict:
-    """``concurrency`` clients GET ``path`` for ``duration`` seconds: the counts."""
+    """``concurrency`` clients GET ``path`` for ``duration`` seconds: the counts. Mode
+    ``post`` POSTs instead and keeps the ``id`` of every write answered 201 (the Django
+    demo's /notes), which the database drills look for afterwards."""
     (host, port), deadline = address, time.monotonic() + duration
     # SIGTERM ends the run early, with its counts: a test stops the load when what it
     # measured is done (pkill inside the container), whatever that took.
@@ -135,14 +150,14 @@ def load(mode: str, address: tuple[str, int], path: str, concurrency: int, durat
                 failing[:] = [failing[0] if failing else now, now]
 
     retried = Counter()
+    acknowledged: list[int] = []
 
     def http_get(conn: http.client.HTTPConnection) -> int:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        response.read()
-        if response.will_close:
-            conn.close()
-        return response.status
+        status, body = exchange(conn, mode, path)
+        if mode == "post" and status == 201:
+            with lock:
+                acknowledged.append(json.loads(body)["id"])
+        return status
 
     def worker() -> None:
         conn = None
@@ -180,7 +195,7 @@ def load(mode: str, address: tuple[str, int], path: str, concurrency: int, durat
         "max_ms": round(slowest[0] * 1000, 1),
         # Seconds from the first failed request to the last: how long failures lasted.
         "failing_s": round(failing[-1] - failing[0], 2) if failing else 0,
-    }
+    } | ({"acknowledged": sorted(acknowledged)} if mode == "post" else {})
 
 
 def main() -> int:

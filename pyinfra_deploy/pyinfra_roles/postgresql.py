@@ -4,6 +4,8 @@ only when they differ, PgBouncer restarted only for new listeners."""
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra import host, state
 from pyinfra.facts.server import Command
 from pyinfra.operations import files, server, systemd
@@ -100,10 +102,11 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
     return None
 
 
-def _register(version: str, plan: dict) -> None:
+def _register(version: str, plan: dict) -> list:
     """tasks/failover.yml: this host registered with the monitor once (pg_autoctl adopts
-    a server the set's first host already holds, or copies the primary), the keeper's
-    fencing timeout, the role's settings included last."""
+    a server the set's first host already holds, or copies the primary), pg_autoctl's
+    settings, the role's settings included last. The operations after which the server
+    is restarted: the include and the settings a restart applies."""
     pgdata, config = plan["pgdata"], plan["config"]
 
     def registered() -> bool:
@@ -114,10 +117,14 @@ def _register(version: str, plan: dict) -> None:
         server.shell(
             name="Refuse to replace a server this host already holds",
             commands=[
-                f"echo '{this.name} holds a PostgreSQL server of its own ({pgdata}) and is not "
-                "registered with the monitor: as a standby it would be replaced by a copy of "
-                f"the primary. Keep its data elsewhere if it matters, then remove the cluster "
-                f"(pg_dropcluster --stop {version} main) and run again' >&2; exit 1"
+                "echo "
+                + shlex.quote(
+                    f"{this.name} holds a PostgreSQL server of its own ({pgdata}) and is not "
+                    "registered with the monitor: as a standby it would be replaced by a copy "
+                    "of the primary. Keep its data elsewhere if it matters, then remove the "
+                    f"cluster (pg_dropcluster --stop {version} main) and run again"
+                )
+                + " >&2; exit 1"
             ],
             _if=lambda: (
                 not registered()
@@ -132,15 +139,19 @@ def _register(version: str, plan: dict) -> None:
     if not first:
         # as the role: a standby registers only under a primary the monitor knows
         primaries = (
-            f"runuser -u postgres -- psql -XAt '{uri}' -c \"SELECT count(*) FROM "
+            f'runuser -u postgres -- psql -XAt {shlex.quote(uri)} -c "SELECT count(*) FROM '
             "pgautofailover.node WHERE reportedstate IN ('single', 'wait_primary', 'primary')\""
         )
         server.shell(
             name="Refuse to start a set from a host that is not its first",
             commands=[
-                "echo 'The monitor knows no primary of the set yet: its first host has not "
-                f"registered. Fix that host and run again; {this.name} then registers as its "
-                "standby' >&2; exit 1"
+                "echo "
+                + shlex.quote(
+                    "The monitor knows no primary of the set yet: its first host has not "
+                    f"registered. Fix that host and run again; {this.name} then registers as "
+                    "its standby"
+                )
+                + " >&2; exit 1"
             ],
             _if=lambda: not registered() and fact(f"{primaries} 2>/dev/null || true") == "0",
         )
@@ -149,25 +160,12 @@ def _register(version: str, plan: dict) -> None:
         commands=[
             f"runuser -u postgres -- pg_autoctl create postgres --pgdata {pgdata} "
             f"--pgctl /usr/lib/postgresql/{version}/bin/pg_ctl --pgport 5432 "
-            f"--hostname {this.name} --name {this.name} --ssl-self-signed --skip-pg-hba "
-            f"--monitor '{uri}'"
+            f"--hostname {shlex.quote(this.name)} --name {shlex.quote(this.name)} "
+            f"--ssl-self-signed --skip-pg-hba --monitor {shlex.quote(uri)}"
         ],
         _if=lambda: not registered(),
     )
-    timeout = str(plan["network_partition_timeout"])
-    get = (
-        f"runuser -u postgres -- pg_autoctl config get --pgdata {pgdata} "
-        "timeout.network_partition_timeout"
-    )
-    server.shell(
-        name="Set the keeper's fencing timeout (derived from the monitor's timing)",
-        commands=[
-            f"runuser -u postgres -- pg_autoctl config set --pgdata {pgdata} "
-            f"timeout.network_partition_timeout {timeout}",
-            "systemctl reload pgautofailover 2>/dev/null || true",
-        ],
-        _if=lambda: fact(f"{get} 2>/dev/null || true") != timeout,
-    )
+    restart = autoctl_settings(pgdata, plan["pg_autoctl"])
     files.directory(
         name="The directory of the role's server settings",
         path=f"/etc/postgresql/{version}/main/conf.d",
@@ -175,11 +173,37 @@ def _register(version: str, plan: dict) -> None:
         group="postgres",
         mode="0755",
     )
-    return files.line(
+    include = files.line(
         name="Include the role's settings in the server's postgresql.conf",
         path=f"{pgdata}/postgresql.conf",
         line=f"include_if_exists = '/etc/postgresql/{version}/main/conf.d/webtier.conf'",
     )
+    return [include, *restart]
+
+
+def autoctl_settings(pgdata: str, settings: list[dict]) -> list:
+    """pg_autoctl's derived settings (postgresql.pg_autoctl_settings) set where they
+    differ, as tasks/failover.yml does: a reload follows those the keeper applies at a
+    reload; the operations of those applied at a restart are returned (the caller
+    restarts when one changed)."""
+    restart = []
+    for setting in settings:
+        key, value = setting["key"], setting["value"]
+        get = f"runuser -u postgres -- pg_autoctl config get --pgdata {pgdata} {key}"
+        commands = [
+            f"runuser -u postgres -- pg_autoctl config set --pgdata {pgdata} {key} "
+            + shlex.quote(value)
+        ]
+        if setting["apply"] == "reload":
+            commands.append("systemctl reload pgautofailover 2>/dev/null || true")
+        op = server.shell(
+            name=f"Set pg_autoctl's {key} (applied at a {setting['apply']})",
+            commands=commands,
+            _if=lambda get=get, value=value: fact(f"{get} 2>/dev/null || true") != value,
+        )
+        if setting["apply"] == "restart":
+            restart.append(op)
+    return restart
 
 
 def _deploy(mine: list[configs.File], derived: dict, facts: Facts) -> None:  # noqa: PLR0915 (the role's one sequence)
@@ -208,10 +232,11 @@ def _deploy(mine: list[configs.File], derived: dict, facts: Facts) -> None:  # n
     )
     extra = [f"postgresql-{version}-auto-failover", "pg-auto-failover-cli"] if plan else []
     packages("Install PostgreSQL and PgBouncer", [*this.v["__postgresql_packages"], *extra])
-    include = None
+    # the include line of the role's settings, and pg_autoctl's settings a restart applies
+    restart_for = []
     if plan:
         put(next(f for f in mine if f.dest == "/var/lib/postgresql/.pgpass"))
-        include = _register(version, plan)
+        restart_for = _register(version, plan)
     for name in ("webtier-postgresql-check", "webtier-pgbouncer-check"):
         files.put(
             name=f"Install {name}",
@@ -241,7 +266,7 @@ def _deploy(mine: list[configs.File], derived: dict, facts: Facts) -> None:  # n
             and (
                 server_dropin.did_change()
                 or any(o.did_change() for o in failover_units)
-                or bool(include and include.did_change())
+                or any(o.did_change() for o in restart_for)
             )
         ),
     )

@@ -4,9 +4,16 @@ the server reports pending), the keepers' verifier kept while the password match
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra.operations import files, server, systemd
 from pyinfra_roles.common import fact, hand_over, packages, put, this
-from pyinfra_roles.postgresql import stored_verifiers, superuser_sql, wait_for_server
+from pyinfra_roles.postgresql import (
+    autoctl_settings,
+    stored_verifiers,
+    superuser_sql,
+    wait_for_server,
+)
 
 from webtier import ROOT
 from webtier.files import configs, postgresql
@@ -15,7 +22,7 @@ from webtier.files.facts import Facts
 
 def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | None:
     derived = postgresql.monitor_derived(
-        this.name, this.v, facts.release, this.inventory.members, facts.resolved
+        this.name, this.v, facts.release, this.inventory.members, facts.resolved, facts.ipv4
     )
     version = derived["__postgresql_monitor_version"]
     port = int(this.v["postgresql_monitor_port"])
@@ -51,10 +58,11 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
         commands=[
             f"test -e {pgdata}/PG_VERSION || runuser -u postgres -- pg_autoctl create monitor "
             f"--pgdata {pgdata} --pgctl /usr/lib/postgresql/{version}/bin/pg_ctl "
-            f"--pgport {port} --hostname {this.name} --ssl-self-signed --skip-pg-hba"
+            f"--pgport {port} --hostname {shlex.quote(this.name)} --ssl-self-signed --skip-pg-hba"
         ],
         _if=lambda: fact(f"test -e {pgdata}/PG_VERSION && echo yes || true") != "yes",
     )
+    restart_for = autoctl_settings(pgdata, derived["__postgresql_monitor_pg_autoctl"])
     include = files.line(
         name="Include the role's settings in the monitor's postgresql.conf",
         path=f"{pgdata}/postgresql.conf",
@@ -81,7 +89,7 @@ def deploy(mine: list[configs.File], facts: Facts, app: dict | None) -> dict | N
         commands=["systemctl restart pgautofailover", wait],
         _if=lambda: (
             not started.did_change()
-            and (any(o.did_change() for o in unit_ops) or include.did_change())
+            and any(o.did_change() for o in [*unit_ops, include, *restart_for])
         ),
     )
     pending = superuser_sql("SELECT count(*) FROM pg_settings WHERE pending_restart", port)

@@ -48,6 +48,7 @@ def test_the_drills_cast_is_read_from_the_inventory():
         "http://lb2/db",
         "db1",
     )
+    assert (sandbox.db_set, sandbox.db_monitor) == (("db1", "db2"), "dbmon1")
     assert sandbox.outside == "http://127.0.0.1:8080"
 
     staging = drills.Cast.read("inventory/staging")
@@ -58,3 +59,11 @@ def test_the_drills_cast_is_read_from_the_inventory():
     assert staging.django == (f"app4.{domain}",)
     assert staging.django_url == f"http://lb1.{domain}/db"  # one load balancer for every site
     assert staging.redis == (f"redis1.{domain}",)
+    assert (staging.db_set, staging.db_monitor) == (
+        (f"db1.{domain}", f"db2.{domain}"),
+        f"dbmon1.{domain}",
+    )
+    # one database server, no set: the database drills refuse with the reason
+    single = drills.Cast.read("tests/inventories/defaults")
+    assert single.db_set == ()
+    assert single.db_monitor is None

@@ -176,3 +176,26 @@ def test_preflight_refuses_a_set_without_one_monitor_of_its_own():
     inside = {**GROUPS, "database_monitors": ["db2"]}
     for groups in (none, two, inside):
         assert set_findings(groups) == [("db1", "postgresql_monitor_group")]
+
+
+def test_pg_autoctl_serves_on_loopback_and_the_host_address_not_every_interface():
+    """pg_autoctl starts its server with -h from its own listen_addresses ('*' as it
+    creates it), over any postgresql.conf: the role sets loopback and the host's address
+    there, applied at a restart; a keeper's fencing timeout at a reload."""
+    settings = {s["key"]: s for s in derived()["__postgresql_failover"]["pg_autoctl"]}
+    assert settings["postgresql.listen_addresses"]["value"] == "localhost,10.0.0.1"
+    assert settings["postgresql.listen_addresses"]["apply"] == "restart"
+    assert settings["timeout.network_partition_timeout"] == {
+        "key": "timeout.network_partition_timeout",
+        "value": "4",
+        "apply": "reload",
+    }
+    values = {
+        **role_defaults("postgresql_monitor"),
+        "__postgresql_monitor_versions": {"trixie": 17},
+        "postgresql_monitor_password": KEEPERS,
+    }
+    monitor = postgresql.monitor_derived("mon1", values, "trixie", GROUPS, RESOLVED, "10.0.0.9")
+    assert monitor["__postgresql_monitor_pg_autoctl"] == [
+        {"key": "postgresql.listen_addresses", "value": "localhost,10.0.0.9", "apply": "restart"}
+    ]

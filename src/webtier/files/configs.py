@@ -273,7 +273,7 @@ def derived(
             facts.resolved,
         ),
         "postgresql_monitor": lambda: monitor_derived(
-            v["inventory_hostname"], v, facts.release, groups, facts.resolved
+            v["inventory_hostname"], v, facts.release, groups, facts.resolved, facts.ipv4
         ),
     }
     return each[role]() if role in each else {}

@@ -195,24 +195,47 @@ def failover(
     }
 
 
+def pg_autoctl_settings(listen: str, network_partition_timeout: int | None = None) -> list:
+    """pg_autoctl's own settings the role derives (``pg_autoctl config set KEY VALUE``),
+    each with what applies it. pg_autoctl starts its server with ``-h`` from
+    ``postgresql.listen_addresses`` (``*`` as it creates it), which wins over any
+    postgresql.conf: the role's listen addresses (loopback and the host's own) go there,
+    and only a restart applies them. A keeper's fencing timeout applies at a reload."""
+    found = [{"key": "postgresql.listen_addresses", "value": listen, "apply": "restart"}]
+    if network_partition_timeout is not None:
+        found.append(
+            {
+                "key": "timeout.network_partition_timeout",
+                "value": str(network_partition_timeout),
+                "apply": "reload",
+            }
+        )
+    return found
+
+
 def pgpass(entries: Sequence[tuple[str, str, Any]]) -> list[dict[str, str]]:
     """~/.pgpass entries of the postgres system user: (database, user, password) each."""
     return [{"database": d, "user": u, "password": str(p)} for d, u, p in entries]
 
 
-def monitor_derived(
+def monitor_derived(  # noqa: PLR0913, PLR0917 (the role's inputs, as configs.derived has them)
     host: str,
     v: Mapping[str, Any],
     release: str,
     groups: Groups,
     resolved: Mapping[str, Sequence[str]] | None = None,
+    ipv4: str | None = None,
 ) -> dict[str, Any]:
-    """The monitor's version, its health-check timing (derive.failover_timeouts) and the
-    database hosts its keepers log in from (every host whose monitor group holds it)."""
+    """The monitor's version, its health-check timing (derive.failover_timeouts), the
+    database hosts its keepers log in from (every host whose monitor group holds it) and
+    pg_autoctl's settings (its server on loopback and the host's address, ``ipv4``)."""
     nodes = [h for h in groups.get(v["postgresql_monitor_databases_group"], ()) if h != host]
     version = v["__postgresql_monitor_versions"][release]
     return {
         "__pg_autoctl_pgdata": f"/var/lib/postgresql/{version}/monitor",
+        "__postgresql_monitor_pg_autoctl": pg_autoctl_settings(
+            ",".join(listen_addresses(["localhost", "private"], ipv4))
+        ),
         "__postgresql_monitor_users": [
             {"user": KEEPER, "password": str(v["postgresql_monitor_password"])}
         ],
@@ -251,6 +274,7 @@ def postgresql_derived(  # noqa: PLR0913, PLR0917 (the role's inputs, as configs
         plan["listen"] = ",".join(listen_addresses(["localhost", "private"], ipv4))
         plan["pgdata"] = pgdata
         plan["config"] = pg_autoctl_config(pgdata)
+        plan["pg_autoctl"] = pg_autoctl_settings(plan["listen"], plan["network_partition_timeout"])
     servers = derive.pgbouncer_server_connections(
         len(databases),
         v["postgresql_pgbouncer_default_pool_size"],

@@ -79,6 +79,8 @@ class Cast:
     worker: str | None
     worker_unit: str | None
     db: str | None
+    db_set: tuple[str, ...]  # db's replicated set (pg_auto_failover), or () for one server
+    db_monitor: str | None  # the set's monitor
     django: tuple[str, ...]  # the Django demo's app hosts
     django_url: str | None  # /db on the load balancer in front of them
     #: each load balancer's sites with a plain HTTP port: (URL of a proxied location,
@@ -92,6 +94,7 @@ class Cast:
         from webtier.files import configs, nginx  # noqa: PLC0415
         from webtier.files.facts import Facts  # noqa: PLC0415
         from webtier.model.inventory import load as load_inventory  # noqa: PLC0415
+        from webtier.model.inventory import with_defaults  # noqa: PLC0415
         from webtier.model.topology import roles_of  # noqa: PLC0415
 
         inv = load_inventory(str(ROOT / inventory))
@@ -159,6 +162,10 @@ class Cast:
             None,
         )
         workers = groups.get("workers", [])
+        db = (groups.get("databases") or [None])[0]
+        db_v = with_defaults(["postgresql"], hostvars[db]) if db else {}
+        db_set = tuple(groups.get(db_v.get("postgresql_replication_group") or "", ()))
+        monitors = groups.get(db_v.get("postgresql_monitor_group") or "", []) if db_set else []
         return cls(
             containers={h: hostvars[h].get("ansible_host", h) for h in groups.get("all", [])},
             loadgen=f"{hostvars[lb].get('sandbox_name_prefix', PREFIX)}-loadgen",
@@ -173,7 +180,9 @@ class Cast:
             ),
             worker=workers[0] if workers else None,
             worker_unit=units(workers[0])[0] if workers else None,
-            db=(groups.get("databases") or [None])[0],
+            db=db,
+            db_set=db_set,
+            db_monitor=monitors[0] if monitors else None,
             django=django,
             django_url=django_url,
             sites=sites,
@@ -206,8 +215,9 @@ def site_urls(inventory: str = INVENTORY) -> list[str]:
     return [url for lb in cast.sites for url, _ in cast.sites[lb]]
 
 
-def _probe(url: str, clients: int, seconds: int) -> subprocess.Popen:
-    """The load client on ``url``, started now (its program sent, its stdin closed)."""
+def _probe(url: str, clients: int, seconds: int, mode: str = "http") -> subprocess.Popen:
+    """The load client on ``url``, started now (its program sent, its stdin closed);
+    ``mode`` post: each client POSTs (webtier_probe.py keeps the writes answered 201)."""
     host, _, path = url.removeprefix("http://").partition("/")
     name, _, port = host.partition(":")
     proc = subprocess.Popen(
@@ -218,7 +228,7 @@ def _probe(url: str, clients: int, seconds: int) -> subprocess.Popen:
             cast().loadgen,
             "python3",
             "-",
-            "http",
+            mode,
             name,
             port or "80",
             f"/{path}",
@@ -239,11 +249,16 @@ def _probe(url: str, clients: int, seconds: int) -> subprocess.Popen:
 
 
 def under_load(
-    url: str | list[str], seconds: int, action: Callable[[], dict[str, Any]]
+    url: str | list[str],
+    seconds: int,
+    action: Callable[[], dict[str, Any]],
+    mode: str = "http",
+    clients: int | None = None,
 ) -> dict[str, Any]:
-    """Load ``url`` (or each of several, the CONNECTIONS clients shared between them) for
-    ``seconds`` while ``action`` runs (it starts 2 s in). ``load`` sums the counts of
-    every URL; ``sites`` has each URL's own."""
+    """Load ``url`` (or each of several, the CONNECTIONS clients shared between them, or
+    ``clients``) for ``seconds`` while ``action`` runs (it starts 2 s in). ``load`` sums
+    the counts of every URL; ``sites`` has each URL's own. ``mode`` post: the clients
+    write, and ``acknowledged`` holds the id of every write answered 201."""
     urls = [url] if isinstance(url, str) else list(url)
     out: dict[str, Any] = {}
 
@@ -258,8 +273,8 @@ def under_load(
 
     thread = threading.Thread(target=act)
     thread.start()
-    clients = max(CONNECTIONS // len(urls), 8)
-    probes = [_probe(u, clients, seconds) for u in urls]
+    clients = clients or max(CONNECTIONS // len(urls), 8)
+    probes = [_probe(u, clients, seconds, mode) for u in urls]
     results = []
     for u, proc in zip(urls, probes, strict=True):
         stdout, stderr = proc.communicate(timeout=seconds + 120)
@@ -276,6 +291,8 @@ def under_load(
         for key in ("errors", "retried"):
             for kind, count in r.get(key, {}).items():
                 total[key][kind] = total[key].get(kind, 0) + count
+    if mode == "post":
+        total["acknowledged"] = sorted(i for r in results for i in r.pop("acknowledged"))
     total["max_ms"] = max(r["max_ms"] for r in results)
     total["failing_s"] = max(r["failing_s"] for r in results)
     out["load"] = {
@@ -709,6 +726,103 @@ def migration() -> dict[str, Any]:
         shutil.rmtree(src, ignore_errors=True)
 
 
+def db_states() -> dict[str, str]:
+    """Each host of the database set and the state its monitor reports for it."""
+    c = cast()
+    rows = psql(
+        c.containers[c.db_monitor or ""],
+        "SELECT nodename, reportedstate FROM pgautofailover.node",
+        "pg_auto_failover",
+    )
+    return dict(line.split("|", 1) for line in rows.splitlines())
+
+
+def _settled() -> tuple[str, str] | None:
+    """(primary, standby) when the set has exactly one of each, else None."""
+    states = db_states()
+    primaries = [h for h, s in states.items() if s == "primary"]
+    standbys = [h for h, s in states.items() if s == "secondary"]
+    return (primaries[0], standbys[0]) if len(primaries) == 1 and len(standbys) == 1 else None
+
+
+def _poll(check: Callable[[], Any], limit: float, every: float = 0.2) -> float | None:
+    """Seconds until ``check`` is true, or None when ``limit`` passed first."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if check():
+            return round(time.monotonic() - started, 1)
+        time.sleep(every)
+    return None
+
+
+def _db_failover(how: str) -> Callable[[], dict[str, Any]]:
+    """64 clients write through the Django site (POST /notes) while the set's primary is
+    lost ``how``: kill (its container killed), stop (its container stopped) or process
+    (its server's postmaster killed, the host up). Measured: the seconds until a write
+    through the load balancer is answered 201 again, the failed writes, and how many
+    writes answered 201 the new primary lacks; then the old primary back, the seconds
+    until it is the standby again."""
+
+    def drill() -> dict[str, Any]:
+        c = cast()
+        if not (c.db_set and c.db_monitor and c.django_url):
+            raise RuntimeError(f"{INVENTORY} has no replicated database set behind a Django site")
+        settled = _settled()
+        if settled is None:
+            raise RuntimeError(f"the set is not one primary and one standby: {db_states()}")
+        old = settled[0]
+        notes = c.django_url.removesuffix("/db") + "/notes"
+        inside = notes.replace(f"//{c.lb}", "//127.0.0.1", 1)
+
+        def written() -> bool:
+            code = in_container(
+                c.lb, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+                "--max-time", "3", inside, check=False,
+            )  # fmt: skip
+            return code == "201"
+
+        def lose() -> dict[str, Any]:
+            container = c.containers[old]
+            if how == "process":
+                in_container(old, "pkill", "-9", "-o", "-u", "postgres", "-x", "postgres")
+            else:
+                sh("docker", how, container)
+            back = _poll(written, 90)
+            new = _poll(lambda: (_settled() or ("", ""))[0] not in ("", old), 60)
+            return {
+                "lost": f"{how} {old}",
+                "writes_201_again_after_s": back,
+                "primary_now": (_settled() or (None,))[0],
+                "new_primary_known_after_s": new,
+            }
+
+        out = under_load(notes, 40, lose, mode="post", clients=CONNECTIONS)
+        acknowledged = out["load"].pop("acknowledged")
+        out["load"]["acknowledged"] = len(acknowledged)
+        if how != "process":
+            sh("docker", "start", c.containers[old])
+        rejoined = _poll(lambda: _settled() is not None, 180, every=1)
+        primary = (_settled() or (old,))[0]
+        present = set()
+        if acknowledged:
+            rows = psql(
+                c.containers[primary],
+                f"SELECT id FROM notes_note WHERE id >= {min(acknowledged)}",
+                "notes",
+            )
+            present = {int(i) for i in rows.split()}
+        missing = sorted(set(acknowledged) - present)
+        out["action"] |= {
+            "set_settled_again_after_s": rejoined,
+            "states_after": db_states(),
+            "acknowledged_missing_on_primary": len(missing),
+            "missing_ids": missing[:20],
+        }
+        return out
+
+    return drill
+
+
 DRILLS: dict[str, Callable[[], dict[str, Any]]] = {
     "rolling": rolling,
     "reloads": reloads,
@@ -721,6 +835,9 @@ DRILLS: dict[str, Callable[[], dict[str, Any]]] = {
     "worker-kill": worker_kill,
     "worker-release": worker_release,
     "migration": migration,
+    "db-failover": _db_failover("kill"),
+    "db-failover-stop": _db_failover("stop"),
+    "db-server-kill": _db_failover("process"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,11 @@ from scenario import molecule_hosts, playbook_runner
 
 SCENARIO = Path(__file__).resolve().parents[1]
 VARS = yaml.safe_load((SCENARIO / "vars" / "scenario.yml").read_text())
-#: PostgreSQL's major version by instance (Debian 13: 17, Debian 12: 15).
-VERSIONS = {"db13": 17, "db12": 15}
+#: PostgreSQL's major version by database host (Debian 13: 17, Debian 12: 15).
+VERSIONS = {"pga": 17, "pgb": 17, "db12": 15}
+#: The replicated set (pg_auto_failover; either may be the primary) and its monitor.
+SET = ("pga", "pgb")
+MONITOR = "pgmon"
 DATABASE = VARS["postgresql_databases"][0]
 
 
@@ -51,9 +55,34 @@ def psql(  # noqa: PLR0913 (the connection's parts, each one)
     )
 
 
-def superuser(host, sql: str) -> str:
+def superuser(host, sql: str, database: str = "postgres") -> str:
     """``sql`` on the database host itself, as the superuser (over the local socket)."""
-    return host.check_output(f'runuser -u postgres -- psql -XAtc "{sql}"')
+    return host.check_output(f'runuser -u postgres -- psql -XAt -d {database} -c "{sql}"')
+
+
+def wait_for(check, seconds: int = 90):
+    """check's first true answer within ``seconds`` (polled each second), else its last."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(1)
+    return check()
+
+
+def writable(instances) -> list[str]:
+    """The database hosts whose server takes writes now: db12 and the set's primary."""
+    return [
+        name
+        for name in sorted(VERSIONS)
+        if superuser(instances[name], "SELECT pg_is_in_recovery()") == "f"
+    ]
+
+
+def server_unit(name: str) -> str:
+    """The unit that runs the host's server: pg_auto_failover's keeper in the set."""
+    return "pgautofailover" if name in SET else f"postgresql@{VERSIONS[name]}-main"
 
 
 @pytest.fixture(scope="session")

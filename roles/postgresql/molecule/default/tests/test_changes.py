@@ -7,23 +7,24 @@ import json
 import sys
 from pathlib import Path
 
-from conftest import DATABASE, VERSIONS, psql
+from conftest import DATABASE, VERSIONS, psql, server_unit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "tests" / "support"))
 from scenario import assert_refused_before_any_change
 
 
 def test_the_wrong_tier_is_refused(instances):
-    """db13 is in no client tier (postgresql_client_groups): db12's firewall drops it,
-    while db12 (the worker tier) reaches db13. Over loopback each reaches its own."""
-    result = psql(instances["db13"], "db12", "SELECT current_user", timeout=3)
+    """pga is in no client tier (postgresql_client_groups): db12's firewall drops it,
+    while db12 (the worker tier) reaches pga. Over loopback each reaches its own."""
+    result = psql(instances["pga"], "db12", "SELECT current_user", timeout=3)
     assert result.rc != 0
     assert DATABASE["user"] not in result.stdout
-    assert psql(instances["db12"], "db13", "SELECT current_user").stdout.strip() == "shop"
+    assert psql(instances["db12"], "pga", "SELECT current_user").stdout.strip() == "shop"
 
 
 def fingerprint(instances) -> dict:
-    """Per database host: the live files' checksums and the servers' PIDs."""
+    """Per database host: the live files' checksums and the PIDs of the server, of the
+    unit that runs it (pg_auto_failover's keeper in the set) and of PgBouncer."""
     found = {}
     for name, version in VERSIONS.items():
         host = instances[name]
@@ -32,7 +33,8 @@ def fingerprint(instances) -> dict:
                 f"sha256sum /etc/postgresql/{version}/main/conf.d/webtier.conf "
                 "/etc/pgbouncer/pgbouncer.ini"
             ),
-            host.check_output(f"systemctl show -p MainPID --value postgresql@{version}-main"),
+            host.check_output(f"head -n 1 /var/lib/postgresql/{version}/main/postmaster.pid"),
+            host.check_output(f"systemctl show -p MainPID --value {server_unit(name)}"),
             host.check_output("systemctl show -p MainPID --value pgbouncer"),
         )
     return found

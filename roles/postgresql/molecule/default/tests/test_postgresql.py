@@ -4,7 +4,7 @@ client tier only, never more server connections than the pool, no password on di
 from __future__ import annotations
 
 import pytest
-from conftest import CA, DATABASE, VARS, VERSIONS, password, psql, superuser
+from conftest import CA, DATABASE, SET, VARS, VERSIONS, password, psql, server_unit, superuser
 
 pytestmark = pytest.mark.parametrize("server", sorted(VERSIONS))
 
@@ -30,17 +30,20 @@ def test_a_wrong_password_is_refused(client, server):
 
 
 def test_only_pgbouncer_is_reachable_and_postgres_listens_on_loopback(instances, server):
+    """PostgreSQL on loopback; in the replicated set also on the host's own address,
+    which its firewall opens to the set and the monitor only (test_failover.py)."""
     host = instances[server]
     listening = host.check_output("ss -ltnH")
+    own = host.check_output("ip -4 -o route get 192.0.2.1").split(" src ")[1].split()[0]
     postgres = [
         line.split()[3] for line in listening.splitlines() if line.split()[3].endswith(":5432")
     ]
     assert postgres
-    assert all(a.startswith(("127.0.0.1:", "[::1]:")) for a in postgres), postgres
+    private = [a for a in postgres if not a.startswith(("127.0.0.1:", "[::1]:"))]
+    assert private == ([f"{own}:5432"] if server in SET else []), postgres
     bouncer = [line.split() for line in listening.splitlines() if line.split()[3].endswith(":6432")]
     # Loopback and the host's own address, where its clients reach it: not every
     # interface (postgresql_pgbouncer_listen: [127.0.0.1, private]).
-    own = host.check_output("ip -4 -o route get 192.0.2.1").split(" src ")[1].split()[0]
     assert sorted(b[3] for b in bouncer) == sorted(["127.0.0.1:6432", f"{own}:6432"])
     assert int(bouncer[0][2]) == VARS.get("postgresql_pgbouncer_listen_backlog", 1024)
 
@@ -93,7 +96,7 @@ def test_the_server_connections_never_exceed_the_pool(client, instances, server)
 
 
 #: The memory limit molecule.yml gives each container (MiB).
-GRANTED_MB = {"db13": 1024, "db12": 2048}
+GRANTED_MB = {"pga": 1024, "pgb": 1024, "db12": 2048}
 
 
 def test_memory_follows_what_the_host_grants_when_the_inventory_gives_none(instances, server):
@@ -106,11 +109,12 @@ def test_memory_follows_what_the_host_grants_when_the_inventory_gives_none(insta
 
 
 def test_both_services_run_sandboxed(instances, server):
-    """PostgreSQL and PgBouncer run under the database tier's sandbox (no capability,
-    the system read-only but their own directories, no new privileges): systemd's own
-    exposure score for each, at most nginx's 2.5, and both still serve."""
+    """PostgreSQL (under pg_auto_failover's keeper in the set) and PgBouncer run under
+    the database tier's sandbox (no capability, the system read-only but their own
+    directories, no new privileges): systemd's own exposure score for each, at most
+    nginx's 2.5, and both still serve."""
     host = instances[server]
-    units = (f"postgresql@{VERSIONS[server]}-main.service", "pgbouncer.service")
+    units = (f"{server_unit(server)}.service", "pgbouncer.service")
     for unit in units:
         shown = host.check_output(
             f"systemctl show -p ProtectSystem -p NoNewPrivileges -p CapabilityBoundingSet {unit}"
