@@ -80,10 +80,18 @@ def _database() -> dict:
         "CONN_HEALTH_CHECKS": True,
         # Transaction pooling: a server-side cursor would outlive its transaction.
         "DISABLE_SERVER_SIDE_CURSORS": True,
-        # The URL's query (target_session_attrs=read-write with replicas,
-        # sslmode=verify-full&sslrootcert=... with the tier's TLS) as libpq's own
-        # connection parameters.
-        "OPTIONS": {"connect_timeout": 5, **dict(parse_qsl(url.query))},
+        # libpq's own connection parameters: the URL's query (target_session_attrs=
+        # read-write with a replicated set, sslmode=verify-full&sslrootcert=... with the
+        # tier's TLS) over two of this app's. A database host that is gone answers
+        # nothing (no reset): a connection to it is given up after 2 s (then libpq tries
+        # the next host), and a kept connection whose data stays unacknowledged for 3 s
+        # is closed (Django then connects again), rather than hanging for the kernel's
+        # retransmissions (minutes).
+        "OPTIONS": {
+            "connect_timeout": 2,
+            "tcp_user_timeout": 3000,
+            **dict(parse_qsl(url.query)),
+        },
     }
 
 
