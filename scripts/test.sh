@@ -106,10 +106,10 @@ scaffold() {
 # The second lane of `all`: Redis's scenarios, kernel_tuning and the whole-stack
 # scenarios (molecule/default and molecule/pyinfra share their instances' names, so they
 # run one after the other in one lane). Every other scenario, a new one too, runs in the
-# first lane. The two lanes take about as long (the last clean-clone run, before the
-# database scenario took in the replicated set: lane a 3,140 s, lane b 3,312 s; the set
-# added about 200 s to the database scenario, which moved to lane a for Redis's
-# default scenario and kernel_tuning).
+# first lane. The two lanes take about as long: the clean-clone run before the database
+# scenario took in the replicated set gave lane a 3,140 s and lane b 3,312 s; the
+# database scenario, grown by the set, then moved to lane a, and Redis's default
+# scenario and kernel_tuning (557 s together) to lane b.
 LANE_B="roles/kernel_tuning/molecule/default roles/redis/molecule/default roles/redis/molecule/ha molecule/default molecule/pyinfra"
 
 scenarios() { # every Molecule scenario directory: roles first, then the whole stack
