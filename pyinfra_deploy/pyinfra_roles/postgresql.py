@@ -326,6 +326,14 @@ def _deploy(mine: list[configs.File], derived: dict, facts: Facts) -> None:  # n
             ],
             _if=differs,
         )
+    if plan:
+        # as the role: pg_rewind's functions granted to the replication user (no superuser)
+        missing = superuser_sql(plan["rewind"]["missing"])
+        server.shell(
+            name="Grant the replication user what pg_rewind needs",
+            commands=[superuser_sql(plan["rewind"]["grant"])],
+            _if=lambda: not standby() and fact(f"{missing} 2>/dev/null || echo 0") != "0",
+        )
     for database in this.v["postgresql_databases"]:
         name, owner = database["name"], database["user"]
         exists = superuser_sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'")

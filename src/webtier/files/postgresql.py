@@ -108,6 +108,32 @@ REPLICATOR = "pgautofailover_replicator"
 KEEPER = "autoctl_node"
 
 
+#: What pg_rewind runs on the new primary when an old primary rejoins: the role keeps the
+#: replication user no superuser (its password is in every set host's .pgpass), so it is
+#: granted these (PostgreSQL's pg_rewind documentation); without them pg_auto_failover
+#: falls back to copying the whole primary (pg_basebackup).
+REWIND_FUNCTIONS = (
+    "pg_catalog.pg_ls_dir(text, boolean, boolean)",
+    "pg_catalog.pg_stat_file(text, boolean)",
+    "pg_catalog.pg_read_binary_file(text)",
+    "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)",
+)
+
+
+def rewind_rights() -> dict[str, str]:
+    """The SQL that counts the rewind functions the replication user may not run yet
+    (``missing``), and the grant of them all (``grant``): run on the primary."""
+    functions = ", ".join(f"'{f}'" for f in REWIND_FUNCTIONS)
+    return {
+        "missing": (
+            f"SELECT count(*) FROM unnest(ARRAY[{functions}]::regprocedure[]) AS f "
+            f"WHERE CASE WHEN to_regrole('{REPLICATOR}') IS NULL THEN false "
+            f"ELSE NOT has_function_privilege('{REPLICATOR}', f, 'EXECUTE') END"
+        ),
+        "grant": f"GRANT EXECUTE ON FUNCTION {', '.join(REWIND_FUNCTIONS)} TO {REPLICATOR}",
+    }
+
+
 def pg_autoctl_config(pgdata: str) -> str:
     """Where pg_autoctl keeps a node's settings (its XDG path under postgres's home): it
     exists once the node is registered with the monitor."""
@@ -275,6 +301,7 @@ def postgresql_derived(  # noqa: PLR0913, PLR0917 (the role's inputs, as configs
         plan["pgdata"] = pgdata
         plan["config"] = pg_autoctl_config(pgdata)
         plan["pg_autoctl"] = pg_autoctl_settings(plan["listen"], plan["network_partition_timeout"])
+        plan["rewind"] = rewind_rights()
     servers = derive.pgbouncer_server_connections(
         len(databases),
         v["postgresql_pgbouncer_default_pool_size"],

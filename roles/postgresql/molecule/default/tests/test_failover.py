@@ -88,9 +88,13 @@ def test_the_primary_lost_under_writes_loses_no_acknowledged_write(instances):
     present = set(superuser(instances[standby], "SELECT i FROM marks", DATABASE["name"]).split())
     assert acknowledged, "the writer wrote nothing"
     assert acknowledged - present == set()
-    # The old primary, back, rejoins as the standby.
+    # The old primary, back, rejoins as the standby, by pg_rewind (the replication user
+    # holds its rights) rather than a copy of the whole primary.
     subprocess.run(["docker", "start", primary], check=True, capture_output=True)
     assert wait_for(lambda: settled(monitor) == (standby, primary), 120), states(monitor)
+    rejoin = instances[primary].check_output("journalctl -u pgautofailover --no-pager -o cat")
+    assert "permission denied" not in rejoin, rejoin[-3000:]
+    assert "pg_rewind: Done!" in rejoin or "no rewind required" in rejoin, rejoin[-3000:]
 
 
 def test_a_converge_after_the_failover_changes_nothing_and_keeps_the_new_primary(instances, run):
