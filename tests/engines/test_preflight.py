@@ -933,6 +933,29 @@ MISTAKES = [
         {"databases": {"postgresql_replication_group": "databases"}},
         "db1: postgresql_replication_password= breaks a password when the host replicates",
     ),
+    (
+        "a replicated host whose WAL no standby can replay",
+        {
+            "databases": {
+                "postgresql_replication_group": "databases",
+                "postgresql_replication_password": "standbys-own",  # pragma: allowlist secret
+                "postgresql_extra_config": {"wal_level": "minimal"},
+            }
+        },
+        "db1: postgresql_extra_config.wal_level=minimal breaks replica or logical on a "
+        "replicated host",
+    ),
+    (
+        "a replicated host whose standby refuses queries",
+        {
+            "databases": {
+                "postgresql_replication_group": "databases",
+                "postgresql_replication_password": "standbys-own",  # pragma: allowlist secret
+                "postgresql_extra_config": {"hot_standby": "off"},
+            }
+        },
+        "db1: postgresql_extra_config.hot_standby=off breaks on on a replicated host",
+    ),
 ]
 
 

@@ -199,3 +199,32 @@ def test_pg_autoctl_serves_on_loopback_and_the_host_address_not_every_interface(
     assert monitor["__postgresql_monitor_pg_autoctl"] == [
         {"key": "postgresql.listen_addresses", "value": "localhost,10.0.0.9", "apply": "restart"}
     ]
+
+
+def test_preflight_refuses_a_set_whose_hosts_disagree_on_what_a_standby_needs():
+    """Any host may become the primary: a standby below its primary's max_connections
+    (or worker, sender, prepared-transaction, lock settings) stops, so the set's hosts
+    must agree; and the set needs a sender per other host plus one, a slot per other."""
+    assert set_findings(GROUPS, postgresql_max_connections=200) == [
+        ("db1", "postgresql_max_connections")
+    ]
+    assert set_findings(GROUPS, postgresql_extra_config={"max_locks_per_transaction": 128}) == [
+        ("db1", "postgresql_extra_config.max_locks_per_transaction")
+    ]
+    # db2 lower than db1: db1 is fine (the finding is db2's, when preflight checks it)
+    assert set_findings(GROUPS, postgresql_max_connections=50) == []
+    few = node(postgresql_extra_config={"max_wal_senders": 1})
+    hostvars = {"db1": few, "db2": node("db2"), "mon1": {"postgresql_monitor_password": KEEPERS}}
+    found = invariants.database_set("db1", few, hostvars, GROUPS)
+    assert [(f.variable, f.value) for f in found] == [
+        ("postgresql_extra_config.max_wal_senders", 1)
+    ]
+    assert "at least 2 for a set of 2 hosts" in found[0].limit
+
+
+def test_the_model_refuses_a_replicated_host_without_replayable_wal_or_hot_standby():
+    for setting in ({"wal_level": "minimal"}, {"hot_standby": "off"}):
+        found = schema.findings("db1", "postgresql", node(postgresql_extra_config=setting))
+        assert [f.variable for f in found] == [f"postgresql_extra_config.{next(iter(setting))}"]
+        single = node(postgresql_replication_group="", postgresql_extra_config=setting)
+        assert schema.findings("db1", "postgresql", single) == []

@@ -493,12 +493,91 @@ def broker(
     return found
 
 
+#: Settings a hot standby must hold at least at its primary's value, or it stops
+#: (PostgreSQL's hot-standby rule), with PostgreSQL's defaults: in a set any host may
+#: become the primary, so the set's hosts must agree. max_connections is the role's own
+#: variable; the others come from postgresql_extra_config.
+STANDBY_AT_LEAST = {
+    "max_connections": None,
+    "max_worker_processes": 8,
+    "max_wal_senders": 10,
+    "max_prepared_transactions": 0,
+    "max_locks_per_transaction": 64,
+}
+#: PostgreSQL's default of replication slots (pg_auto_failover keeps one per other host).
+DEFAULT_REPLICATION_SLOTS = 10
+
+
+def _standby_setting(v: Mapping[str, Any], name: str) -> int:
+    if name == "max_connections":
+        return int(v["postgresql_max_connections"])
+    return int(v["postgresql_extra_config"].get(name, STANDBY_AT_LEAST[name]))
+
+
+def _set_settings(
+    host: str, v: Mapping[str, Any], members: Sequence[str], hostvars, group: str
+) -> list[Finding]:
+    """A set's hosts agree on what a standby needs at least at its primary's value, and
+    each has the WAL senders (every other host's standby, and one more for a base backup
+    or pg_rewind) and slots (one per other host) the set needs."""
+    extra = v["postgresql_extra_config"]
+    senders = int(extra.get("max_wal_senders", STANDBY_AT_LEAST["max_wal_senders"]))
+    slots = int(extra.get("max_replication_slots", DEFAULT_REPLICATION_SLOTS))
+    if senders < len(members):
+        return [
+            Finding(
+                host,
+                "postgresql_extra_config.max_wal_senders",
+                senders,
+                f"at least {len(members)} for a set of {len(members)} hosts (a standby's "
+                "stream from each other host, and one more for a base backup or pg_rewind)",
+                f"raise it to {len(members)} or leave it to PostgreSQL's 10",
+            )
+        ]
+    if slots < len(members) - 1:
+        return [
+            Finding(
+                host,
+                "postgresql_extra_config.max_replication_slots",
+                slots,
+                f"at least {len(members) - 1}: pg_auto_failover keeps a slot for each other "
+                f"host of {group}",
+                f"raise it to {len(members) - 1} or leave it to PostgreSQL's 10",
+            )
+        ]
+    mine = {name: _standby_setting(v, name) for name in STANDBY_AT_LEAST}
+    for other in members:
+        if other == host or other not in hostvars:
+            continue
+        theirs = with_defaults(["postgresql"], hostvars[other])
+        for name, value in mine.items():
+            if value < (higher := _standby_setting(theirs, name)):
+                variable = (
+                    "postgresql_max_connections"
+                    if name == "max_connections"
+                    else f"postgresql_extra_config.{name}"
+                )
+                return [
+                    Finding(
+                        host,
+                        variable,
+                        value,
+                        f"{higher}, as on {other}: any host of {group} may become its "
+                        f"primary, and a standby whose {name} is below its primary's stops "
+                        "(PostgreSQL's hot-standby rule)",
+                        f"give every host of {group} the same {variable}",
+                    )
+                ]
+    return []
+
+
 def database_set(
     host: str, v: Mapping[str, Any], hostvars: Mapping[str, Mapping[str, Any]], groups
 ) -> list[Finding]:
     """A replicated database set (``postgresql_replication_group``): two or more database
     hosts, each naming this group, watched by exactly one monitor host that is not one
-    of them and whose keepers' group holds them all."""
+    of them and whose keepers' group holds them all, and agreeing on what a standby
+    needs (:func:`_set_settings`)."""
     group = v["postgresql_replication_group"]
     if not group:
         return []
@@ -551,7 +630,7 @@ def database_set(
                 "give the set one monitor host of its own in this group",
             )
         ]
-    return []
+    return _set_settings(host, v, members, hostvars, group)
 
 
 def check(

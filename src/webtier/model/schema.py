@@ -1280,6 +1280,28 @@ class Postgresql(Role):
         return tls_material(self, "postgresql_pgbouncer_tls")
 
     @model_validator(mode="after")
+    def replication_settings(self):
+        """What a replicated host's server must keep of PostgreSQL's defaults."""
+        if not self.postgresql_replication_group:
+            return self
+        extra = {k: str(v).lower() for k, v in self.postgresql_extra_config.items()}
+        if extra.get("wal_level") == "minimal":
+            raise _finding(
+                "postgresql_extra_config.wal_level",
+                "replica or logical on a replicated host: at minimal the server writes no "
+                "WAL a standby can replay",
+                "remove it (PostgreSQL's default, replica, is what the set needs)",
+            )
+        if extra.get("hot_standby") in ("off", "false", "0", "no"):
+            raise _finding(
+                "postgresql_extra_config.hot_standby",
+                "on on a replicated host: pg_auto_failover's keeper and the monitor's health "
+                "checks query the standby, and a standby that refuses them is failed",
+                "remove it (PostgreSQL's default is on)",
+            )
+        return self
+
+    @model_validator(mode="after")
     def failover_secrets(self):
         if not self.postgresql_replication_group:
             return self
