@@ -27,10 +27,9 @@ def superuser_sql(sql: str, port: int = 5432, database: str = "postgres") -> str
 
 
 def wait_for_server(port: int = 5432) -> str:
-    """A command that waits up to a minute for the local server to take connections:
+    """A command that waits for the local server to stay up (postgresql.wait_for_server):
     pg_auto_failover's unit is up before the server it starts."""
-    ready = f"runuser -u postgres -- pg_isready -q -h /var/run/postgresql -p {port}"
-    return f"for i in $(seq 60); do {ready} && break; sleep 1; done; {ready}"
+    return f"runuser -u postgres -- sh -c {shlex.quote(postgresql.wait_for_server(port))}"
 
 
 def stored_verifiers(on=None, port: int = 5432) -> dict[str, str]:

@@ -134,6 +134,19 @@ def rewind_rights() -> dict[str, str]:
     }
 
 
+def wait_for_server(port: int = 5432, seconds: int = 90) -> str:
+    """A shell command, run as the postgres system user, that waits up to ``seconds`` for
+    the local server on ``port`` to answer three times in a row, two seconds apart.
+    pg_auto_failover's unit is up before the server it starts, and a new standby's
+    keeper stops and starts its server again as it catches up: one answer is not a
+    server that stays up (a first converge failed on the read right after it)."""
+    ready = f"pg_isready -q -h /var/run/postgresql -p {port}"
+    return (
+        f"for i in $(seq {seconds}); do {ready} && sleep 2 && {ready} && sleep 2 && {ready} "
+        f"&& exit 0; sleep 1; done; exit 1"
+    )
+
+
 def pg_autoctl_config(pgdata: str) -> str:
     """Where pg_autoctl keeps a node's settings (its XDG path under postgres's home): it
     exists once the node is registered with the monitor."""
@@ -302,6 +315,7 @@ def postgresql_derived(  # noqa: PLR0913, PLR0917 (the role's inputs, as configs
         plan["config"] = pg_autoctl_config(pgdata)
         plan["pg_autoctl"] = pg_autoctl_settings(plan["listen"], plan["network_partition_timeout"])
         plan["rewind"] = rewind_rights()
+        plan["wait"] = wait_for_server()
     servers = derive.pgbouncer_server_connections(
         len(databases),
         v["postgresql_pgbouncer_default_pool_size"],
