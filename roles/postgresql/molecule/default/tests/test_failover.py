@@ -83,7 +83,7 @@ def test_the_primary_lost_under_writes_loses_no_acknowledged_write(instances):
     back = wait_for(lambda: write(client, "INSERT INTO marks VALUES (100000)").rc == 0, 60)
     assert back, states(monitor)
     client.run("sleep 3; touch /root/writer.stop")
-    assert wait_for(lambda: client.run("pgrep -f /root/writer.sh").rc != 0, seconds=30)
+    assert wait_for(lambda: client.run("pgrep -f '^bash /root/writer.sh'").rc != 0, seconds=30)
     acknowledged = set(client.check_output("cat /root/acknowledged").split())
     present = set(superuser(instances[standby], "SELECT i FROM marks", DATABASE["name"]).split())
     assert acknowledged, "the writer wrote nothing"
