@@ -291,6 +291,13 @@ def redis_url(hostport: str, password: str = "x") -> str:
 
 #: Mistakes beyond the capacity model's: one per kind of value the model knows, per role,
 #: in each config language's syntax, and the rules between hosts (webtier.checks.invariants).
+#: A database host of a replicated set (the base inventory's one database host: a set
+#: of one, which preflight also refuses).
+REPLICATED = {
+    "postgresql_replication_group": "databases",
+    "postgresql_replication_password": "standbys-own",  # pragma: allowlist secret
+}
+
 MISTAKES = [
     # kernel_tuning
     (
@@ -919,12 +926,7 @@ MISTAKES = [
     # Issue 36: a replicated database set (pg_auto_failover)
     (
         "a replicated database set of one host",
-        {
-            "databases": {
-                "postgresql_replication_group": "databases",
-                "postgresql_replication_password": "standbys-own",  # pragma: allowlist secret
-            }
-        },
+        {"databases": REPLICATED},
         "db1: postgresql_replication_group=databases breaks an inventory group of two or "
         "more database hosts",
     ),
@@ -935,25 +937,13 @@ MISTAKES = [
     ),
     (
         "a replicated host whose WAL no standby can replay",
-        {
-            "databases": {
-                "postgresql_replication_group": "databases",
-                "postgresql_replication_password": "standbys-own",  # pragma: allowlist secret
-                "postgresql_extra_config": {"wal_level": "minimal"},
-            }
-        },
+        {"databases": {**REPLICATED, "postgresql_extra_config": {"wal_level": "minimal"}}},
         "db1: postgresql_extra_config.wal_level=minimal breaks replica or logical on a "
         "replicated host",
     ),
     (
         "a replicated host whose standby refuses queries",
-        {
-            "databases": {
-                "postgresql_replication_group": "databases",
-                "postgresql_replication_password": "standbys-own",  # pragma: allowlist secret
-                "postgresql_extra_config": {"hot_standby": "off"},
-            }
-        },
+        {"databases": {**REPLICATED, "postgresql_extra_config": {"hot_standby": "off"}}},
         "db1: postgresql_extra_config.hot_standby=off breaks on on a replicated host",
     ),
 ]
