@@ -103,5 +103,6 @@ def test_a_converge_after_the_failover_changes_nothing_and_keeps_the_new_primary
     assert rc == 0, out[-3000:]
     # Every host's recap says changed=0: the scenario's idempotence check (molecule.yml).
     recap = dict(re.findall(r"(\S+) : ok=\d+ changed=(\d+)", out))  # out is one line
-    assert recap == dict.fromkeys(instances, "0"), out[-3000:]
+    # (localhost's certificates play aside)
+    assert {n: recap.get(n) for n in instances} == dict.fromkeys(instances, "0"), out[-3000:]
     assert settled(instances[MONITOR]) == before
