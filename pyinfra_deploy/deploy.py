@@ -36,7 +36,7 @@ from pyinfra.api.exceptions import DeployError
 
 from webtier import ROOT
 from webtier.checks import live
-from webtier.files import configs
+from webtier.files import configs, pgbackrest
 from webtier.files import firewall as firewall_plan
 from webtier.files import postgresql as pg_files
 from webtier.files.facts import Facts
@@ -140,12 +140,19 @@ def main() -> None:
     for role in this.roles:
         mine = [f for f in rendered if f.role == role]
         module = importlib.import_module(f"pyinfra_roles.{role}")
+        repository = role == "pgbackrest" and this.name in this.inventory.members.get(
+            pgbackrest.REPOSITORIES, []
+        )
         if role == "postgresql_monitor":
             # pyinfra runs the operations of different hosts in the order of the lines
             # they are called from: the monitor's from this line, before any database
             # host registers with it (site.yml's play order)
             app = module.deploy(mine, facts, app) or app
+        elif not repository:
+            app = module.deploy(mine, facts, app) or app
         else:
+            # a repository's from this line, after every database host's: its stanzas
+            # are created against running servers that archive to it (site.yml's order)
             app = module.deploy(mine, facts, app) or app
 
 

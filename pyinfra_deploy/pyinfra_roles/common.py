@@ -33,6 +33,7 @@ HELPERS = {
     "nginx": "files/webtier-unit-run",
     "redis": "roles/redis/files/webtier-redis-check",
     "uwsgi": "roles/uwsgi/files/webtier-uwsgi-check",
+    "pgbackrest": "roles/pgbackrest/files/webtier-pgbackrest-check",
 }
 CANDIDATES = "/var/lib/webtier/pyinfra-candidates"
 #: The redis role's reading of a config file (module_utils: what the role's modules run

@@ -44,8 +44,16 @@ HOSTS = {
             "redis": {"hosts": {"redis1": None}},
             "workers": {"hosts": {"worker1": None}},
             "databases": {"hosts": {"db1": None}},
+            # db1's backup repository (pgbackrest_repository_group's default: backups)
+            "backups": {"hosts": {"backup1": None}},
         },
     }
+}
+#: pgBackRest's TLS material on both sides (its form is what preflight reads).
+PGBACKREST_TLS = {
+    "pgbackrest_tls_ca_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+    "pgbackrest_tls_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+    "pgbackrest_tls_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",  # pragma: allowlist secret
 }
 GROUP_VARS = {
     "all": {"kernel_tuning_somaxconn": 4096, "kernel_tuning_tcp_max_syn_backlog": 4096},
@@ -81,7 +89,14 @@ GROUP_VARS = {
         "python_app_database_group": "databases",
         "celery_worker_app": "webtier_demo_flask.tasks:celery",
     },
-    "databases": {"postgresql_databases": [{"name": "demo", "user": "demo", "password": "x"}]},
+    "databases": {
+        "postgresql_databases": [{"name": "demo", "user": "demo", "password": "x"}],
+        **PGBACKREST_TLS,
+    },
+    "backups": {
+        "pgbackrest_cipher_pass": "a-passphrase-long-enough-for-preflight",  # pragma: allowlist secret
+        **PGBACKREST_TLS,
+    },
 }
 
 # (case, {group or host: variables}, what the message must say). Keys naming a host
@@ -946,6 +961,47 @@ MISTAKES = [
         {"databases": {**REPLICATED, "postgresql_extra_config": {"hot_standby": "off"}}},
         "db1: postgresql_extra_config.hot_standby=off breaks on on a replicated host",
     ),
+    # Issue 36: backups (pgBackRest)
+    (
+        "a database host's repository that is itself a database host",
+        {"databases": {"pgbackrest_repository_group": "databases"}},
+        "db1: pgbackrest_repository_group=databases breaks a group whose first host keeps "
+        "the repository: its first host, db1, is not in backups",
+    ),
+    (
+        "a repository group the inventory lacks",
+        {"databases": {"pgbackrest_repository_group": "vaults"}},
+        "db1: pgbackrest_repository_group=vaults breaks a group whose first host keeps the "
+        "repository: the inventory has no such group, or it is empty",
+    ),
+    (
+        "a repository passphrase too short to protect it",
+        {"backups": {"pgbackrest_cipher_pass": "secret"}},  # pragma: allowlist secret
+        "backup1: pgbackrest_cipher_pass=(hidden) breaks a passphrase of 20 characters or more",
+    ),
+    (
+        "full and differential backups at the same time",
+        {"backups": {"pgbackrest_diff_schedule": "Sun *-*-* 01:00:00"}},
+        "backup1: pgbackrest_diff_schedule=Sun *-*-* 01:00:00 breaks another time than "
+        "pgbackrest_full_schedule",
+    ),
+    (
+        "a backup schedule systemd cannot read",
+        {"backups": {"pgbackrest_full_schedule": "every sunday"}},
+        "backup1: pgbackrest_full_schedule=every sunday breaks the pgbackrest role's model: a "
+        "systemd calendar event",
+    ),
+    (
+        "a retention of no full backup",
+        {"backups": {"pgbackrest_retention_full": 0}},
+        "backup1: pgbackrest_retention_full=0 breaks the pgbackrest role's model: at least 1",
+    ),
+    (
+        "a database host backed up without its TLS key",
+        {"db1": {"pgbackrest_tls_key": ""}},
+        "db1: pgbackrest_tls_key=(hidden) breaks a PEM private key: backup1 backs this host "
+        "up over TLS",
+    ),
 ]
 
 
@@ -1774,7 +1830,7 @@ def test_sound_inventory_passes_preflight_then_reaches_for_the_hosts(tmp_path):
     found = load(inventory)
     assert preflight.run(found.all_host_vars(), found.members) == []
     _, out = finish(ansible(inventory, "site.yml"))
-    assert "Preflight passed for 6 hosts" in out, out
+    assert "Preflight passed for 7 hosts" in out, out
     assert "UNREACHABLE" in out, out
 
 

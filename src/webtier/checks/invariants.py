@@ -31,9 +31,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from webtier.files import pgbackrest
 from webtier.files.app import chosen_database, chosen_redis_user
 from webtier.files.nginx import UPSTREAM_DEFAULTS, standin_port
-from webtier.model.inventory import with_defaults
+from webtier.model.inventory import role_defaults, with_defaults
 from webtier.model.schema import Finding
 from webtier.model.topology import roles_of
 
@@ -633,6 +634,132 @@ def database_set(
     return _set_settings(host, v, members, hostvars, group)
 
 
+def _pem_material(host: str, v: Mapping[str, Any], why: str) -> list[Finding]:
+    """pgBackRest's TLS material on a host that runs its server: a CA, a certificate, a key."""
+    found = []
+    for name in ("pgbackrest_tls_ca_cert", "pgbackrest_tls_cert"):
+        if "-----BEGIN CERTIFICATE-----" not in str(v[name]):
+            found.append(
+                Finding(
+                    host,
+                    name,
+                    "(empty)" if not v[name] else "(not a PEM certificate)",
+                    f"a PEM certificate: {why}",
+                    "paste the PEM text (-----BEGIN CERTIFICATE----- ...), from the vault",
+                )
+            )
+    if not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", str(v["pgbackrest_tls_key"])):
+        found.append(
+            Finding(
+                host,
+                "pgbackrest_tls_key",
+                "(hidden)",
+                f"a PEM private key: {why}",
+                "put this host's key in the environment's vault",
+            )
+        )
+    return found
+
+
+#: The shortest repository passphrase preflight accepts (openssl rand -base64 48 gives 64).
+CIPHER_PASS_MIN = 20
+
+
+def backups(  # noqa: PLR0912 (one rule per line of the role's README)
+    host: str, v: Mapping[str, Any], hostvars: Mapping[str, Mapping[str, Any]], groups
+) -> list[Finding]:
+    """pgBackRest (pgbackrest role). A database host's repository group, when the
+    inventory has it or the host names one, holds a host of ``backups`` (site.yml's play)
+    that is no database host, the same for every host of a replicated set; a repository
+    keeps a stanza, and has a passphrase and two schedules of its own; both sides have
+    their TLS material."""
+    found: list[Finding] = []
+    group = str(v["pgbackrest_repository_group"] or "")
+    default = role_defaults("pgbackrest")["pgbackrest_repository_group"]
+    if host in groups.get(pgbackrest.DATABASES, ()) and group:
+        members = list(groups.get(group, ()))
+        repository = members[0] if members else None
+        problem = ""
+        if repository is None and group != default:
+            problem = "the inventory has no such group, or it is empty"
+        elif repository and repository not in groups.get(pgbackrest.REPOSITORIES, ()):
+            problem = (
+                f"its first host, {repository}, is not in {pgbackrest.REPOSITORIES} "
+                "(site.yml's play)"
+            )
+        elif repository and repository in groups.get(pgbackrest.DATABASES, ()):
+            problem = (
+                f"its first host, {repository}, is a database host (it would be lost with them)"
+            )
+        else:
+            stanza = pgbackrest.stanza_of(host, v)
+            peers = [
+                h
+                for h in groups.get(stanza, ())
+                if h != host
+                and h in hostvars
+                and pgbackrest.repository_of(h, pgbackrest.database_vars(h, hostvars), groups)
+                != repository
+            ]
+            if peers and v["postgresql_replication_group"]:
+                problem = (
+                    f"the set's other hosts ({', '.join(peers)}) keep another repository "
+                    "(a set is one stanza)"
+                )
+        if problem:
+            found.append(
+                Finding(
+                    host,
+                    "pgbackrest_repository_group",
+                    group,
+                    f"a group whose first host keeps the repository: {problem}",
+                    f"put a host of its own in {pgbackrest.REPOSITORIES} and in this group, "
+                    "the same for every host of the set",
+                )
+            )
+        elif repository:
+            found += _pem_material(host, v, f"{repository} backs this host up over TLS")
+    if host in groups.get(pgbackrest.REPOSITORIES, ()):
+        if host in groups.get(pgbackrest.DATABASES, ()):
+            return found  # said on the database side
+        if not pgbackrest.peers(host, groups, hostvars):
+            found.append(
+                Finding(
+                    host,
+                    "pgbackrest_repository_group",
+                    "(no database host names it)",
+                    "a repository host keeps the backups of a database host whose "
+                    "pgbackrest_repository_group holds it first",
+                    "name its group in the database hosts' pgbackrest_repository_group, or "
+                    f"take it out of {pgbackrest.REPOSITORIES}",
+                )
+            )
+        if len(str(v["pgbackrest_cipher_pass"])) < CIPHER_PASS_MIN:
+            found.append(
+                Finding(
+                    host,
+                    "pgbackrest_cipher_pass",
+                    "(hidden)",
+                    f"a passphrase of {CIPHER_PASS_MIN} characters or more: the repository "
+                    "is encrypted with it",
+                    "put one in the environment's vault (openssl rand -base64 48)",
+                )
+            )
+        if v["pgbackrest_full_schedule"] == v["pgbackrest_diff_schedule"]:
+            found.append(
+                Finding(
+                    host,
+                    "pgbackrest_diff_schedule",
+                    v["pgbackrest_diff_schedule"],
+                    "another time than pgbackrest_full_schedule (a stanza takes one backup at "
+                    "a time: the second would fail on the first's lock)",
+                    "give the differentials the days the full backups do not run",
+                )
+            )
+        found += _pem_material(host, v, "the database hosts archive and restore over TLS")
+    return found
+
+
 def check(
     hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]
 ) -> list[Finding]:
@@ -655,4 +782,6 @@ def check(
             findings += database_set(host, v, hostvars, groups)
         if "celery_worker" in roles:
             findings += broker(host, v, hostvars, groups)
+        if "pgbackrest" in roles:
+            findings += backups(host, v, hostvars, groups)
     return findings

@@ -41,6 +41,7 @@ from webtier.files import firewall, nginx
 from webtier.files.app import app_env
 from webtier.files.facts import Facts
 from webtier.files.kernel import nofile_effective
+from webtier.files.pgbackrest import pgbackrest_derived
 from webtier.files.postgresql import monitor_derived, postgresql_derived
 from webtier.files.redis import redis_derived
 from webtier.files.render import environment
@@ -118,6 +119,13 @@ DERIVED_INPUTS = {
         "postgresql_replication_group",
         "postgresql_monitor_group",
         "postgresql_replication_password",
+        "pgbackrest_repository_group",
+        "pgbackrest_archive_timeout",
+    ),
+    "pgbackrest": (
+        "inventory_hostname",
+        "postgresql_replication_group",
+        "pgbackrest_repository_group",
     ),
     "postgresql_monitor": (
         "__postgresql_monitor_versions",
@@ -271,6 +279,9 @@ def derived(
             groups,
             hostvars,
             facts.resolved,
+        ),
+        "pgbackrest": lambda: pgbackrest_derived(
+            v["inventory_hostname"], v, facts.release, groups, hostvars
         ),
         "postgresql_monitor": lambda: monitor_derived(
             v["inventory_hostname"], v, facts.release, groups, facts.resolved, facts.ipv4

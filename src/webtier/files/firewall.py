@@ -11,6 +11,8 @@ but SSH:
 - a database host: PgBouncer's port from the groups its ``postgresql_client_groups``
   names (the app servers and the workers by default); PostgreSQL itself listens on
   loopback only;
+- pgBackRest's TLS server: on a database host from its repository host, on a repository
+  host from the database hosts it backs up;
 - a worker host: nothing but SSH (its workers only connect out, to the broker).
 
 Sources are named by their inventory names, as the load balancers' upstreams name the
@@ -29,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from webtier.files import nginx
+from webtier.files import nginx, pgbackrest
 from webtier.model.inventory import role_defaults
 
 Groups = Mapping[str, Sequence[str]]
@@ -174,6 +176,24 @@ def plan(
                     var("postgresql_monitor_databases_group", "postgresql_monitor")
                 ),
                 "why": "pg_auto_failover's monitor, from the database hosts' keepers",
+            }
+        )
+    if host in groups.get(pgbackrest.DATABASES, ()) or host in groups.get(
+        pgbackrest.REPOSITORIES, ()
+    ):
+        # pgBackRest's TLS servers: the repository backs a database host up through its
+        # server; the database hosts archive WAL and restore through the repository's.
+        backed = pgbackrest.peers(host, groups, hostvars)
+        rules.append(
+            {
+                "ports": [int(var("pgbackrest_port", "pgbackrest"))],
+                "sources": backed,
+                "why": "pgBackRest, from "
+                + (
+                    "its database hosts"
+                    if host in groups.get(pgbackrest.REPOSITORIES, ())
+                    else "its repository"
+                ),
             }
         )
     # A tier with no caller in the inventory admits nobody (an empty source list would

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from webtier.files import pgbackrest
 from webtier.files.facts import listen_addresses
 from webtier.model import derive
 from webtier.model.inventory import Groups, HostVars, role_defaults
@@ -336,6 +337,10 @@ def postgresql_derived(  # noqa: PLR0913, PLR0917 (the role's inputs, as configs
             v["postgresql_pgbouncer_max_client_conn"], servers
         ),
         "__postgresql_failover": plan,
+        # the WAL archive, when the host has a repository (pgbackrest role)
+        "__postgresql_archive": pgbackrest.archive(
+            str(v.get("inventory_hostname", "")), v, groups or {}
+        ),
         # pg_auto_failover's users on the primary, given passwords as the apps' are
         "__postgresql_failover_users": failover_users(v),
         "__pg_autoctl_pgdata": pgdata,

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, Any, Literal
 
 import jinja2
@@ -383,6 +385,50 @@ Entrypoint = Annotated[
 
 Group = Annotated[
     str, _matches(r"[A-Za-z0-9_-]+", "an inventory group", "name a group of the inventory")
+]
+
+
+@cache
+def _systemd_says(kind: str, value: str) -> str | None:
+    """What ``systemd-analyze calendar|timespan VALUE`` refuses (its message), None when
+    it accepts VALUE or is not installed here (the role then asks the host's systemd,
+    before the timer is written). systemd's own parser: no second copy of its grammar."""
+    try:
+        run = subprocess.run(
+            ["systemd-analyze", kind, "--", value],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return None if run.returncode == 0 else (run.stderr.strip().splitlines() or ["refused"])[-1]
+
+
+def _systemd(kind: str, rule: str, fix: str):
+    def check(value: str) -> str:
+        # (the characters first: the value goes into a unit file, one line)
+        if not re.fullmatch(r"[A-Za-z0-9 ,.:*/~+-]+", value) or _systemd_says(kind, value):
+            raise ValueError(f"{rule}; {fix}")
+        return value
+
+    return AfterValidator(check)
+
+
+#: When a timer runs (systemd OnCalendar), as systemd-analyze calendar accepts it.
+Calendar = Annotated[
+    str,
+    _systemd(
+        "calendar",
+        "a systemd calendar event (systemd-analyze calendar accepts it)",
+        "for example 'Sun *-*-* 01:00:00' or 'daily'",
+    ),
+]
+#: A systemd time span (RandomizedDelaySec).
+Timespan = Annotated[
+    str,
+    _systemd("timespan", "a systemd time span", "for example 15min or 1h"),
 ]
 
 
@@ -1377,6 +1423,27 @@ class PostgresqlMonitor(Role):
         return self
 
 
+class Pgbackrest(Role):
+    """pgBackRest on a database host with a repository, and on the repository host. The
+    rules between hosts (which host keeps whose repository, the TLS material each side
+    needs, a passphrase on the repository) are webtier.checks.invariants.backups."""
+
+    pgbackrest_repository_group: Literal[""] | Group
+    pgbackrest_archive_timeout: Annotated[int, Field(ge=1, le=3600)]
+    pgbackrest_port: Port
+    pgbackrest_tls_ca_cert: Pem
+    pgbackrest_tls_cert: Pem
+    pgbackrest_tls_key: PemKey
+    pgbackrest_process_max: Annotated[int, Field(ge=1, le=64)]
+    pgbackrest_repository_path: AbsPath
+    pgbackrest_cipher_pass: Annotated[Secret, Field(repr=False)]
+    pgbackrest_retention_full: Annotated[int, Field(ge=1, le=9999)]
+    pgbackrest_retention_diff: Annotated[int, Field(ge=1, le=9999)]
+    pgbackrest_full_schedule: Calendar
+    pgbackrest_diff_schedule: Calendar
+    pgbackrest_schedule_spread: Timespan
+
+
 # Forward references of the nested classes (declared inside Nginx).
 for _cls in (Nginx.Upstream, Nginx.Location, Nginx.Site):
     _cls.model_rebuild()
@@ -1395,6 +1462,7 @@ MODELS: dict[str, type[Role]] = {
     "celery_worker": CeleryWorker,
     "postgresql": Postgresql,
     "postgresql_monitor": PostgresqlMonitor,
+    "pgbackrest": Pgbackrest,
 }
 
 
