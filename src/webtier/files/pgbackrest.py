@@ -40,13 +40,16 @@ def pgdata(release: str) -> str:
     return f"/var/lib/postgresql/{_versions()[release]}/main"
 
 
+#: What the repository and the firewall read of another database host's variables.
+DATABASE_INPUTS = ("postgresql_replication_group", "pgbackrest_repository_group")
+
+
 def database_vars(host: str, hostvars: HostVars) -> dict[str, Any]:
-    """A database host's variables as its two roles read them (their defaults under it)."""
-    return {
-        **role_defaults("postgresql"),
-        **role_defaults("pgbackrest"),
-        **hostvars.get(host, {}),
-    }
+    """A database host's variables as its two roles read them (their defaults under
+    it): only DATABASE_INPUTS, each read alone (Ansible templates what is read)."""
+    own = hostvars.get(host, {})
+    merged = {**role_defaults("postgresql"), **role_defaults("pgbackrest")}
+    return {k: own[k] if k in own else merged[k] for k in DATABASE_INPUTS}
 
 
 def stanza_of(host: str, v: Mapping[str, Any]) -> str:
