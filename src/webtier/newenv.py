@@ -24,6 +24,7 @@ password file, so whoever copies an example can open and change all of it.
 from __future__ import annotations
 
 import argparse
+import datetime
 import re
 import secrets
 import shutil
@@ -32,6 +33,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import jinja2
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from webtier import ROOT
 from webtier.checks.preflight import PLACEHOLDER
@@ -92,6 +98,67 @@ def create(target: Path, password_file: Path, local: bool = False, port: int = 8
 VAULT_NAME = re.compile(r"\bvault_[a-z0-9_]+\b")
 
 
+def tls_material(target: Path, names: Sequence[str]) -> dict[str, str]:
+    """PEM values for the TLS names of a copied inventory's vault (``*_tls_ca_cert``;
+    ``*_tls_cert`` and ``*_tls_key`` named in ``host_vars/<host>/``): a CA of the new
+    environment's own (P-256, ten years) and, for each host, a key and a certificate it
+    signed, for the host's inventory name (CN and DNS name). With the cryptography
+    library Ansible itself needs; a random string would not pass preflight. Replace them
+    with your own PKI's at will."""
+    hosts: dict[str, str] = {}
+    for path in target.glob("host_vars/*/*.yml"):
+        for name in VAULT_NAME.findall(path.read_text()):
+            if name.endswith(("_tls_cert", "_tls_key")):
+                hosts[name] = path.parent.name
+    wanted = [n for n in names if n.endswith("_tls_ca_cert") or n in hosts]
+    if not wanted:
+        return {}
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(subject: str, key, issuer: str, issuer_key, ca: bool) -> str:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False
+            )
+        cert = builder.sign(issuer_key, hashes.SHA256())
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def pem_key(key) -> str:
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = f"{target.name} CA"
+    found = {
+        n: certificate(ca_name, ca_key, ca_name, ca_key, ca=True)
+        for n in wanted
+        if n.endswith("_tls_ca_cert")
+    }
+    keys = {host: ec.generate_private_key(ec.SECP256R1()) for host in set(hosts.values())}
+    for name in wanted:
+        if name in hosts:
+            key = keys[hosts[name]]
+            found[name] = (
+                pem_key(key)
+                if name.endswith("_tls_key")
+                else certificate(hosts[name], key, ca_name, ca_key, ca=False)
+            )
+    return found
+
+
 def copy(source: Path, target: Path, password_file: Path) -> list[Path]:
     """``source``'s files into ``target`` (which must not exist) with a new vault: a new
     random value for each vault_* name the files use. Returns the files written."""
@@ -102,8 +169,10 @@ def copy(source: Path, target: Path, password_file: Path) -> list[Path]:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("vault.yml"))
     names = sorted({n for p in target.rglob("*.yml") for n in VAULT_NAME.findall(p.read_text())})
     ensure_password_file(password_file)
+    values = {name: secrets.token_urlsafe(24) for name in names}
+    values |= tls_material(target, names)
     plain = f"---\n# Made by webtier-new-env --from {source}: new random values, change any.\n"
-    plain += "".join(f"{name}: {secrets.token_urlsafe(24)}\n" for name in names)
+    plain += yaml.safe_dump(values, sort_keys=True, width=1000)
     (target / VAULT).parent.mkdir(parents=True, exist_ok=True)
     (target / VAULT).write_text(vault.encrypt(plain, target.name, password_file))
     return sorted(p for p in target.rglob("*") if p.is_file())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+import yaml
 
 from webtier import ROOT, newenv
 from webtier.checks import preflight
@@ -135,9 +136,13 @@ def test_a_copy_of_an_example_opens_with_its_own_vault_and_passes_preflight(
     newenv.main([str(target), "--from", str(source), "--vault-password-file", str(tmp_path / "pw")])
     plain = vault.decrypt(target / "group_vars/all/vault.yml", tmp_path / "pw")
     used = {n for p in source.rglob("*.yml") for n in newenv.VAULT_NAME.findall(p.read_text())}
-    values = dict(line.split(": ", 1) for line in plain.splitlines() if line.startswith("vault_"))
+    values = yaml.safe_load(plain)
     assert set(values) == used
     assert len(set(values.values())) == len(values)
+    # TLS names get PEM material a CA of the copy's own signed (pgBackRest's, both sides)
+    pem = {n: v for n, v in values.items() if "_tls_" in n}
+    assert pem, "the example names no TLS material"
+    assert all(v.startswith("-----BEGIN ") for v in pem.values()), sorted(pem)
     for path in source.rglob("*.yml"):
         if path.name != "vault.yml":
             assert (target / path.relative_to(source)).read_text() == path.read_text()
