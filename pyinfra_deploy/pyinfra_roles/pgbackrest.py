@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shlex
 
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 from pyinfra_roles.common import fact, helper, packages, put, serve, this
 
 from webtier.files import configs, pgbackrest
@@ -68,9 +68,12 @@ def _stanzas(stanzas: list[dict], conf) -> None:
             _if=lambda missing=missing: missing,
         )
         for kind in ("full", "diff"):
-            systemd.service(
+            # An instance of a template unit: pyinfra's enabled fact lists unit files,
+            # which name the template only, so systemctl itself is asked.
+            timer = shlex.quote(f"pgbackrest-{kind}@{stanza['name']}.timer")
+            state = fact(f"systemctl is-enabled {timer}; systemctl is-active {timer}; true")
+            server.shell(
                 name=f"Schedule stanza {stanza['name']}'s {kind} backups",
-                service=f"pgbackrest-{kind}@{stanza['name']}.timer",
-                running=True,
-                enabled=True,
+                commands=[f"systemctl enable --now {timer}"],
+                _if=lambda state=state: state.split() != ["enabled", "active"],
             )
