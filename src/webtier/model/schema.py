@@ -281,9 +281,7 @@ Secret = Annotated[
 #: PEM text (a certificate), or empty; or a vault's placeholder while it is sealed.
 Pem = Annotated[
     str,
-    _matches(
-        r"<vault:[a-z0-9_]+>|[A-Za-z0-9+/=\s:-]*", "PEM text", "paste the PEM text as it is"
-    ),
+    _matches(r"<vault:[a-z0-9_]+>|[A-Za-z0-9+/=\s:-]*", "PEM text", "paste the PEM text as it is"),
 ]
 #: A PEM private key (the vault's): never shown in a finding.
 PemKey = Annotated[str, Field(repr=False)]
